@@ -1,0 +1,103 @@
+"""A command line over a flow's pydantic parameter model, shared by every flow script.
+
+Each field of the model (nested models flattened) becomes an option; ``--json`` prints the summary as one
+JSON line at the end; errors a user can fix are printed as one line, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+logger = logging.getLogger(__name__)
+
+# Offline defaults: no telemetry calls from Prefect's server or Great Expectations
+OFFLINE_ENV = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "GX_ANALYTICS_ENABLED": "false"}
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def add_model_options(parser: argparse.ArgumentParser, model: type[BaseModel], path: tuple[str, ...] = ()) -> None:
+    """One option per field; a nested model's fields become options of their own (``--grade-inflation``)."""
+    for name, field in model.model_fields.items():
+        annotation = _unwrap_optional(field.annotation)
+        dest = "__".join((*path, name))
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            add_model_options(parser, annotation, (*path, name))
+            continue
+        default = field.get_default(call_default_factory=True)
+        help_text = f"{field.description or name} (default: {default})"
+        if annotation is bool:
+            parser.add_argument(_option(name), dest=dest, action=argparse.BooleanOptionalAction,
+                                default=argparse.SUPPRESS, help=help_text)
+        elif typing.get_origin(annotation) is Literal:
+            parser.add_argument(_option(name), dest=dest, choices=typing.get_args(annotation),
+                                default=argparse.SUPPRESS, help=help_text)
+        else:
+            kind = annotation if annotation in (int, float) else str
+            parser.add_argument(_option(name), dest=dest, type=kind, default=argparse.SUPPRESS,
+                                metavar=name.upper(), help=help_text)
+
+
+def params_from_args(model: type[BaseModel], namespace: argparse.Namespace) -> BaseModel:
+    """Rebuild the (nested) parameter model from the options that were given; the model validates."""
+    data: dict[str, Any] = {}
+    for dest, value in vars(namespace).items():
+        if dest == "json":
+            continue
+        *parents, leaf = dest.split("__")
+        target = data
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
+    return model.model_validate(data)
+
+
+def run_cli(
+    flow_fn: Callable[[Any], dict],
+    model: type[BaseModel],
+    render: Callable[[dict], str],
+    description: str,
+    user_errors: tuple[type[BaseException], ...] = (),
+    argv: list[str] | None = None,
+) -> int:
+    """Parse options, run the flow, print a readable summary (and the JSON line with ``--json``)."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+    parser = argparse.ArgumentParser(description=description)
+    add_model_options(parser, model)
+    parser.add_argument("--json", action="store_true", help="print a machine-readable summary as the last line")
+    namespace = parser.parse_args(argv)
+    try:
+        params = params_from_args(model, namespace)
+    except ValidationError as exc:
+        problems = "; ".join(f"{_option(str(e['loc'][-1]))}: {e['msg']}" for e in exc.errors())
+        parser.error(problems)
+    try:
+        summary = flow_fn(params)
+    except user_errors as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(render(summary))
+    if namespace.json:
+        print(json.dumps(summary, default=str, sort_keys=True))
+    return 0

@@ -1,0 +1,38 @@
+"""Collection names and their indexes: the data contracts' keys, created idempotently."""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+STUDENTS_RAW = "students_raw"
+STUDENTS_REJECTED = "students_rejected"
+STUDENTS_FEATURES = "students_features"
+STUDENTS_TRUTH = "students_truth"  # the generator's true outcome probabilities: never a model input
+BATCHES = "batches"
+
+INDEXES: dict[str, list[IndexModel]] = {
+    STUDENTS_RAW: [
+        IndexModel([("student_id", ASCENDING), ("batch_id", ASCENDING)], unique=True, name="student_batch_unique"),
+        IndexModel([("batch_id", ASCENDING)], name="batch"),
+    ],
+    STUDENTS_REJECTED: [
+        IndexModel([("batch_id", ASCENDING), ("position", ASCENDING)], unique=True, name="batch_position_unique"),
+    ],
+    STUDENTS_FEATURES: [
+        IndexModel([("student_id", ASCENDING)], unique=True, name="student_unique"),
+        IndexModel([("batch_id", ASCENDING)], name="batch"),
+    ],
+    STUDENTS_TRUTH: [
+        IndexModel([("student_id", ASCENDING), ("batch_id", ASCENDING)], unique=True, name="student_batch_unique"),
+    ],
+    BATCHES: [
+        IndexModel([("batch_id", ASCENDING)], unique=True, name="batch_unique"),
+        IndexModel([("seq", DESCENDING)], name="seq"),
+    ],
+}
+
+
+def ensure_indexes(db, collections: list[str] | None = None) -> None:
+    """Create the contract indexes; a no-op when they already exist (same names and keys)."""
+    for name in collections or list(INDEXES):
+        db[name].create_indexes(INDEXES[name])

@@ -1,0 +1,63 @@
+"""Settings from the environment (and an optional .env file): where the data lives and how to reach it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """Runtime settings. An empty ``MONGO_URI`` selects the embedded on-disk store under the data folder."""
+
+    model_config = SettingsConfigDict(
+        env_file=PROJECT_ROOT / ".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    mongo_uri: SecretStr = Field(
+        default=SecretStr(""), validation_alias=AliasChoices("MONGO_URI", "mongo_uri"),
+        description="mongodb://, mongodb+srv://, embedded://PATH or memory://NAME; empty = embedded default",
+    )
+    mongo_db: str = Field(default="student_performance", validation_alias=AliasChoices("MONGO_DB", "mongo_db"))
+    data_dir: Path = Field(
+        default=PROJECT_ROOT / "data", validation_alias=AliasChoices("PIPELINE_DATA_DIR", "data_dir")
+    )
+    artifacts_dir: Path = Field(
+        default=PROJECT_ROOT / "artifacts",
+        validation_alias=AliasChoices("PIPELINE_ARTIFACTS_DIR", "artifacts_dir"),
+    )
+    embedded_lock_timeout_s: float = Field(
+        default=30.0, ge=0,
+        validation_alias=AliasChoices("PIPELINE_EMBEDDED_LOCK_TIMEOUT_S", "embedded_lock_timeout_s"),
+    )
+    server_timeout_ms: int = Field(
+        default=5000, ge=100, validation_alias=AliasChoices("MONGO_TIMEOUT_MS", "server_timeout_ms")
+    )
+
+    def resolved(self, path: Path) -> Path:
+        """Relative folders are taken from the project root, not from wherever the process started."""
+        return path if path.is_absolute() else (PROJECT_ROOT / path).resolve()
+
+    @property
+    def data_path(self) -> Path:
+        return self.resolved(self.data_dir)
+
+    @property
+    def artifacts_path(self) -> Path:
+        return self.resolved(self.artifacts_dir)
+
+    @property
+    def raw_path(self) -> Path:
+        return self.data_path / "raw"
+
+    @property
+    def export_path(self) -> Path:
+        return self.data_path / "features"
+
+
+def get_settings() -> Settings:
+    """Read the settings now (never at import), so tests and deployments can change the environment first."""
+    return Settings()

@@ -1,0 +1,86 @@
+"""Load a batch of raw records from a JSON or JSON Lines file; nothing in it is dropped silently."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from infra.retry import stopwatch
+from tasks.ingest import BatchInput
+from validation.records import UnparseableLine
+
+BatchKind = Literal["auto", "labeled", "unlabeled"]
+
+
+class SourceFileError(ValueError):
+    """The source file is missing, unreadable, or holds no records."""
+
+
+def read_records(path: Path) -> tuple[list, str]:
+    """Read records and the content's SHA-256 from a JSON array, a single JSON object, or JSON Lines.
+
+    A JSON Lines line that does not parse is kept as an ``UnparseableLine``, so that it is rejected with
+    its reason instead of disappearing. A whole-file JSON that does not parse is an error.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SourceFileError(f"source file not found: {path}")
+    if not path.is_file():
+        raise SourceFileError(f"source is not a file: {path}")
+    try:
+        content = path.read_bytes()
+        text = content.decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceFileError(f"cannot read source file {path}: {exc}") from None
+    digest = hashlib.sha256(content).hexdigest()
+    stripped = text.lstrip()
+    if not stripped:
+        raise SourceFileError(f"source file {path} is empty: no records to ingest")
+    if path.suffix.lower() not in (".jsonl", ".ndjson") and stripped[0] in "[{":
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if stripped[0] == "[":
+                raise SourceFileError(f"source file {path} is not valid JSON: {exc}") from None
+        else:
+            return (parsed if isinstance(parsed, list) else [parsed]), digest
+    records: list = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            records.append(UnparseableLine(line, f"line {number}: {exc.msg} at column {exc.colno}"))
+    if not records:
+        raise SourceFileError(f"source file {path} holds no records")
+    return records, digest
+
+
+def infer_labeled(records: list, kind: BatchKind) -> bool:
+    """A batch is labeled when asked, or (auto) when most of its object records carry a final_score."""
+    if kind != "auto":
+        return kind == "labeled"
+    objects = [r for r in records if isinstance(r, dict)]
+    return bool(objects) and sum("final_score" in r for r in objects) > len(objects) / 2
+
+
+@task(name="load-source-file", cache_policy=NO_CACHE)
+def load_source(path: str, kind: BatchKind = "auto") -> BatchInput:
+    """Read a file into a batch whose id is derived from its content: re-loading it never duplicates."""
+    resolved = Path(path).expanduser().resolve()
+    with stopwatch() as timing:
+        records, digest = read_records(resolved)
+    stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in resolved.stem)[:40]
+    return BatchInput(
+        batch_id=f"file-{stem}-{digest[:12]}",
+        labeled=infer_labeled(records, kind),
+        records=records,
+        source={"type": "file", "path": str(resolved), "sha256": digest},
+        seconds=timing["seconds"],
+    )

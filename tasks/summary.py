@@ -1,0 +1,33 @@
+"""The run summary: counts per collection, stage timings, export paths; and its readable rendering."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from infra.collections import BATCHES, STUDENTS_FEATURES, STUDENTS_RAW, STUDENTS_REJECTED, STUDENTS_TRUTH
+from infra.retry import DB_RETRIES, retry_on_transient
+from infra.storage import describe_store, get_database
+
+SUMMARY_COLLECTIONS = [BATCHES, STUDENTS_RAW, STUDENTS_REJECTED, STUDENTS_FEATURES, STUDENTS_TRUTH]
+
+
+@task(name="count-collections", retry_condition_fn=retry_on_transient, cache_policy=NO_CACHE, **DB_RETRIES)
+def count_collections() -> dict:
+    """Documents per contract collection, and where the store is (credentials redacted)."""
+    db = get_database()
+    return {"store": describe_store(), "counts": {name: db[name].count_documents({}) for name in SUMMARY_COLLECTIONS}}
+
+
+def render_summary(summary: dict) -> str:
+    """A few aligned lines a person reads at the end of a run."""
+    lines = [
+        f"batch      {summary['batch_id']} (seq {summary['batch_seq']}, {summary['kind']})",
+        f"store      {summary['store']}",
+        f"records    {summary['input']} in: {summary['accepted']} accepted, {summary['rejected']} rejected",
+        "counts     " + ", ".join(f"{name} {count}" for name, count in summary["counts"].items()),
+    ]
+    for name, path in summary.get("exports", {}).items():
+        lines.append(f"export     {name:8s} {path}")
+    lines.append("seconds    " + ", ".join(f"{stage} {secs:.2f}" for stage, secs in summary["seconds"].items()))
+    return "\n".join(lines)
