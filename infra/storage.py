@@ -106,6 +106,7 @@ _thread_clients = threading.local()  # embedded engine: one client per thread
 _shared_clients: dict[str, Any] = {}  # pymongo: one thread-safe client per process and URI
 _shared_lock = threading.Lock()
 _writer_locks: dict[Path, Any] = {}
+_writer_lock_guard = threading.Lock()
 
 
 def get_database(settings: Settings | None = None):
@@ -136,7 +137,7 @@ def _pymongo_client(uri: str, settings: Settings):
                 uri, serverSelectionTimeoutMS=settings.server_timeout_ms, appname="student-pipeline"
             )
             client.admin.command("ping")
-        except (InvalidURI, ConfigurationError) as exc:
+        except (InvalidURI, ConfigurationError, ValueError) as exc:
             raise UnsupportedURIError(f"MONGO_URI is not a valid MongoDB URI: {redact_text(str(exc), uri)}") from None
         except PyMongoError as exc:
             raise StoreUnreachableError(
@@ -163,8 +164,12 @@ def _acquire_writer_lock(path: Path, timeout_s: float) -> None:
 
     Two processes writing to litemongo's files lose updates silently, so the second waits, then fails.
     """
-    if path in _writer_locks:
-        return
+    with _writer_lock_guard:  # threads of this process share the process's lock
+        if path not in _writer_locks:
+            _writer_locks[path] = _lock_file(path, timeout_s)
+
+
+def _lock_file(path: Path, timeout_s: float):
     lock_file = open(path / ".writer.lock", "a+")  # noqa: SIM115 - held open on purpose
     deadline = time.monotonic() + timeout_s
     while True:
@@ -186,7 +191,7 @@ def _acquire_writer_lock(path: Path, timeout_s: float) -> None:
     lock_file.truncate()
     lock_file.write(str(os.getpid()))
     lock_file.flush()
-    _writer_locks[path] = lock_file
+    return lock_file
 
 
 def is_real_server(db) -> bool:

@@ -87,8 +87,8 @@ def generate_batch(n_students: int, seed: int, labeled: bool = True, knobs: Drif
     knobs = knobs or DriftKnobs()
     rng = np.random.default_rng(seed)
     n = n_students
-    generated_at = (BASE_TIME + timedelta(days=7 * seed)).isoformat()
-    ref_year = (BASE_TIME + timedelta(days=7 * seed)).year
+    generated_at = (BASE_TIME + timedelta(hours=seed % 8000)).isoformat()  # stays within the base year
+    ref_year = BASE_TIME.year
 
     # Latent traits (correlated): ability drives grades, diligence drives habits; both drive the outcome.
     ability = rng.standard_normal(n)

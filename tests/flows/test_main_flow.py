@@ -1,0 +1,80 @@
+"""The main flow under Prefect's test harness, on the in-memory engine, and its command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from flows.main import MainParams, main, main_flow
+from infra.collections import BATCHES, STUDENTS_FEATURES, STUDENTS_RAW, STUDENTS_REJECTED
+from tasks.synthetic import DriftKnobs
+
+
+def test_main_flow_fills_every_collection_and_exports(db):
+    summary = main_flow(MainParams(students=300, seed=21))
+    assert summary["batch_id"] == "gen-s21-n300-L" and summary["accepted"] == 300
+    assert summary["counts"] == {"batches": 1, "students_raw": 300, "students_rejected": 0,
+                                 "students_features": 300, "students_truth": 300}
+    frame = pd.read_parquet(summary["exports"]["parquet"])
+    assert len(frame) == 300 and frame["high_performer"].notna().all()
+    assert set(summary["seconds"]) == {"generate", "ingest", "aggregate", "export"}
+    assert db[BATCHES].find_one()["status"] == "featurized"
+
+
+def test_rerunning_a_batch_duplicates_nothing_and_a_new_seed_adds_one(db):
+    first = main_flow(MainParams(students=200, seed=3))
+    again = main_flow(MainParams(students=200, seed=3))
+    assert again["counts"] == first["counts"] and again["batch_seq"] == first["batch_seq"]
+    added = main_flow(MainParams(students=200))  # no seed: one past the last generated
+    assert added["batch_id"] == "gen-s4-n200-L" and added["counts"]["students_raw"] == 400
+    assert added["counts"]["batches"] == 2
+
+
+def test_malformed_records_are_quarantined_and_counted(db):
+    summary = main_flow(MainParams(students=400, seed=5, drift=DriftKnobs(malformed_rate=0.1)))
+    assert summary["rejected"] > 20
+    assert summary["accepted"] + summary["rejected"] == 400
+    assert db[STUDENTS_RAW].count_documents({}) == summary["accepted"]
+    assert db[STUDENTS_REJECTED].count_documents({}) == summary["rejected"]
+    assert db[STUDENTS_FEATURES].count_documents({}) == summary["accepted"]
+
+
+def test_main_flow_from_a_file(db, tmp_path, reference_record):
+    path = tmp_path / "students.json"
+    path.write_text(json.dumps([reference_record]))
+    summary = main_flow(MainParams(source=str(path)))
+    assert summary["kind"] == "unlabeled" and summary["counts"]["students_features"] == 1
+    assert "load" in summary["seconds"]
+    assert db[STUDENTS_FEATURES].find_one({"student_id": 3})["num_courses"] == 2
+
+
+def test_cli_prints_a_summary_and_json_as_its_last_line(capsys, tmp_path):
+    assert main(["--students", "120", "--seed", "2", "--json", "--no-export"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    summary = json.loads(lines[-1])
+    assert summary["counts"]["students_raw"] == 120 and summary["exports"] == {}
+    assert any(line.startswith("records    120 in: 120 accepted") for line in lines)
+
+
+def test_cli_reports_a_missing_file_as_an_error(capsys, tmp_path):
+    assert main(["--source", str(tmp_path / "nope.jsonl")]) == 1
+    assert "source file not found" in capsys.readouterr().err
+
+
+def test_cli_refuses_invalid_parameters(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as info:
+        main(["--students", "0"])
+    assert info.value.code == 2 and "--students" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--malformed-rate", "2"])
+
+
+def test_cli_reports_a_bad_uri_without_its_secret(capsys, monkeypatch):
+    monkeypatch.setenv("MONGO_URI", "mysql://root:Hunter22@db/x")
+    assert main(["--students", "5"]) == 1
+    err = capsys.readouterr().err
+    assert "unsupported scheme 'mysql'" in err and "Hunter22" not in err
