@@ -1,4 +1,4 @@
-"""The main pipeline: generate or load -> ingest -> aggregate features -> export.
+"""The main pipeline: generate or load -> ingest -> validate -> aggregate features -> validate -> export.
 
 Run ``python flows/main.py --help`` for the options; every run adds (or re-finds) one batch.
 """
@@ -23,6 +23,8 @@ from tasks.ingest import ingest_batch
 from tasks.load import SourceFileError, load_source
 from tasks.summary import count_collections, render_summary
 from tasks.synthetic import DriftKnobs
+from tasks.validate import validate_features, validate_raw
+from validation.gate import DataQualityError
 
 
 class MainParams(BaseModel):
@@ -36,6 +38,7 @@ class MainParams(BaseModel):
     kind: Literal["auto", "labeled", "unlabeled"] = Field(
         "auto", description="batch kind; auto = labeled for the generator, detected for a file")
     drift: DriftKnobs = Field(default_factory=DriftKnobs, description="drift and data-quality knobs")
+    max_rejected_share: float = Field(0.05, ge=0, le=1, description="fail the run above this share of rejected records")
     export: bool = Field(True, description="export the features to Parquet and CSV")
 
 
@@ -49,7 +52,9 @@ def main_flow(params: MainParams | None = None) -> dict:
         seed = choose_seed(params.seed)
         batch = generate_students(params.students, seed, params.kind != "unlabeled", params.drift)
     ingested = ingest_batch(batch)
+    raw_quality = validate_raw(ingested["batch_id"], params.max_rejected_share)
     features = aggregate_features(ingested["batch_id"])
+    feature_quality = validate_features(ingested["batch_id"])
     exported = export_features(ingested["batch_id"]) if params.export else {}
     stored = count_collections()
     return {
@@ -57,17 +62,25 @@ def main_flow(params: MainParams | None = None) -> dict:
         "kind": "labeled" if ingested["labeled"] else "unlabeled",
         "input": ingested["input"], "accepted": ingested["accepted"], "rejected": ingested["rejected"],
         "store": stored["store"], "counts": stored["counts"],
+        "quality": {"raw": _brief(raw_quality), "features": _brief(feature_quality)},
+        "data_docs": feature_quality["data_docs"],
         "exports": {k: exported[k] for k in ("parquet", "csv", "schema") if k in exported},
         "seconds": {"load" if params.source else "generate": batch.seconds, "ingest": ingested["seconds"],
-                    "aggregate": features["seconds"], **({"export": exported["seconds"]} if exported else {})},
+                    "validate_raw": raw_quality["seconds"], "aggregate": features["seconds"],
+                    "validate_features": feature_quality["seconds"],
+                    **({"export": exported["seconds"]} if exported else {})},
     }
+
+
+def _brief(quality: dict) -> dict:
+    return {"evaluated": quality["evaluated"], "failed": len(quality["failed"]), "findings": len(quality["findings"])}
 
 
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import run_cli
 
     return run_cli(main_flow, MainParams, render_summary, description=__doc__.splitlines()[0],
-                   user_errors=(StorageError, SourceFileError), argv=argv)
+                   user_errors=(StorageError, SourceFileError, DataQualityError), argv=argv)
 
 
 if __name__ == "__main__":

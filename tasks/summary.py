@@ -27,6 +27,11 @@ def render_summary(summary: dict) -> str:
         f"records    {summary['input']} in: {summary['accepted']} accepted, {summary['rejected']} rejected",
         "counts     " + ", ".join(f"{name} {count}" for name, count in summary["counts"].items()),
     ]
+    for stage, quality in summary.get("quality", {}).items():
+        lines.append(f"quality    {stage}: {quality['evaluated']} expectations, {quality['failed']} failed, "
+                     f"{quality['findings']} findings")
+    if summary.get("data_docs"):
+        lines.append(f"data docs  {summary['data_docs']}")
     for name, path in summary.get("exports", {}).items():
         lines.append(f"export     {name:8s} {path}")
     lines.append("seconds    " + ", ".join(f"{stage} {secs:.2f}" for stage, secs in summary["seconds"].items()))

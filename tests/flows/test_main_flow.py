@@ -19,8 +19,12 @@ def test_main_flow_fills_every_collection_and_exports(db):
                                  "students_features": 300, "students_truth": 300}
     frame = pd.read_parquet(summary["exports"]["parquet"])
     assert len(frame) == 300 and frame["high_performer"].notna().all()
-    assert set(summary["seconds"]) == {"generate", "ingest", "aggregate", "export"}
+    assert set(summary["seconds"]) == {"generate", "ingest", "validate_raw", "aggregate", "validate_features",
+                                       "export"}
     assert db[BATCHES].find_one()["status"] == "featurized"
+    assert summary["quality"]["raw"]["failed"] == 0 and summary["quality"]["features"]["failed"] == 0
+    assert summary["quality"]["raw"]["evaluated"] >= 12 and summary["quality"]["features"]["evaluated"] >= 20
+    assert Path(summary["data_docs"].removeprefix("file://")).is_file()
 
 
 def test_rerunning_a_batch_duplicates_nothing_and_a_new_seed_adds_one(db):
@@ -32,8 +36,9 @@ def test_rerunning_a_batch_duplicates_nothing_and_a_new_seed_adds_one(db):
     assert added["counts"]["batches"] == 2
 
 
-def test_malformed_records_are_quarantined_and_counted(db):
-    summary = main_flow(MainParams(students=400, seed=5, drift=DriftKnobs(malformed_rate=0.1)))
+def test_malformed_records_below_the_threshold_are_quarantined_and_counted(db):
+    summary = main_flow(MainParams(students=400, seed=5, drift=DriftKnobs(malformed_rate=0.1),
+                                   max_rejected_share=0.2))
     assert summary["rejected"] > 20
     assert summary["accepted"] + summary["rejected"] == 400
     assert db[STUDENTS_RAW].count_documents({}) == summary["accepted"]
@@ -78,3 +83,23 @@ def test_cli_reports_a_bad_uri_without_its_secret(capsys, monkeypatch):
     assert main(["--students", "5"]) == 1
     err = capsys.readouterr().err
     assert "unsupported scheme 'mysql'" in err and "Hunter22" not in err
+
+
+def test_a_batch_above_the_rejected_threshold_fails_and_loses_nothing(db):
+    import pytest
+
+    from validation.gate import RejectedShareTooHighError
+
+    good = main_flow(MainParams(students=200, seed=1))
+    raw_before = list(db[STUDENTS_RAW].find({}, {"_id": 0}).sort([("student_id", 1)]))
+    features_before = list(db[STUDENTS_FEATURES].find({}, {"_id": 0}).sort([("student_id", 1)]))
+    with pytest.raises(RejectedShareTooHighError, match="above the 5.0% threshold") as info:
+        main_flow(MainParams(students=300, seed=2, drift=DriftKnobs(malformed_rate=0.3)))
+    assert "students_rejected" in str(info.value) and "--max-rejected-share" in str(info.value)
+    failed = db[BATCHES].find_one({"source.seed": 2})
+    assert failed["status"] == "quality_gate_failed" and failed["quality"]["raw"]["gate_passed"] is False
+    # the earlier batch is untouched; the failed batch is kept (raw + rejected) but never featurized
+    assert list(db[STUDENTS_RAW].find({"batch_id": good["batch_id"]}, {"_id": 0}).sort([("student_id", 1)])) == raw_before
+    assert list(db[STUDENTS_FEATURES].find({}, {"_id": 0}).sort([("student_id", 1)])) == features_before
+    assert db[STUDENTS_RAW].count_documents({"batch_id": failed["batch_id"]}) + \
+        db[STUDENTS_REJECTED].count_documents({"batch_id": failed["batch_id"]}) == 300

@@ -1,0 +1,25 @@
+"""Prefect artifacts, published only inside a run (unit tests call tasks' plain functions outside one)."""
+
+from __future__ import annotations
+
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.context import FlowRunContext, TaskRunContext
+
+
+def in_run() -> bool:
+    return TaskRunContext.get() is not None or FlowRunContext.get() is not None
+
+
+def publish_markdown(key: str, markdown: str, description: str) -> None:
+    if in_run():
+        create_markdown_artifact(key=key, markdown=markdown, description=description)
+
+
+def publish_link(key: str, link: str, text: str, description: str) -> None:
+    if in_run():
+        create_link_artifact(key=key, link=link, link_text=text, description=description)
+
+
+def publish_table(key: str, rows: list[dict], description: str) -> None:
+    if in_run():
+        create_table_artifact(key=key, table=rows, description=description)

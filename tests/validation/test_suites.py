@@ -1,0 +1,55 @@
+"""Great Expectations suites through a Checkpoint: clean data passes, each broken contract is reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REFERENCE_RECORD
+from tasks.synthetic import DriftKnobs, generate_batch
+from validation.gx_runner import run_suite
+from validation.suites import raw_frame, raw_suite
+
+
+def failed_columns(result) -> set[tuple[str, str]]:
+    return {(f["expectation"], f["column"]) for f in result.failed}
+
+
+def test_clean_generated_batch_passes_every_expectation_and_builds_data_docs(tmp_path):
+    batch = generate_batch(300, 30)
+    result = run_suite(raw_frame(batch.records), raw_suite(labeled=True), "raw", tmp_path / "gx", "clean")
+    assert result.success and result.failed == [] and result.findings == [] and result.evaluated == 15
+    index = Path(result.data_docs.removeprefix("file://"))
+    assert index.is_file() and "<html" in index.read_text().lower()
+
+
+def test_broken_records_fail_their_expectations(tmp_path):
+    records = [REFERENCE_RECORD,
+               {**REFERENCE_RECORD, "student_id": 4, "age": -5},
+               {**REFERENCE_RECORD, "student_id": 5, "courses": []},
+               {**REFERENCE_RECORD, "student_id": 3},
+               {**REFERENCE_RECORD, "student_id": 6, "major": "Astrology"},
+               {**REFERENCE_RECORD, "student_id": 7,
+                "courses": [{"course": "X", "credits": 3, "grades": ["85", 140]}]},
+               [1, 2]]
+    result = run_suite(raw_frame(records), raw_suite(labeled=False), "raw", tmp_path / "gx", "broken")
+    assert not result.success
+    assert {("expect_column_values_to_be_between", "age"), ("expect_column_values_to_be_between", "num_courses"),
+            ("expect_column_values_to_be_unique", "student_id"), ("expect_column_values_to_not_be_null", "student_id"),
+            ("expect_column_values_to_be_in_set", "grades_numeric"),
+            ("expect_column_values_to_be_between", "max_grade")} <= failed_columns(result)
+    # an unknown major is a finding, not a failure
+    assert [(f["column"], f["sample"]) for f in result.findings] == [("major", ["Astrology"])]
+
+
+@pytest.mark.parametrize("labeled", [True, False])
+def test_labels_are_checked_only_on_labeled_batches(tmp_path, labeled):
+    records = generate_batch(50, 31, labeled=False).records
+    result = run_suite(raw_frame(records), raw_suite(labeled=labeled), "raw", tmp_path / "gx", f"l{labeled}")
+    assert result.success is (not labeled)
+
+
+def test_missing_optional_fields_do_not_fail_the_raw_suite(tmp_path):
+    batch = generate_batch(300, 32, knobs=DriftKnobs(missing_rate=0.3))
+    assert run_suite(raw_frame(batch.records), raw_suite(labeled=True), "raw", tmp_path / "gx", "missing").success

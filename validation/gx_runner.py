@@ -1,0 +1,94 @@
+"""Run an expectation suite through a Great Expectations Checkpoint and build Data Docs, offline.
+
+The GX project lives in ``<artifacts>/gx`` (a file context), so Data Docs keep every run's results.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+DATASOURCE = "student-pipeline"
+
+
+@dataclass
+class SuiteResult:
+    """What a person (and the gate) needs from a validation run."""
+
+    suite: str
+    success: bool
+    evaluated: int
+    failed: list[dict] = field(default_factory=list)  # critical expectations that failed
+    findings: list[dict] = field(default_factory=list)  # warning-level expectations that failed
+    rows: int = 0
+    data_docs: str = ""
+
+    def as_dict(self) -> dict:
+        return {"suite": self.suite, "success": self.success, "evaluated": self.evaluated, "failed": self.failed,
+                "findings": self.findings, "rows": self.rows, "data_docs": self.data_docs}
+
+
+def _context(root: Path):
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    root.mkdir(parents=True, exist_ok=True)
+    context = gx.get_context(mode="file", project_root_dir=str(root))
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    return context
+
+
+def _get_or_add(getter, adder, name: str):
+    """GX's add_or_update drops a data asset's batch definitions, so: get it, or add it once."""
+    try:
+        return getter(name)
+    except (KeyError, LookupError, ValueError) + _gx_not_found():
+        return adder(name)
+
+
+def _gx_not_found() -> tuple[type[Exception], ...]:
+    from great_expectations.exceptions import DataContextError
+
+    return (DataContextError,)
+
+
+def run_suite(frame: pd.DataFrame, suite, asset_name: str, gx_root: Path, run_name: str) -> SuiteResult:
+    """Validate ``frame`` against ``suite`` through a Checkpoint that also updates Data Docs."""
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    context = _context(gx_root)
+    source = _get_or_add(context.data_sources.get, context.data_sources.add_pandas, DATASOURCE)
+    asset = _get_or_add(source.get_asset, source.add_dataframe_asset, asset_name)
+    batch_definition = _get_or_add(asset.get_batch_definition, asset.add_batch_definition_whole_dataframe, "whole")
+    suite = context.suites.add_or_update(suite)
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=f"{suite.name}-definition", data=batch_definition, suite=suite))
+    checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
+        name=f"{suite.name}-checkpoint", validation_definitions=[definition],
+        actions=[gx.checkpoint.UpdateDataDocsAction(name="update-data-docs")],
+        result_format={"result_format": "SUMMARY"},
+    ))
+    outcome = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name))
+    [validation] = list(outcome.run_results.values())
+    failed, findings = [], []
+    for result in validation.results:
+        if result.success:
+            continue
+        config = result.expectation_config
+        entry = {"expectation": config.type, "column": config.kwargs.get("column"),
+                 "unexpected_count": int(result.result.get("unexpected_count") or 0),
+                 "unexpected_percent": round(float(result.result.get("unexpected_percent") or 0.0), 3),
+                 "sample": [_plain(v) for v in (result.result.get("partial_unexpected_list") or [])[:5]]}
+        (findings if (config.meta or {}).get("severity") == "warning" else failed).append(entry)
+    docs = context.get_docs_sites_urls()
+    return SuiteResult(suite=suite.name, success=not failed, evaluated=len(validation.results), failed=failed,
+                       findings=findings, rows=len(frame), data_docs=docs[0]["site_url"] if docs else "")
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,110 @@
+"""Expectation suites as code: the raw-record contract and the feature contract.
+
+The limits come from ``validation/records.py`` so that the record-level checks (which decide quarantine)
+and the suites (which report on the batch in Data Docs) can never disagree. Pure: builds objects, runs nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from validation.records import (
+    AGE, CREDITS, ENROLLMENT_YEAR, FINAL_SCORE, GRADE, KNOWN_MAJORS, UnparseableLine, _is_int, _is_number,
+)
+
+REQUIRED_FEATURES = ["student_id", "age", "major", "enrollment_year", "num_courses", "total_credits",
+                     "num_grades", "avg_grade", "max_grade", "min_grade", "credit_weighted_avg", "course_avg_std"]
+WARNING = {"severity": "warning"}  # a finding worth reading, not a reason to stop the run
+
+
+def raw_frame(records: list[Any]) -> pd.DataFrame:
+    """One row per input record with the values the raw suite checks; a non-object record is a row of nulls."""
+    return pd.DataFrame([_raw_row(record) for record in records], columns=list(_raw_row({}).keys()))
+
+
+def _raw_row(record: Any) -> dict:
+    if isinstance(record, UnparseableLine) or not isinstance(record, dict):
+        record = {}
+    courses = record.get("courses") if isinstance(record.get("courses"), list) else None
+    course_dicts = [c for c in courses or [] if isinstance(c, dict)]
+    grades = [g for c in course_dicts if isinstance(c.get("grades"), list) for g in c["grades"]]
+    numeric = [g for g in grades if _is_number(g)]
+    credits = [c.get("credits") for c in course_dicts if _is_number(c.get("credits"))]
+
+    def number(value: Any, integer: bool = False) -> float | None:
+        ok = _is_int(value) if integer else _is_number(value)
+        return float(value) if ok else None
+
+    return {
+        "student_id": number(record.get("student_id"), integer=True),
+        "age": number(record.get("age"), integer=True),
+        "enrollment_year": number(record.get("enrollment_year"), integer=True),
+        "major": record.get("major") if isinstance(record.get("major"), str) else None,
+        "num_courses": float(len(courses)) if courses is not None else None,
+        "min_grade": min(numeric) if numeric else None,
+        "max_grade": max(numeric) if numeric else None,
+        "grades_numeric": bool(grades) and len(numeric) == len(grades),
+        "min_credits": min(credits) if credits else None,
+        "final_score": number(record.get("final_score")),
+        "high_performer": record.get("high_performer") if isinstance(record.get("high_performer"), bool) else None,
+    }
+
+
+def raw_suite(labeled: bool):
+    """The raw-record contract, checked on every input record of a batch (accepted and rejected)."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    expectations = [
+        gxe.ExpectColumnValuesToNotBeNull(column="student_id"),
+        gxe.ExpectColumnValuesToBeUnique(column="student_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="age"),
+        gxe.ExpectColumnValuesToBeBetween(column="age", min_value=AGE.low, max_value=AGE.high),
+        gxe.ExpectColumnValuesToBeBetween(column="enrollment_year", min_value=ENROLLMENT_YEAR.low,
+                                          max_value=ENROLLMENT_YEAR.high),
+        gxe.ExpectColumnValuesToNotBeNull(column="major"),
+        gxe.ExpectColumnValuesToBeBetween(column="num_courses", min_value=1),
+        gxe.ExpectColumnValuesToBeInSet(column="grades_numeric", value_set=[True]),
+        gxe.ExpectColumnValuesToBeBetween(column="min_grade", min_value=GRADE.low, max_value=GRADE.high),
+        gxe.ExpectColumnValuesToBeBetween(column="max_grade", min_value=GRADE.low, max_value=GRADE.high),
+        gxe.ExpectColumnValuesToBeBetween(column="min_credits", min_value=CREDITS.low, max_value=CREDITS.high),
+        gxe.ExpectColumnValuesToBeInSet(column="major", value_set=sorted(KNOWN_MAJORS), meta=WARNING),
+    ]
+    if labeled:
+        expectations += [
+            gxe.ExpectColumnValuesToNotBeNull(column="final_score"),
+            gxe.ExpectColumnValuesToBeBetween(column="final_score", min_value=FINAL_SCORE.low,
+                                              max_value=FINAL_SCORE.high),
+            gxe.ExpectColumnValuesToNotBeNull(column="high_performer"),
+        ]
+    return gx.ExpectationSuite(name=f"students-raw-{'labeled' if labeled else 'unlabeled'}",
+                               expectations=expectations)
+
+
+def features_suite(labeled: bool):
+    """The feature contract: one document per student, values in range, no nulls where models need values."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    expectations = [
+        gxe.ExpectColumnValuesToBeUnique(column="student_id"),
+        *[gxe.ExpectColumnValuesToNotBeNull(column=name) for name in REQUIRED_FEATURES],
+        gxe.ExpectColumnValuesToBeBetween(column="num_courses", min_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="total_credits", min_value=CREDITS.low),
+        *[gxe.ExpectColumnValuesToBeBetween(column=name, min_value=GRADE.low, max_value=GRADE.high)
+          for name in ("avg_grade", "max_grade", "min_grade", "credit_weighted_avg")],
+        gxe.ExpectColumnValuesToBeBetween(column="age", min_value=AGE.low, max_value=AGE.high),
+        gxe.ExpectColumnValuesToBeBetween(column="attendance_rate", min_value=0, max_value=1),
+        gxe.ExpectColumnValuesToBeInSet(column="major", value_set=sorted(KNOWN_MAJORS), meta=WARNING),
+    ]
+    if labeled:
+        expectations += [
+            gxe.ExpectColumnValuesToNotBeNull(column="final_score"),
+            gxe.ExpectColumnValuesToNotBeNull(column="high_performer"),
+            gxe.ExpectColumnValuesToBeBetween(column="final_score", min_value=FINAL_SCORE.low,
+                                              max_value=FINAL_SCORE.high),
+        ]
+    return gx.ExpectationSuite(name=f"students-features-{'labeled' if labeled else 'unlabeled'}",
+                               expectations=expectations)
