@@ -49,6 +49,9 @@ def add_model_options(parser: argparse.ArgumentParser, model: type[BaseModel], p
         if annotation is bool:
             parser.add_argument(_option(name), dest=dest, action=argparse.BooleanOptionalAction,
                                 default=argparse.SUPPRESS, help=help_text)
+        elif typing.get_origin(annotation) is list:
+            parser.add_argument(_option(name), dest=dest, nargs="+", default=argparse.SUPPRESS,
+                                metavar=name.upper(), help=help_text)
         elif typing.get_origin(annotation) is Literal:
             parser.add_argument(_option(name), dest=dest, choices=typing.get_args(annotation),
                                 default=argparse.SUPPRESS, help=help_text)

@@ -9,6 +9,10 @@ STUDENTS_REJECTED = "students_rejected"
 STUDENTS_FEATURES = "students_features"
 STUDENTS_TRUTH = "students_truth"  # the generator's true outcome probabilities: never a model input
 BATCHES = "batches"
+MODELS = "models"
+MODEL_ALIASES = "model_aliases"
+ALIAS_HISTORY = "alias_history"
+SPLITS = "splits"
 
 INDEXES: dict[str, list[IndexModel]] = {
     STUDENTS_RAW: [
@@ -25,6 +29,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     STUDENTS_TRUTH: [
         IndexModel([("student_id", ASCENDING), ("batch_id", ASCENDING)], unique=True, name="student_batch_unique"),
     ],
+    MODELS: [IndexModel([("name", ASCENDING), ("version", ASCENDING)], unique=True, name="name_version_unique")],
+    MODEL_ALIASES: [IndexModel([("name", ASCENDING), ("alias", ASCENDING)], unique=True, name="name_alias_unique")],
+    ALIAS_HISTORY: [IndexModel([("name", ASCENDING), ("at", ASCENDING)], name="name_time")],
+    SPLITS: [IndexModel([("split_id", ASCENDING)], unique=True, name="split_unique")],
     BATCHES: [
         IndexModel([("batch_id", ASCENDING)], unique=True, name="batch_unique"),
         IndexModel([("seq", DESCENDING)], name="seq"),

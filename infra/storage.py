@@ -199,3 +199,14 @@ def is_real_server(db) -> bool:
     import pymongo.database
 
     return isinstance(db, pymongo.database.Database)
+
+
+def get_bucket(db, bucket_name: str = "models"):
+    """A GridFS bucket on the database: model binaries that every worker can read."""
+    import gridfs
+
+    if not is_real_server(db):
+        from litemongo._vendor.mongomock import gridfs as mongomock_gridfs
+
+        mongomock_gridfs.enable_gridfs_integration()  # lets pymongo's gridfs accept the embedded database
+    return gridfs.GridFSBucket(db, bucket_name=bucket_name)

@@ -34,5 +34,14 @@ def render_summary(summary: dict) -> str:
         lines.append(f"data docs  {summary['data_docs']}")
     for name, path in summary.get("exports", {}).items():
         lines.append(f"export     {name:8s} {path}")
+    training = summary.get("training", {})
+    if "skipped" in training:
+        lines.append(f"training   skipped: {training['skipped']}")
+    elif training:
+        lines.append("models     " + ", ".join(f"{m['algorithm']} v{m['version']} ({m['val_score']})"
+                                              for m in training["models"]))
+        lines.append(f"best       {training['best']}; test gap to the oracle {training['oracle_gap_test']}")
+        lines.append(f"champion   {training['champion']['reason']}")
+        lines.append(f"report     {training['report']}")
     lines.append("seconds    " + ", ".join(f"{stage} {secs:.2f}" for stage, secs in summary["seconds"].items()))
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from tasks.synthetic import DriftKnobs
 
 
 def test_main_flow_fills_every_collection_and_exports(db):
-    summary = main_flow(MainParams(students=300, seed=21))
+    summary = main_flow(MainParams(students=300, seed=21, train=False))
     assert summary["batch_id"] == "gen-s21-n300-L" and summary["accepted"] == 300
     assert summary["counts"] == {"batches": 1, "students_raw": 300, "students_rejected": 0,
                                  "students_features": 300, "students_truth": 300}
@@ -28,17 +28,17 @@ def test_main_flow_fills_every_collection_and_exports(db):
 
 
 def test_rerunning_a_batch_duplicates_nothing_and_a_new_seed_adds_one(db):
-    first = main_flow(MainParams(students=200, seed=3))
-    again = main_flow(MainParams(students=200, seed=3))
+    first = main_flow(MainParams(students=200, seed=3, train=False))
+    again = main_flow(MainParams(students=200, seed=3, train=False))
     assert again["counts"] == first["counts"] and again["batch_seq"] == first["batch_seq"]
-    added = main_flow(MainParams(students=200))  # no seed: one past the last generated
+    added = main_flow(MainParams(students=200, train=False))  # no seed: one past the last generated
     assert added["batch_id"] == "gen-s4-n200-L" and added["counts"]["students_raw"] == 400
     assert added["counts"]["batches"] == 2
 
 
 def test_malformed_records_below_the_threshold_are_quarantined_and_counted(db):
     summary = main_flow(MainParams(students=400, seed=5, drift=DriftKnobs(malformed_rate=0.1),
-                                   max_rejected_share=0.2))
+                                   max_rejected_share=0.2, train=False))
     assert summary["rejected"] > 20
     assert summary["accepted"] + summary["rejected"] == 400
     assert db[STUDENTS_RAW].count_documents({}) == summary["accepted"]
@@ -90,7 +90,7 @@ def test_a_batch_above_the_rejected_threshold_fails_and_loses_nothing(db):
 
     from validation.gate import RejectedShareTooHighError
 
-    good = main_flow(MainParams(students=200, seed=1))
+    good = main_flow(MainParams(students=200, seed=1, train=False))
     raw_before = list(db[STUDENTS_RAW].find({}, {"_id": 0}).sort([("student_id", 1)]))
     features_before = list(db[STUDENTS_FEATURES].find({}, {"_id": 0}).sort([("student_id", 1)]))
     with pytest.raises(RejectedShareTooHighError, match="above the 5.0% threshold") as info:
@@ -103,3 +103,44 @@ def test_a_batch_above_the_rejected_threshold_fails_and_loses_nothing(db):
     assert list(db[STUDENTS_FEATURES].find({}, {"_id": 0}).sort([("student_id", 1)])) == features_before
     assert db[STUDENTS_RAW].count_documents({"batch_id": failed["batch_id"]}) + \
         db[STUDENTS_REJECTED].count_documents({"batch_id": failed["batch_id"]}) == 300
+
+
+def test_main_flow_trains_registers_and_names_the_first_champion(db):
+    from prefect.artifacts import Artifact
+
+    from infra.collections import ALIAS_HISTORY, MODELS
+    from tasks.registry import CHAMPION, get_alias, load_model
+
+    first = main_flow(MainParams(students=800, seed=8))
+    training = first["training"]
+    assert [m["version"] for m in training["models"]] == [1, 2, 3, 4]
+    assert training["champion"]["promoted"] and training["oracle_gap_test"] < 0.06
+    champion = get_alias(db, "high_performer", CHAMPION)
+    assert champion["version"] == training["champion"]["version"] and "first champion" in champion["reason"]
+    model = db[MODELS].find_one({"version": champion["version"]})
+    assert model["lineage"]["rows"] == 800 and model["lineage"]["batches"] == [first["batch_id"]]
+    assert model["metrics"]["test"]["roc_auc"] > 0.8 and model["oracle"]["test"]["roc_auc"] > 0.8
+    assert model["code_version"]["source_sha256"] and model["binary"]["sha256"]
+    assert load_model(db, "high_performer", alias=CHAMPION).predict(
+        pd.read_parquet(first["exports"]["parquet"]).head(3)).shape == (3,)
+    report = Path(training["report"])
+    assert {"metrics.json", "roc.png", "confusion.png", "importance_own.png"} <= {p.name for p in report.iterdir()}
+    leaderboard = Artifact.get("model-leaderboard")
+    assert leaderboard is not None and "oracle" in str(leaderboard.data) and "baseline" in str(leaderboard.data)
+    assert Artifact.get("training-report") is not None and Artifact.get("data-quality-raw") is not None
+
+    second = main_flow(MainParams(students=400, seed=9))
+    assert [m["version"] for m in second["training"]["models"]] == [5, 6, 7, 8]
+    assert not second["training"]["champion"]["promoted"] and "exists" in second["training"]["champion"]["reason"]
+    assert get_alias(db, "high_performer", CHAMPION)["version"] == champion["version"]
+    assert db[ALIAS_HISTORY].count_documents({}) == 1 and db[MODELS].count_documents({}) == 8
+
+
+def test_regression_training_through_the_flow(db):
+    from flows.params import TrainingParams
+
+    summary = main_flow(MainParams(students=500, seed=10, export=False,
+                                   training=TrainingParams(problem="regression", algorithms=["linear", "xgboost"])))
+    assert [m["algorithm"] for m in summary["training"]["models"]] == ["linear", "xgboost"]
+    assert (Path(summary["training"]["report"]) / "predicted_vs_actual.png").exists()
+    assert summary["training"]["champion"]["promoted"]

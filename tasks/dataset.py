@@ -1,0 +1,109 @@
+"""The training data: labeled features from MongoDB, the truth kept apart, and a seeded stratified split."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from sklearn.model_selection import train_test_split
+
+from infra.collections import STUDENTS_FEATURES, STUDENTS_TRUTH
+from infra.progress import run_logger
+from infra.retry import DB_RETRIES, retry_on_transient
+from infra.storage import get_database
+from tasks.aggregate import FEATURE_SCHEMA
+
+Problem = Literal["classification", "regression"]
+TARGETS: dict[str, str] = {"classification": "high_performer", "regression": "final_score"}
+CATEGORICAL = ["major"]
+BOOLEAN = ["fullTime", "tutoring", "first_generation", "part_time_job"]
+NUMERIC = [name for name, dtype, role, _ in FEATURE_SCHEMA
+           if role == "feature" and name not in CATEGORICAL + BOOLEAN]
+FEATURES = NUMERIC + BOOLEAN + CATEGORICAL
+
+
+class NotEnoughDataError(ValueError):
+    """Too few labeled rows to train and evaluate honestly."""
+
+
+@dataclass
+class TrainingData:
+    """Features (model inputs only), labels, and the truth (never an input) for each split, by student_id."""
+
+    problem: Problem
+    target: str
+    X: dict[str, pd.DataFrame]
+    y: dict[str, pd.Series]
+    truth: dict[str, pd.DataFrame]
+    split_ids: dict[str, list[int]]
+    lineage: dict
+
+
+def stratify_labels(y: pd.Series, problem: Problem) -> pd.Series:
+    """Classes for classification; quintiles of the score for regression."""
+    return y.astype(int) if problem == "classification" else pd.qcut(y, 5, labels=False, duplicates="drop")
+
+
+def split_frame(frame: pd.DataFrame, problem: Problem, seed: int, val_size: float, test_size: float) -> dict:
+    """Seeded, stratified train / validation / test student ids."""
+    ids = frame["student_id"].to_numpy()
+    y = frame[TARGETS[problem]]
+    rest, test = train_test_split(ids, test_size=test_size, random_state=seed, stratify=stratify_labels(y, problem))
+    rest_y = y[frame["student_id"].isin(rest).to_numpy()]
+    train, val = train_test_split(np.sort(rest), test_size=val_size / (1 - test_size), random_state=seed,
+                                  stratify=stratify_labels(rest_y.reset_index(drop=True), problem))
+    return {"train": sorted(train.tolist()), "val": sorted(val.tolist()), "test": sorted(test.tolist())}
+
+
+def data_hash(frame: pd.DataFrame) -> str:
+    """A content hash of the training frame (rows sorted by student): the data's identity in lineage."""
+    ordered = frame.sort_values("student_id").reset_index(drop=True)
+    return hashlib.sha256(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes()).hexdigest()
+
+
+def make_training_data(frame: pd.DataFrame, truth: pd.DataFrame, problem: Problem, seed: int,
+                       val_size: float = 0.2, test_size: float = 0.2, min_rows: int = 200) -> TrainingData:
+    target = TARGETS[problem]
+    frame = frame[frame[target].notna()].sort_values("student_id").reset_index(drop=True)
+    if len(frame) < min_rows:
+        raise NotEnoughDataError(f"{len(frame)} labeled students in students_features; training needs at least "
+                                 f"{min_rows}. Ingest a labeled batch first (python flows/main.py --kind labeled).")
+    split_ids = split_frame(frame, problem, seed, val_size, test_size)
+    by_id = frame.set_index("student_id", drop=False)
+    truth = truth.set_index("student_id").reindex(by_id.index)
+    X, y, t = {}, {}, {}
+    for part, ids in split_ids.items():
+        X[part] = by_id.loc[ids, FEATURES].reset_index(drop=True)
+        y[part] = by_id.loc[ids, target].astype(int if problem == "classification" else float).reset_index(drop=True)
+        t[part] = truth.loc[ids, ["p_high_performer", "expected_score"]].reset_index(drop=True)
+    lineage = {"batches": sorted(frame["batch_id"].unique().tolist()), "rows": len(frame),
+               "data_sha256": data_hash(frame[["student_id", *FEATURES, target]]), "split_seed": seed,
+               "split_sizes": {k: len(v) for k, v in split_ids.items()}}
+    return TrainingData(problem, target, X, y, t, split_ids, lineage)
+
+
+@task(name="load-training-data", retry_condition_fn=retry_on_transient, cache_policy=NO_CACHE, **DB_RETRIES)
+def load_training_data(problem: Problem, seed: int, val_size: float, test_size: float,
+                       min_rows: int) -> TrainingData | None:
+    """Every student's current labeled features, with the generator's truth (when known) for the oracle.
+
+    Returns None (and says why in the log) when there are too few labeled students to train honestly.
+    """
+    db = get_database()
+    target = TARGETS[problem]
+    frame = pd.DataFrame(list(db[STUDENTS_FEATURES].find({target: {"$ne": None}}, {"_id": 0})),
+                         columns=[name for name, *_ in FEATURE_SCHEMA])
+    pairs = frame[["student_id", "batch_id"]]
+    truth = pd.DataFrame(list(db[STUDENTS_TRUTH].find({}, {"_id": 0})),
+                         columns=["student_id", "batch_id", "p_high_performer", "expected_score"])
+    truth = pairs.merge(truth, on=["student_id", "batch_id"], how="left").drop(columns="batch_id")
+    try:
+        return make_training_data(frame, truth, problem, seed, val_size, test_size, min_rows)
+    except NotEnoughDataError as exc:
+        run_logger(__name__).warning("training skipped: %s", exc)
+        return None

@@ -1,0 +1,189 @@
+"""The model registry in MongoDB: versions that only go up, binaries in GridFS checked by SHA-256 on load,
+alias pointers changed by compare-and-set, and an append-only alias history."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import joblib
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from infra.collections import ALIAS_HISTORY, MODEL_ALIASES, MODELS, SPLITS, ensure_indexes
+from infra.retry import DB_RETRIES, retry_on_transient
+from infra.settings import PROJECT_ROOT, get_settings
+from infra.storage import get_bucket, get_database
+from tasks.dataset import BOOLEAN, CATEGORICAL, NUMERIC, TrainingData
+from tasks.evaluate import PRIMARY
+from tasks.promotion import choose_first_champion
+
+CHAMPION, CHALLENGER, PREVIOUS_CHAMPION = "champion", "challenger", "previous_champion"
+
+
+class ModelIntegrityError(RuntimeError):
+    """A stored model binary does not match the SHA-256 recorded when it was registered."""
+
+
+class ModelNotFoundError(LookupError):
+    """No such model version or alias in the registry."""
+
+
+def serialize(model) -> tuple[bytes, str]:
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    payload = buffer.getvalue()
+    return payload, hashlib.sha256(payload).hexdigest()
+
+
+def code_version() -> dict:
+    """The git commit when there is one, and a hash of the project's Python sources either way."""
+    digest = hashlib.sha256()
+    for path in sorted(PROJECT_ROOT.glob("[!.]*/**/*.py")):
+        if ".venv" not in path.parts:
+            digest.update(path.read_bytes())
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                                timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"git_commit": commit, "source_sha256": digest.hexdigest()}
+
+
+def next_version(db, name: str) -> int:
+    """Atomically take the next version number for ``name`` (never reused, even after a failed registration)."""
+    return db["counters"].find_one_and_update({"_id": f"model_version:{name}"}, {"$inc": {"value": 1}},
+                                              upsert=True, return_document=ReturnDocument.AFTER)["value"]
+
+
+def save_split(db, split_ids: dict, seed: int) -> str:
+    """Store a split's ids once; models refer to it by its content hash."""
+    split_id = hashlib.sha256(json.dumps(split_ids, sort_keys=True).encode()).hexdigest()[:16]
+    db[SPLITS].update_one({"split_id": split_id}, {"$setOnInsert": {
+        "split_id": split_id, "seed": seed, "ids": split_ids, "created_at": datetime.now(UTC)}}, upsert=True)
+    return split_id
+
+
+def register_version(db, name: str, model, record: dict, artifacts_root: Path) -> dict:
+    """Store a new version: binary in GridFS and on disk (never overwritten), metadata in ``models``."""
+    ensure_indexes(db, [MODELS, MODEL_ALIASES, ALIAS_HISTORY, SPLITS])
+    payload, sha256 = serialize(model)
+    version = next_version(db, name)
+    folder = artifacts_root / "models" / name / f"v{version}"
+    folder.mkdir(parents=True, exist_ok=False)
+    file_id = get_bucket(db).upload_from_stream(f"{name}/v{version}/model.joblib", payload,
+                                                metadata={"sha256": sha256, "name": name, "version": version})
+    doc = {**record, "name": name, "version": version, "created_at": datetime.now(UTC),
+           "binary": {"gridfs_id": file_id, "sha256": sha256, "bytes": len(payload),
+                      "path": str(folder / "model.joblib")}}
+    with open(folder / "model.joblib", "xb") as handle:
+        handle.write(payload)
+    with open(folder / "metrics.json", "x") as handle:
+        json.dump(record.get("metrics", {}), handle, indent=2)
+    with open(folder / "metadata.json", "x") as handle:
+        json.dump({k: v for k, v in doc.items() if k != "_id"}, handle, indent=2, default=str)
+    db[MODELS].insert_one(doc)
+    return doc
+
+
+def load_model(db, name: str, version: int | None = None, alias: str | None = None):
+    """Load a version (or the version an alias points to) from GridFS, refusing a binary whose hash changed."""
+    if alias is not None:
+        pointer = db[MODEL_ALIASES].find_one({"name": name, "alias": alias})
+        if pointer is None:
+            raise ModelNotFoundError(f"model {name!r} has no {alias!r} alias yet")
+        version = pointer["version"]
+    doc = db[MODELS].find_one({"name": name, "version": version})
+    if doc is None:
+        raise ModelNotFoundError(f"model {name!r} has no version {version}")
+    payload = get_bucket(db).open_download_stream(doc["binary"]["gridfs_id"]).read()
+    actual = hashlib.sha256(payload).hexdigest()
+    if actual != doc["binary"]["sha256"]:
+        raise ModelIntegrityError(f"model {name!r} v{version}: stored binary has SHA-256 {actual[:12]}..., expected "
+                                  f"{doc['binary']['sha256'][:12]}... recorded at registration; refusing to load it")
+    return joblib.load(io.BytesIO(payload))
+
+
+def get_alias(db, name: str, alias: str) -> dict | None:
+    return db[MODEL_ALIASES].find_one({"name": name, "alias": alias}, {"_id": 0})
+
+
+def set_alias(db, name: str, alias: str, version: int, expected: int | None, reason: str, numbers: dict,
+              by: str) -> bool:
+    """Point ``alias`` at ``version`` only if it still points at ``expected`` (None: only if it does not exist).
+
+    One atomic document update, so two racing runs can never both win. Every change goes to the history.
+    """
+    ensure_indexes(db, [MODEL_ALIASES, ALIAS_HISTORY])
+    now = datetime.now(UTC)
+    fields = {"version": version, "updated_at": now, "reason": reason, "by": by}
+    if expected is None:
+        try:
+            won = db[MODEL_ALIASES].update_one({"name": name, "alias": alias},
+                                               {"$setOnInsert": {"name": name, "alias": alias, **fields}},
+                                               upsert=True).upserted_id is not None
+        except DuplicateKeyError:
+            won = False
+    else:
+        won = db[MODEL_ALIASES].update_one({"name": name, "alias": alias, "version": expected},
+                                           {"$set": fields}).modified_count == 1
+    if won:
+        db[ALIAS_HISTORY].insert_one({"name": name, "alias": alias, "from_version": expected, "to_version": version,
+                                      "at": now, "by": by, "reason": reason, "numbers": numbers})
+    return won
+
+
+@task(name="register-models", retry_condition_fn=retry_on_transient, cache_policy=NO_CACHE, **DB_RETRIES)
+def register_models(trained: list, evaluation: dict, data: TrainingData, seed: int) -> list[dict]:
+    """Register every real model (not the baseline) as a new version with metrics, schema and lineage."""
+    db = get_database()
+    metric, _ = PRIMARY[data.problem]
+    by_algorithm = {row["algorithm"]: row for row in evaluation["models"]}
+    baseline = by_algorithm.get("baseline", {})
+    split_id = save_split(db, data.split_ids, seed)
+    common = {"problem": data.problem, "target": data.target, "code_version": code_version(),
+              "feature_schema": {"numeric": NUMERIC, "boolean": BOOLEAN, "categorical": CATEGORICAL},
+              "lineage": {**data.lineage, "split_id": split_id},
+              "oracle": evaluation["oracle"], "baseline": {k: baseline.get(k) for k in ("val", "test")},
+              "flow_run_id": _flow_run_id()}
+    registered = []
+    for model in trained:
+        if model.algorithm == "baseline":
+            continue
+        row = by_algorithm[model.algorithm]
+        record = {**common, "algorithm": model.algorithm, "params": model.params,
+                  "metrics": {"val": row["val"], "test": row["test"]}, "importance": row["importance"],
+                  "train_seconds": model.seconds, "curve": model.curve}
+        doc = register_version(db, data.target, model.pipeline, record, get_settings().artifacts_path)
+        registered.append({"name": doc["name"], "version": doc["version"], "algorithm": model.algorithm,
+                           "score": row["val"][metric], "sha256": doc["binary"]["sha256"],
+                           "path": doc["binary"]["path"]})
+    return registered
+
+
+@task(name="promote-first-champion", retry_condition_fn=retry_on_transient, cache_policy=NO_CACHE, **DB_RETRIES)
+def promote_first_champion(name: str, registered: list[dict], baseline_score: float, problem: str) -> dict:
+    """Decide (pure) whether this run makes the first champion, then write the pointer if it does."""
+    db = get_database()
+    metric, higher = PRIMARY[problem]
+    current = get_alias(db, name, CHAMPION)
+    decision = choose_first_champion(registered, baseline_score, current and current["version"], metric, higher)
+    applied = False
+    if decision.promote:
+        applied = set_alias(db, name, CHAMPION, decision.version, None, decision.reason, decision.numbers,
+                            by=f"flow-run:{_flow_run_id()}")
+    return {**decision.as_dict(), "applied": applied}
+
+
+def _flow_run_id() -> str | None:
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return str(context.flow_run.id) if context and context.flow_run else None
