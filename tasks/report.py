@@ -35,7 +35,8 @@ def leaderboard(evaluation: dict, registered: list[dict], problem: str) -> list[
     rows.sort(key=lambda r: (r["model"] == "baseline", sign * (r[f"val_{metric}"] if r[f"val_{metric}"] is not None
                                                                else -sign * math.inf)))
     if evaluation["oracle"]:
-        rows.append({"model": "oracle (true probability)", "version": None,
+        label = "oracle (true probability)" if problem == "classification" else "oracle (expected score)"
+        rows.append({"model": label, "version": None,
                      f"val_{metric}": _round(evaluation["oracle"]["val"][metric]),
                      **{f"test_{m}": _round(evaluation["oracle"]["test"][m]) for m in SHOWN[problem]},
                      "train_seconds": None})
