@@ -13,6 +13,10 @@ MODELS = "models"
 MODEL_ALIASES = "model_aliases"
 ALIAS_HISTORY = "alias_history"
 SPLITS = "splits"
+REFERENCES = "drift_references"
+PREDICTIONS = "predictions"
+DRIFT_REPORTS = "drift_reports"
+EVALUATIONS = "evaluations"
 
 INDEXES: dict[str, list[IndexModel]] = {
     STUDENTS_RAW: [
@@ -33,6 +37,14 @@ INDEXES: dict[str, list[IndexModel]] = {
     MODEL_ALIASES: [IndexModel([("name", ASCENDING), ("alias", ASCENDING)], unique=True, name="name_alias_unique")],
     ALIAS_HISTORY: [IndexModel([("name", ASCENDING), ("at", ASCENDING)], name="name_time")],
     SPLITS: [IndexModel([("split_id", ASCENDING)], unique=True, name="split_unique")],
+    REFERENCES: [IndexModel([("name", ASCENDING), ("version", ASCENDING)], unique=True, name="name_version_unique")],
+    PREDICTIONS: [
+        IndexModel([("student_id", ASCENDING), ("batch_id", ASCENDING), ("model", ASCENDING), ("version", ASCENDING)],
+                   unique=True, name="prediction_unique"),
+        IndexModel([("batch_id", ASCENDING)], name="batch"),
+    ],
+    DRIFT_REPORTS: [IndexModel([("batch_id", ASCENDING), ("at", DESCENDING)], name="batch_time")],
+    EVALUATIONS: [IndexModel([("name", ASCENDING), ("at", DESCENDING)], name="name_time")],
     BATCHES: [
         IndexModel([("batch_id", ASCENDING)], unique=True, name="batch_unique"),
         IndexModel([("seq", DESCENDING)], name="seq"),

@@ -121,7 +121,12 @@ def get_database(settings: Settings | None = None):
         clients = _thread_clients.clients = {}
     key = target.display
     if key not in clients:
-        clients[key] = _embedded_client(target, settings)
+        with _shared_lock:  # litemongo creates the database folder without exist_ok: open clients one at a time
+            if target.path is not None:
+                (target.path / settings.mongo_db).mkdir(parents=True, exist_ok=True)
+            clients[key] = _embedded_client(target, settings)
+            database = clients[key][settings.mongo_db]
+        return database
     return clients[key][settings.mongo_db]
 
 
@@ -154,7 +159,6 @@ def _embedded_client(target: StoreTarget, settings: Settings):
     if target.engine == "memory":
         return litemongo.connect(f"memory://{target.name}?engine=memory")
     assert target.path is not None
-    target.path.mkdir(parents=True, exist_ok=True)
     _acquire_writer_lock(target.path, settings.embedded_lock_timeout_s)
     return litemongo.connect(str(target.path))
 

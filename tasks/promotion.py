@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+
+import numpy as np
+from scipy import stats
 from dataclasses import asdict, dataclass, field
 
 
@@ -39,3 +42,60 @@ def choose_first_champion(candidates: list[dict], baseline: float, current_champ
     return ChampionDecision(True, best["version"], f"first champion: {best['algorithm']} v{best['version']} has the "
                             f"best validation {metric} ({best['score']:.4f}) of {len(scored)} models, baseline "
                             f"{baseline:.4f}", numbers)
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """The promotion gate: significant (one-sided, paired) AND at least ``margin`` better."""
+
+    alpha: float = 0.05
+    margin: float = 0.01
+    bootstrap_samples: int = 2000
+    seed: int = 0
+
+
+def mcnemar_one_sided(champion_correct, challenger_correct) -> dict:
+    """Exact one-sided McNemar: among rows where exactly one model is right, is it the challenger more often?"""
+    champion_correct = np.asarray(champion_correct, dtype=bool)
+    challenger_correct = np.asarray(challenger_correct, dtype=bool)
+    b = int((challenger_correct & ~champion_correct).sum())  # only the challenger is right
+    c = int((champion_correct & ~challenger_correct).sum())  # only the champion is right
+    p_value = 1.0 if b + c == 0 else float(stats.binomtest(b, b + c, 0.5, alternative="greater").pvalue)
+    return {"challenger_only_right": b, "champion_only_right": c, "p_value": p_value,
+            "improvement": (b - c) / len(champion_correct) if len(champion_correct) else 0.0}
+
+
+def paired_bootstrap(champion_loss, challenger_loss, samples: int, seed: int) -> dict:
+    """95% lower bound of the mean improvement (champion loss minus challenger loss), resampling rows."""
+    diff = np.asarray(champion_loss, dtype=float) - np.asarray(challenger_loss, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(samples, len(diff)))].mean(axis=1)
+    return {"improvement": float(diff.mean()), "lower_95": float(np.quantile(means, 0.05)),
+            "p_value": float((means <= 0).mean())}
+
+
+def should_promote(problem: str, y_true, champion_pred, challenger_pred, settings: GateSettings) -> ChampionDecision:
+    """Decide on the same holdout: classification by exact McNemar, regression by a paired bootstrap of MAE.
+
+    Promote only if significant AND the improvement is at least the margin; a tie never promotes.
+    """
+    y_true = np.asarray(y_true)
+    if problem == "classification":
+        test = mcnemar_one_sided(np.asarray(champion_pred) == y_true, np.asarray(challenger_pred) == y_true)
+        significant = test["p_value"] < settings.alpha
+        measure = "accuracy"
+    else:
+        test = paired_bootstrap(np.abs(np.asarray(champion_pred) - y_true), np.abs(np.asarray(challenger_pred) - y_true),
+                                settings.bootstrap_samples, settings.seed)
+        significant = test["lower_95"] > 0
+        measure = "MAE"
+    enough = test["improvement"] >= settings.margin and test["improvement"] > 0
+    numbers = {**test, "rows": int(len(y_true)), "alpha": settings.alpha, "margin": settings.margin,
+               "measure": measure, "significant": bool(significant), "beats_margin": bool(enough)}
+    if significant and enough:
+        reason = (f"challenger is better on {measure} by {test['improvement']:.4f} (>= margin {settings.margin}), "
+                  f"p = {test['p_value']:.4g} < {settings.alpha}")
+        return ChampionDecision(True, None, reason, numbers)
+    why = "not significant" if not significant else f"improvement {test['improvement']:.4f} below the margin"
+    return ChampionDecision(False, None, f"keep the champion: {why} ({measure}, p = {test['p_value']:.4g}, "
+                                         f"{numbers['rows']} holdout rows)", numbers)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import joblib
+import pandas as pd
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -24,6 +25,7 @@ from infra.storage import get_bucket, get_database
 from tasks.dataset import BOOLEAN, CATEGORICAL, NUMERIC, TrainingData
 from tasks.evaluate import PRIMARY
 from tasks.promotion import choose_first_champion
+from tasks.reference import save_reference
 
 CHAMPION, CHALLENGER, PREVIOUS_CHAMPION = "champion", "challenger", "previous_champion"
 
@@ -162,6 +164,7 @@ def register_models(trained: list, evaluation: dict, data: TrainingData, seed: i
                   "metrics": {"val": row["val"], "test": row["test"]}, "importance": row["importance"],
                   "train_seconds": model.seconds, "curve": model.curve}
         doc = register_version(db, data.target, model.pipeline, record, get_settings().artifacts_path)
+        save_reference(db, doc["name"], doc["version"], reference_frame(model.pipeline, data, "test"))
         registered.append({"name": doc["name"], "version": doc["version"], "algorithm": model.algorithm,
                            "score": row["val"][metric], "sha256": doc["binary"]["sha256"],
                            "path": doc["binary"]["path"]})
@@ -180,6 +183,14 @@ def promote_first_champion(name: str, registered: list[dict], baseline_score: fl
         applied = set_alias(db, name, CHAMPION, decision.version, None, decision.reason, decision.numbers,
                             by=f"flow-run:{_flow_run_id()}")
     return {**decision.as_dict(), "applied": applied}
+
+
+def reference_frame(model, data: TrainingData, part: str) -> pd.DataFrame:
+    """A model's held-out data as its drift reference: features, the label, and the model's predictions."""
+    frame = data.X[part].copy()
+    frame[data.target] = data.y[part].to_numpy()
+    frame["prediction"] = model.predict(data.X[part])
+    return frame
 
 
 def _flow_run_id() -> str | None:

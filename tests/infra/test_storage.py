@@ -97,20 +97,25 @@ def test_second_writer_process_is_refused_with_a_clear_message(tmp_path):
         holder.wait()
 
 
-def test_client_per_thread_on_the_embedded_engine(tmp_path):
+@pytest.mark.parametrize("attempt", range(3))
+def test_client_per_thread_on_a_fresh_embedded_store(tmp_path, attempt):
+    """Threads that open a fresh store at the same moment (as parallel tasks do) each get a working client."""
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     settings = Settings(MONGO_URI=f"embedded://{tmp_path}/threads")
+    start = threading.Barrier(6)
 
     def write(i: int) -> int:
+        start.wait()
         db = get_database(settings)
         db["t"].insert_one({"i": i})
         return id(db.client)
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        client_ids = set(pool.map(write, range(8)))
-    assert get_database(settings)["t"].count_documents({}) == 8
-    assert len(client_ids) >= 2
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        client_ids = set(pool.map(write, range(6)))
+    assert get_database(settings)["t"].count_documents({}) == 6
+    assert len(client_ids) == 6
 
 
 def test_write_documents_insert_only_never_touches_stored_documents(db):
