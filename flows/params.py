@@ -33,3 +33,34 @@ class TrainingParams(BaseModel):
         if unknown or not names:
             raise ValueError(f"unknown algorithm(s) {unknown}; choose from {', '.join(ALGORITHMS)}")
         return [name for name in ALGORITHMS if name in names and name != "baseline"] or ["linear"]
+
+
+class DriftParams(BaseModel):
+    """Drift-test settings (defaults: ../shared/STATS.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    drift_alpha: float = Field(0.05, gt=0, lt=1, description="family-wise significance level of the drift tests")
+    correction: Literal["bonferroni", "bh"] = Field("bonferroni", description="multiple-testing correction")
+    min_effect: float = Field(0.1, ge=0, description="smallest effect size that counts as material drift")
+    min_drift_rows: int = Field(500, ge=1, description="below this many current rows: insufficient data")
+
+    def settings(self):
+        from tasks.drift_stats import DriftSettings
+
+        return DriftSettings(alpha=self.drift_alpha, correction=self.correction, min_effect=self.min_effect,
+                             min_rows=self.min_drift_rows)
+
+
+class GateParams(BaseModel):
+    """Promotion-gate settings (defaults: ../shared/STATS.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gate_alpha: float = Field(0.05, gt=0, lt=1, description="one-sided significance level of the promotion test")
+    margin: float = Field(0.01, ge=0, description="smallest improvement that may promote (accuracy or MAE)")
+
+    def settings(self):
+        from tasks.promotion import GateSettings
+
+        return GateSettings(alpha=self.gate_alpha, margin=self.margin)

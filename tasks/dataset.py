@@ -12,7 +12,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sklearn.model_selection import train_test_split
 
-from infra.collections import STUDENTS_FEATURES, STUDENTS_TRUTH
+from infra.collections import BATCHES, STUDENTS_FEATURES, STUDENTS_TRUTH
 from infra.progress import run_logger
 from infra.retry import DB_RETRIES, retry_on_transient
 from infra.storage import get_database
@@ -67,13 +67,15 @@ def data_hash(frame: pd.DataFrame) -> str:
 
 
 def make_training_data(frame: pd.DataFrame, truth: pd.DataFrame, problem: Problem, seed: int,
-                       val_size: float = 0.2, test_size: float = 0.2, min_rows: int = 200) -> TrainingData:
+                       val_size: float = 0.2, test_size: float = 0.2, min_rows: int = 200,
+                       split_ids: dict | None = None) -> TrainingData:
+    """Split (or use the given split of) labeled features into model inputs, labels and truth per part."""
     target = TARGETS[problem]
     frame = frame[frame[target].notna()].sort_values("student_id").reset_index(drop=True)
     if len(frame) < min_rows:
         raise NotEnoughDataError(f"{len(frame)} labeled students in students_features; training needs at least "
                                  f"{min_rows}. Ingest a labeled batch first (python flows/main.py --kind labeled).")
-    split_ids = split_frame(frame, problem, seed, val_size, test_size)
+    split_ids = split_ids or split_frame(frame, problem, seed, val_size, test_size)
     by_id = frame.set_index("student_id", drop=False)
     truth = truth.set_index("student_id").reindex(by_id.index)
     X, y, t = {}, {}, {}
@@ -107,3 +109,45 @@ def load_training_data(problem: Problem, seed: int, val_size: float, test_size: 
     except NotEnoughDataError as exc:
         run_logger(__name__).warning("training skipped: %s", exc)
         return None
+
+
+def window_split(frame: pd.DataFrame, newest_batch: str, problem: Problem, seed: int, holdout_share: float,
+                 val_size: float) -> dict:
+    """Holdout = a stratified share of the newest batch (no model has seen it); the rest of the window trains.
+
+    The champion never saw the newest batch, and the challenger never sees the holdout: both are judged on
+    the same recent rows.
+    """
+    target = TARGETS[problem]
+    newest = frame[frame["batch_id"] == newest_batch]
+    if len(newest) < 20:
+        raise NotEnoughDataError(f"the newest batch {newest_batch!r} has {len(newest)} labeled students; the "
+                                 "promotion holdout needs more")
+    rest_ids, holdout = train_test_split(newest["student_id"].to_numpy(), test_size=holdout_share,
+                                         random_state=seed, stratify=stratify_labels(newest[target], problem))
+    train_pool = frame[~frame["student_id"].isin(holdout)]
+    train, val = train_test_split(train_pool["student_id"].to_numpy(), test_size=val_size, random_state=seed,
+                                  stratify=stratify_labels(train_pool[target], problem))
+    return {"train": sorted(train.tolist()), "val": sorted(val.tolist()), "test": sorted(holdout.tolist())}
+
+
+@task(name="load-window", retry_condition_fn=retry_on_transient, cache_policy=NO_CACHE, **DB_RETRIES)
+def load_window(newest_batch: str, window_batches: int, problem: Problem, seed: int, holdout_share: float,
+                val_size: float, min_rows: int) -> TrainingData:
+    """The recent labeled window only (older batches are never read), split for a fair champion/challenger test."""
+    db = get_database()
+    target = TARGETS[problem]
+    recent = [doc["batch_id"] for doc in db[BATCHES].find(
+        {"kind": "labeled", "status": {"$in": ["featurized"]}}, {"batch_id": 1}).sort("seq", -1).limit(window_batches)]
+    if newest_batch not in recent:
+        recent = [newest_batch, *recent[:window_batches - 1]]
+    frame = pd.DataFrame(list(db[STUDENTS_FEATURES].find({"batch_id": {"$in": recent}, target: {"$ne": None}},
+                                                         {"_id": 0})), columns=[n for n, *_ in FEATURE_SCHEMA])
+    truth = pd.DataFrame(list(db[STUDENTS_TRUTH].find({"batch_id": {"$in": recent}}, {"_id": 0})),
+                         columns=["student_id", "batch_id", "p_high_performer", "expected_score"])
+    truth = frame[["student_id", "batch_id"]].merge(truth, on=["student_id", "batch_id"], how="left")
+    split = window_split(frame, newest_batch, problem, seed, holdout_share, val_size)
+    data = make_training_data(frame, truth.drop(columns="batch_id"), problem, seed, min_rows=min_rows,
+                              split_ids=split)
+    data.lineage["window_batches"] = recent
+    return data

@@ -99,3 +99,16 @@ def should_promote(problem: str, y_true, champion_pred, challenger_pred, setting
     why = "not significant" if not significant else f"improvement {test['improvement']:.4f} below the margin"
     return ChampionDecision(False, None, f"keep the champion: {why} ({measure}, p = {test['p_value']:.4g}, "
                                          f"{numbers['rows']} holdout rows)", numbers)
+
+
+def decide_retrain(drift_status: str, live: dict, force: bool, max_live_drop: float) -> tuple[bool, list[str]]:
+    """Retrain on material drift, on a live-performance drop past the threshold, or when forced."""
+    reasons = []
+    if force:
+        reasons.append("forced by parameter")
+    if drift_status == "drift":
+        reasons.append("material drift against the champion's reference")
+    if live.get("status") == "ok" and live["drop"] > max_live_drop:
+        reasons.append(f"live {live['metric']} is worse than at registration by {live['drop']:.4f} "
+                       f"(threshold {max_live_drop})")
+    return bool(reasons), reasons
