@@ -36,7 +36,7 @@ class MainParams(BatchParams):
     training: TrainingParams = Field(default_factory=TrainingParams, description="training settings")
 
 
-@flow(name="student-pipeline-main", log_prints=True)
+@flow(name="student-pipeline-main", log_prints=True, persist_result=True)
 def main_flow(params: MainParams | None = None) -> dict:
     """Bring one batch in, export its features, and (labeled batches) train and register models."""
     params = params or MainParams()

@@ -1,5 +1,7 @@
-"""Drift-gated retraining: bring in a labeled batch, check drift and live performance against the champion,
-and only when the evidence says so train challengers on the recent window and promote through the gate.
+"""Drift-gated retraining: retrain and promote only when drift, a performance drop or --force says so.
+
+Brings in a labeled batch, checks drift and live performance against the champion, and only then trains
+challengers on the recent window and puts the best through the promotion gate.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def best_challenger(registered: list[dict], problem: str) -> dict:
     return max(registered, key=lambda r: r["score"] if higher else -r["score"])
 
 
-@flow(name="student-pipeline-retrain", log_prints=True)
+@flow(name="student-pipeline-retrain", log_prints=True, persist_result=True)
 def retrain_flow(params: RetrainParams | None = None) -> dict:
     """New labels in; retrain and promote only when drift, a live-performance drop or a parameter says so."""
     params = params or RetrainParams()

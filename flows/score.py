@@ -32,7 +32,7 @@ class ScoreParams(BatchParams):
     drift_check: DriftParams = Field(default_factory=DriftParams, description="drift settings")
 
 
-@flow(name="student-pipeline-score", log_prints=True)
+@flow(name="student-pipeline-score", log_prints=True, persist_result=True)
 def score_flow(params: ScoreParams | None = None) -> dict:
     """Bring an (unlabeled) batch in, score it with the champion, log predictions, compare with the reference."""
     params = params or ScoreParams()

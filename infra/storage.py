@@ -153,8 +153,49 @@ def _pymongo_client(uri: str, settings: Settings):
         return client
 
 
+# litemongo's SQLite files are not safe for concurrent use even by threads with their own clients: two threads
+# creating the same collection collide ("UNIQUE constraint failed: info.key"), concurrent writers get
+# "database is locked". The embedded engine is a stand-in for one writer, so every operation on it is serialised
+# per process. (A real server gets none of this: pymongo clients are thread-safe.)
+_EMBEDDED_ENGINE_LOCK = threading.RLock()
+_SERIALISED = {
+    "collection.Collection": (
+        "insert_one", "insert_many", "update_one", "update_many", "replace_one", "delete_one", "delete_many",
+        "bulk_write", "find_one", "find_one_and_update", "find_one_and_replace", "find_one_and_delete",
+        "count_documents", "estimated_document_count", "distinct", "aggregate", "drop", "create_index",
+        "create_indexes", "drop_index", "drop_indexes", "index_information", "list_indexes", "rename"),
+    "collection.Cursor": ("_compute_results",),
+    "database.Database": ("get_collection", "create_collection", "drop_collection", "list_collection_names"),
+}
+
+
+def _serialise_embedded_engine() -> None:
+    """Wrap the embedded engine's operations in one re-entrant lock (once per process)."""
+    import functools
+    import importlib
+
+    with _EMBEDDED_ENGINE_LOCK:
+        for dotted, names in _SERIALISED.items():
+            module_name, class_name = dotted.rsplit(".", 1)
+            cls = getattr(importlib.import_module(f"litemongo._vendor.mongomock.{module_name}"), class_name)
+            if getattr(cls, "_serialised_by_student_pipeline", False):
+                continue
+            for name in names:
+                original = getattr(cls, name)
+
+                @functools.wraps(original)
+                def locked(*args, _original=original, **kwargs):
+                    with _EMBEDDED_ENGINE_LOCK:
+                        return _original(*args, **kwargs)
+
+                setattr(cls, name, locked)
+            cls._serialised_by_student_pipeline = True
+
+
 def _embedded_client(target: StoreTarget, settings: Settings):
     import litemongo
+
+    _serialise_embedded_engine()
 
     if target.engine == "memory":
         return litemongo.connect(f"memory://{target.name}?engine=memory")

@@ -1,0 +1,79 @@
+"""A real Prefect server on loopback, started for a test and stopped after it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, url: str, env: dict[str, str]) -> None:
+        self.url, self.env = url, env
+        self.http = httpx.Client(base_url=url, timeout=30)
+
+    def post(self, path: str, body: dict | None = None):
+        response = self.http.post(path, json=body or {})
+        response.raise_for_status()
+        return response.json()
+
+    def prefect(self, *args: str, timeout: int = 180, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+        done = subprocess.run([str(BIN / "prefect"), *args], cwd=ROOT, env={**self.env, **(extra_env or {})},
+                              capture_output=True, text=True, timeout=timeout)
+        assert done.returncode == 0, f"prefect {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        return done
+
+    def wait_for(self, predicate, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = predicate()
+            if result:
+                return result
+            time.sleep(1)
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture
+def prefect_server(tmp_path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": url,
+           "PREFECT_UI_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "GX_ANALYTICS_ENABLED": "false",
+           "MONGO_URI": f"embedded://{tmp_path / 'store'}", "PIPELINE_DATA_DIR": str(tmp_path / "data"),
+           "PIPELINE_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
+    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                               env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(url, env)
+
+    def healthy() -> bool:
+        try:
+            return server.http.get("/health").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        server.wait_for(healthy, 90, "the Prefect server to start")
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()

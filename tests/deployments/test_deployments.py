@@ -1,0 +1,100 @@
+"""prefect.yaml and the serve script against a real Prefect server: deployments, schedules, a run through a
+worker, and the drift event starting a retraining run."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.deployments.conftest import BIN, ROOT
+
+pytestmark = pytest.mark.slow
+
+EXPECTED = {
+    "main": ("student-pipeline-main", {"cron": "0 2 * * *", "timezone": "Europe/London"}),
+    "score": ("student-pipeline-score", {"interval": 3600.0}),
+    "retrain": ("student-pipeline-retrain", {"cron": "0 3 * * 1", "timezone": "Europe/London"}),
+}
+
+
+def deployments(server) -> dict[str, dict]:
+    return {d["name"]: d for d in server.post("/deployments/filter")}
+
+
+def check_schedules(found: dict[str, dict]) -> None:
+    for name, (_, schedule) in EXPECTED.items():
+        [entry] = found[name]["schedules"]
+        assert entry["active"] is True
+        assert {k: entry["schedule"].get(k) for k in schedule} == schedule, (name, entry)
+
+
+def flow_runs(server, deployment_id: str) -> list[dict]:
+    return server.post("/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [deployment_id]}}})
+
+
+def test_deploy_from_prefect_yaml_run_through_a_worker_and_retrain_on_the_drift_event(prefect_server):
+    server = prefect_server
+    setup = subprocess.run(["bash", "deployments/setup_pool.sh"], cwd=ROOT, capture_output=True, text=True,
+                           env={**server.env, "PATH": f"{BIN}:{server.env['PATH']}"}, timeout=120)
+    assert setup.returncode == 0, setup.stderr[-2000:]
+    server.prefect("--no-prompt", "deploy", "--all")
+
+    found = deployments(server)
+    assert set(found) == set(EXPECTED)
+    check_schedules(found)
+    assert found["main"]["parameters"] == {"params": {"students": 2000, "export": True, "train": True}}
+    assert found["main"]["work_pool_name"] == "student-pipeline-pool"
+    assert "student-pipeline" in found["retrain"]["tags"] and found["score"]["description"]
+    assert found["main"]["pull_steps"][0]["prefect.deployments.steps.set_working_directory"]["directory"] == str(ROOT)
+    [pool] = [p for p in server.post("/work_pools/filter") if p["name"] == "student-pipeline-pool"]
+    assert pool["concurrency_limit"] == 1
+    automations = server.post("/automations/filter")
+    assert [a["name"] for a in automations] == ["retrain-on-drift"]
+
+    # a run by hand, executed by a worker as a separate process on the embedded store
+    params = {"params": {"students": 300, "seed": 0, "train": False, "export": False}}
+    created = server.prefect("deployment", "run", "student-pipeline-main/main", "--params", json.dumps(params))
+    run_id = re.search(r"UUID\('([0-9a-f-]{36})'\)|([0-9a-f]{8}-[0-9a-f-]{27})", created.stdout)
+    run_id = run_id.group(1) or run_id.group(2)
+    server.prefect("worker", "start", "--pool", "student-pipeline-pool", "--run-once", timeout=300)
+    run = server.http.get(f"/flow_runs/{run_id}").json()
+    assert run["state_type"] == "COMPLETED", run["state"]
+    assert run["parameters"] == params
+
+    # the drift event, as the score/retrain flows emit it, starts a retraining run through the automation
+    emit = ("from prefect.events import emit_event; emit_event(event='student-pipeline.drift.detected', "
+            "resource={'prefect.resource.id': 'student-pipeline.model.high_performer'}, payload={'batch_id': 'b'})")
+    def triggered() -> list[dict]:  # not the runs the scheduler creates ahead of time
+        return [r for r in flow_runs(server, found["retrain"]["id"]) if not r["auto_scheduled"]]
+
+    assert triggered() == []
+    subprocess.run([sys.executable, "-c", emit], env=server.env, check=True, timeout=60)
+    [run] = server.wait_for(triggered, 90, "a retrain run from the drift event")
+    assert run["state_type"] in ("SCHEDULED", "PENDING", "RUNNING", "COMPLETED")
+
+
+def test_serve_script_registers_the_deployments_with_their_schedules(prefect_server):
+    server = prefect_server
+    process = subprocess.Popen([sys.executable, "deployments/serve.py"], cwd=ROOT, env=server.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        found = server.wait_for(lambda: (d := deployments(server)) and len(d) == 3 and d, 120,
+                                "the served deployments")
+        check_schedules(found)
+        assert {d["flow_id"] for d in found.values()}.__len__() == 3
+        assert all(d["work_pool_name"] is None for d in found.values())  # served: no pool needed
+        assert found["retrain"]["parameters"]["params"]["window_batches"] == 3
+        assert [a["name"] for a in server.post("/automations/filter")] == ["retrain-on-drift"]
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    time.sleep(0.5)
+    assert (BIN / "prefect").exists()
