@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from infra.embedded import acquire_writer_lock
 from infra.settings import PROJECT_ROOT, Settings
 from infra.storage import (
-    EmbeddedStoreBusyError, StoreUnreachableError, UnsupportedURIError, _acquire_writer_lock, get_database,
+    EmbeddedStoreBusyError, StorageError, StoreUnreachableError, UnsupportedURIError, get_database,
     parse_uri, redact_uri,
 )
 from infra.writes import merge_stage, write_documents
@@ -98,8 +99,9 @@ def test_second_writer_process_is_refused_with_a_clear_message(tmp_path):
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(EmbeddedStoreBusyError, match="one writer process at a time"):
-            _acquire_writer_lock(tmp_path, timeout_s=0.3)
+        with pytest.raises(EmbeddedStoreBusyError, match="one writer process at a time") as info:
+            acquire_writer_lock(tmp_path, timeout_s=0.3)
+        assert isinstance(info.value, StorageError) and "pid 4242" in str(info.value)  # the CLI prints it
     finally:
         holder.kill()
         holder.wait()
