@@ -48,6 +48,15 @@ class Server:
         raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def stop(process: subprocess.Popen, timeout: float = 30) -> None:
+    """Terminate a process we started, and kill it if it will not go."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 @pytest.fixture
 def prefect_server(tmp_path):
     port = free_port()
@@ -71,9 +80,5 @@ def prefect_server(tmp_path):
         server.wait_for(healthy, 90, "the Prefect server to start")
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         log.close()

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.deployments.conftest import BIN, ROOT
+from tests.deployments.conftest import BIN, ROOT, stop
 
 pytestmark = pytest.mark.slow
 
@@ -91,8 +91,4 @@ def test_serve_script_registers_the_deployments_with_their_schedules(prefect_ser
         automations = server.wait_for(lambda: server.post("/automations/filter"), 60, "the drift trigger's automation")
         assert [a["name"] for a in automations] == ["retrain-on-drift"]
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
