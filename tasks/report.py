@@ -32,8 +32,12 @@ def leaderboard(evaluation: dict, registered: list[dict], problem: str) -> list[
                      **{f"test_{m}": _round(row["test"][m]) for m in SHOWN[problem]},
                      "train_seconds": row["train_seconds"]})
     sign = -1 if higher else 1
-    rows.sort(key=lambda r: (r["model"] == "baseline", sign * (r[f"val_{metric}"] if r[f"val_{metric}"] is not None
-                                                               else -sign * math.inf)))
+
+    def order(row: dict) -> tuple:  # best first, unscored models after scored ones, the baseline last
+        score = row[f"val_{metric}"]
+        return row["model"] == "baseline", score is None, 0.0 if score is None else sign * score
+
+    rows.sort(key=order)
     if evaluation["oracle"]:
         label = "oracle (true probability)" if problem == "classification" else "oracle (expected score)"
         rows.append({"model": label, "version": None,

@@ -94,3 +94,16 @@ def test_regression_gate_uses_a_paired_bootstrap_on_absolute_error():
 ])
 def test_retrain_decisions(drift, live, force, retrain):
     assert decide_retrain(drift, live, force, max_live_drop=0.05)[0] is retrain
+
+
+def test_leaderboard_orders_best_first_unscored_after_and_baseline_last():
+    from tasks.report import leaderboard
+
+    def row(name, auc):
+        metrics = {m: 0.5 for m in ("accuracy", "f1", "mcc", "precision", "recall")}
+        return {"algorithm": name, "val": {"roc_auc": auc, **metrics}, "test": {"roc_auc": auc, **metrics},
+                "train_seconds": 0.1}
+
+    evaluation = {"models": [row("baseline", 0.5), row("tree", 0.8), row("broken", float("nan")), row("xgb", 0.9)],
+                  "oracle": None}
+    assert [r["model"] for r in leaderboard(evaluation, [], "classification")] == ["xgb", "tree", "broken", "baseline"]
