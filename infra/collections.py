@@ -10,6 +10,7 @@ STUDENTS_FEATURES = "students_features"
 STUDENTS_TRUTH = "students_truth"  # the generator's true outcome probabilities: never a model input
 BATCHES = "batches"
 MODELS = "models"
+COUNTERS = "counters"  # atomic sequence numbers (batches, model versions)
 MODEL_ALIASES = "model_aliases"
 ALIAS_HISTORY = "alias_history"
 SPLITS = "splits"

@@ -13,7 +13,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pymongo import ReturnDocument
 
-from infra.collections import BATCHES, STUDENTS_RAW, STUDENTS_REJECTED, STUDENTS_TRUTH, ensure_indexes
+from infra.collections import BATCHES, COUNTERS, STUDENTS_RAW, STUDENTS_REJECTED, STUDENTS_TRUTH, ensure_indexes
 from infra.progress import Progress, run_logger
 from infra.retry import DB_RETRIES, retry_on_transient, stopwatch
 from infra.storage import get_database
@@ -44,7 +44,7 @@ def register_batch(db, batch: BatchInput, now: datetime) -> dict:
     existing = db[BATCHES].find_one({"batch_id": batch.batch_id})
     if existing:
         return existing
-    seq = db["counters"].find_one_and_update(
+    seq = db[COUNTERS].find_one_and_update(
         {"_id": "batch_seq"}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER
     )["value"]
     db[BATCHES].update_one(

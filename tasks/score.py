@@ -10,7 +10,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from infra.collections import PREDICTIONS, STUDENTS_FEATURES, ensure_indexes
+from infra.collections import MODELS, PREDICTIONS, STUDENTS_FEATURES, ensure_indexes
 from infra.progress import run_logger
 from infra.retry import DB_RETRIES, retry_on_transient, stopwatch
 from infra.storage import get_database
@@ -48,7 +48,7 @@ def score_batch(batch_id: str, name: str) -> dict:
                                      "batch first")
         version = champion["version"]
         model = load_model(db, name, version=version)
-        problem = db["models"].find_one({"name": name, "version": version})["problem"]
+        problem = db[MODELS].find_one({"name": name, "version": version})["problem"]
         frame = pd.DataFrame(list(db[STUDENTS_FEATURES].find({"batch_id": batch_id}, {"_id": 0})))
         if frame.empty:
             raise LookupError(f"batch {batch_id!r} has no feature documents to score")
