@@ -76,7 +76,8 @@ def challenge(batch_id: str, params: RetrainParams) -> dict:
                for algorithm in ["baseline", *training.algorithms]]
     trained = [future.result() for future in futures]
     evaluation = evaluate_models(trained, data, training.split_seed)
-    registered = register_models(trained, evaluation, data, training.split_seed)
+    # the challenger's reference is the recent holdout: if it is promoted, drift is measured from today's world
+    registered = register_models(trained, evaluation, data, training.split_seed, reference_parts=("test",))
     challenger = best_challenger(registered, training.problem)
     return promotion_gate(data.target, challenger["version"], data, params.gate.settings(), batch_id,
                           by=f"retrain:{batch_id}")

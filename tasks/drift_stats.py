@@ -22,7 +22,8 @@ class DriftSettings:
     alpha: float = 0.05
     correction: Literal["bonferroni", "bh"] = "bonferroni"
     min_effect: float = 0.1
-    min_rows: int = 500
+    min_rows: int = 500  # current rows; fewer is "insufficient data", never "no drift"
+    min_reference_rows: int = 100
     min_expected: float = 5.0
 
 
@@ -123,9 +124,10 @@ def detect_drift(reference: pd.DataFrame, current: pd.DataFrame, numeric: list[s
                  settings: DriftSettings | None = None) -> DriftReport:
     """Test every feature, correct for the number tested, and decide: drift if any feature drifted materially."""
     settings = settings or DriftSettings()
-    if len(current) < settings.min_rows or len(reference) < settings.min_rows:
+    if len(current) < settings.min_rows or len(reference) < settings.min_reference_rows:
         return DriftReport("insufficient_data", len(reference), len(current), [], [], 0.0,
-                           [f"need at least {settings.min_rows} rows on each side to say anything about drift"],
+                           [f"need at least {settings.min_rows} current rows and {settings.min_reference_rows} "
+                            f"reference rows to say anything about drift (have {len(current)} and {len(reference)})"],
                            asdict(settings))
     features = [numeric_drift(name, reference[name], current[name]) for name in numeric]
     features += [categorical_drift(name, reference[name], current[name], settings.min_expected)

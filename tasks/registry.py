@@ -143,8 +143,12 @@ def set_alias(db, name: str, alias: str, version: int, expected: int | None, rea
 
 
 @task(name="register-models", retry_condition_fn=retry_on_transient, cache_policy=NO_CACHE, **DB_RETRIES)
-def register_models(trained: list, evaluation: dict, data: TrainingData, seed: int) -> list[dict]:
-    """Register every real model (not the baseline) as a new version with metrics, schema and lineage."""
+def register_models(trained: list, evaluation: dict, data: TrainingData, seed: int,
+                    reference_parts: tuple[str, ...] = ("val", "test")) -> list[dict]:
+    """Register every real model (not the baseline) as a new version with metrics, schema and lineage.
+
+    Each version keeps ``reference_parts`` (held-out data, never trained on) as its drift reference.
+    """
     db = get_database()
     metric, _ = PRIMARY[data.problem]
     by_algorithm = {row["algorithm"]: row for row in evaluation["models"]}
@@ -164,7 +168,7 @@ def register_models(trained: list, evaluation: dict, data: TrainingData, seed: i
                   "metrics": {"val": row["val"], "test": row["test"]}, "importance": row["importance"],
                   "train_seconds": model.seconds, "curve": model.curve}
         doc = register_version(db, data.target, model.pipeline, record, get_settings().artifacts_path)
-        save_reference(db, doc["name"], doc["version"], reference_frame(model.pipeline, data, "test"))
+        save_reference(db, doc["name"], doc["version"], reference_frame(model.pipeline, data, reference_parts))
         registered.append({"name": doc["name"], "version": doc["version"], "algorithm": model.algorithm,
                            "score": row["val"][metric], "sha256": doc["binary"]["sha256"],
                            "path": doc["binary"]["path"]})
@@ -185,11 +189,11 @@ def promote_first_champion(name: str, registered: list[dict], baseline_score: fl
     return {**decision.as_dict(), "applied": applied}
 
 
-def reference_frame(model, data: TrainingData, part: str) -> pd.DataFrame:
+def reference_frame(model, data: TrainingData, parts: tuple[str, ...]) -> pd.DataFrame:
     """A model's held-out data as its drift reference: features, the label, and the model's predictions."""
-    frame = data.X[part].copy()
-    frame[data.target] = data.y[part].to_numpy()
-    frame["prediction"] = model.predict(data.X[part])
+    frame = pd.concat([data.X[part] for part in parts], ignore_index=True)
+    frame[data.target] = pd.concat([data.y[part] for part in parts], ignore_index=True).to_numpy()
+    frame["prediction"] = model.predict(frame[data.X[parts[0]].columns])
     return frame
 
 

@@ -33,6 +33,8 @@ def test_scoring_logs_every_prediction_once_and_checks_drift(db, champion):
     assert again["scoring"]["new_predictions"] == 0 and db[PREDICTIONS].count_documents({}) == 800
     assert first["drift"]["status"] == "no_drift" and not first["drift"]["prediction_drift"]["drifted"]
     assert db[DRIFT_REPORTS].count_documents({"batch_id": first["batch_id"]}) == 2
+    reference = db["drift_references"].find_one({"version": champion})
+    assert reference["rows"] == 1000  # validation + test of 2,500 students: held out, never trained on
 
 
 def test_a_batch_below_the_minimum_size_is_insufficient_data(db, champion):

@@ -76,6 +76,11 @@ def test_below_the_minimum_batch_the_answer_is_insufficient_data():
     report = detect_drift(reference, current, COLUMNS, [])
     assert report.status == "insufficient_data" and report.features == []
     assert detect_drift(reference, current, COLUMNS, [], DriftSettings(min_rows=400)).status == "drift"
+    # the minimum is about the current batch: a reference of a few hundred held-out rows is enough
+    small_reference = reference.head(400)
+    assert detect_drift(small_reference, current.head(499).reindex(range(600)).ffill(), COLUMNS, []).status == "drift"
+    assert detect_drift(reference.head(99), current, COLUMNS, [], DriftSettings(min_rows=400)).status == \
+        "insufficient_data"
 
 
 def test_numeric_statistics_match_scipy():
