@@ -26,6 +26,7 @@ def deployments(server) -> dict[str, dict]:
 
 
 def check_schedules(found: dict[str, dict]) -> None:
+    assert found["rollback"]["schedules"] == []  # by hand only
     for name, (_, schedule) in EXPECTED.items():
         [entry] = found[name]["schedules"]
         assert entry["active"] is True
@@ -44,7 +45,7 @@ def test_deploy_from_prefect_yaml_run_through_a_worker_and_retrain_on_the_drift_
     server.prefect("--no-prompt", "deploy", "--all")
 
     found = deployments(server)
-    assert set(found) == set(EXPECTED)
+    assert set(found) == {*EXPECTED, "rollback"}
     check_schedules(found)
     assert found["main"]["parameters"] == {"params": {"students": 2000, "export": True, "train": True}}
     assert found["main"]["work_pool_name"] == "student-pipeline-pool"
@@ -82,10 +83,10 @@ def test_serve_script_registers_the_deployments_with_their_schedules(prefect_ser
     process = subprocess.Popen([sys.executable, "deployments/serve.py"], cwd=ROOT, env=server.env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        found = server.wait_for(lambda: (d := deployments(server)) and len(d) == 3 and d, 120,
+        found = server.wait_for(lambda: (d := deployments(server)) and len(d) == 4 and d, 120,
                                 "the served deployments")
         check_schedules(found)
-        assert len({d["flow_id"] for d in found.values()}) == 3
+        assert len({d["flow_id"] for d in found.values()}) == 4
         assert all(d["work_pool_name"] is None for d in found.values())  # served: no pool needed
         assert found["retrain"]["parameters"]["params"]["window_batches"] == 3
         automations = server.wait_for(lambda: server.post("/automations/filter"), 60, "the drift trigger's automation")

@@ -109,3 +109,19 @@ def test_scoring_without_a_champion_is_a_clear_error(db, capsys):
         score_flow(ScoreParams(students=50, seed=7))
     assert score_main(["--students", "50", "--seed", "8"]) == 1
     assert "no champion yet" in capsys.readouterr().err
+
+
+def test_rollback_command_moves_the_champion_back(db, champion, capsys):
+    from flows.rollback import main as rollback_main
+    from tasks.promote import promote
+    from tasks.registry import register_version
+    from infra.settings import get_settings
+    from sklearn.dummy import DummyClassifier
+
+    assert rollback_main([]) == 1 and "no previous champion" in capsys.readouterr().err
+    newer = register_version(db, "high_performer", DummyClassifier().fit([[0], [1]], [0, 1]),
+                             {"algorithm": "dummy"}, get_settings().artifacts_path)["version"]
+    assert promote(db, "high_performer", champion, newer, "test", {}, by="test")
+    assert rollback_main([]) == 0
+    assert f"v{newer} -> v{champion} (rolled back)" in capsys.readouterr().out
+    assert get_alias(db, "high_performer", CHAMPION)["version"] == champion
