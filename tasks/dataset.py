@@ -89,6 +89,17 @@ def make_training_data(frame: pd.DataFrame, truth: pd.DataFrame, problem: Proble
     return TrainingData(problem, target, X, y, t, split_ids, lineage)
 
 
+def read_labeled(db, target: str, batch_ids: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Labeled feature rows (of ``batch_ids`` only, when given) and, aligned by row, the generator's truth."""
+    scope = {"batch_id": {"$in": batch_ids}} if batch_ids is not None else {}
+    frame = pd.DataFrame(list(db[STUDENTS_FEATURES].find({**scope, target: {"$ne": None}}, {"_id": 0})),
+                         columns=[name for name, *_ in FEATURE_SCHEMA])
+    truth = pd.DataFrame(list(db[STUDENTS_TRUTH].find(scope, {"_id": 0})),
+                         columns=["student_id", "batch_id", "p_high_performer", "expected_score"])
+    truth = frame[["student_id", "batch_id"]].merge(truth, on=["student_id", "batch_id"], how="left")
+    return frame, truth.drop(columns="batch_id")
+
+
 @task(name="load-training-data", retry_condition_fn=retry_on_transient, cache_policy=NO_CACHE, **DB_RETRIES)
 def load_training_data(problem: Problem, seed: int, val_size: float, test_size: float,
                        min_rows: int) -> TrainingData | None:
@@ -96,14 +107,7 @@ def load_training_data(problem: Problem, seed: int, val_size: float, test_size: 
 
     Returns None (and says why in the log) when there are too few labeled students to train honestly.
     """
-    db = get_database()
-    target = TARGETS[problem]
-    frame = pd.DataFrame(list(db[STUDENTS_FEATURES].find({target: {"$ne": None}}, {"_id": 0})),
-                         columns=[name for name, *_ in FEATURE_SCHEMA])
-    pairs = frame[["student_id", "batch_id"]]
-    truth = pd.DataFrame(list(db[STUDENTS_TRUTH].find({}, {"_id": 0})),
-                         columns=["student_id", "batch_id", "p_high_performer", "expected_score"])
-    truth = pairs.merge(truth, on=["student_id", "batch_id"], how="left").drop(columns="batch_id")
+    frame, truth = read_labeled(get_database(), TARGETS[problem])
     try:
         return make_training_data(frame, truth, problem, seed, val_size, test_size, min_rows)
     except NotEnoughDataError as exc:
@@ -141,13 +145,8 @@ def load_window(newest_batch: str, window_batches: int, problem: Problem, seed: 
         {"kind": "labeled", "status": {"$in": ["featurized"]}}, {"batch_id": 1}).sort("seq", -1).limit(window_batches)]
     if newest_batch not in recent:
         recent = [newest_batch, *recent[:window_batches - 1]]
-    frame = pd.DataFrame(list(db[STUDENTS_FEATURES].find({"batch_id": {"$in": recent}, target: {"$ne": None}},
-                                                         {"_id": 0})), columns=[n for n, *_ in FEATURE_SCHEMA])
-    truth = pd.DataFrame(list(db[STUDENTS_TRUTH].find({"batch_id": {"$in": recent}}, {"_id": 0})),
-                         columns=["student_id", "batch_id", "p_high_performer", "expected_score"])
-    truth = frame[["student_id", "batch_id"]].merge(truth, on=["student_id", "batch_id"], how="left")
+    frame, truth = read_labeled(db, target, recent)
     split = window_split(frame, newest_batch, problem, seed, holdout_share, val_size)
-    data = make_training_data(frame, truth.drop(columns="batch_id"), problem, seed, min_rows=min_rows,
-                              split_ids=split)
+    data = make_training_data(frame, truth, problem, seed, min_rows=min_rows, split_ids=split)
     data.lineage["window_batches"] = recent
     return data
