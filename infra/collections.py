@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
 STUDENTS_RAW = "students_raw"
 STUDENTS_REJECTED = "students_rejected"
@@ -57,3 +57,9 @@ def ensure_indexes(db, collections: list[str] | None = None) -> None:
     """Create the contract indexes; a no-op when they already exist (same names and keys)."""
     for name in collections or list(INDEXES):
         db[name].create_indexes(INDEXES[name])
+
+
+def next_sequence(db, key: str) -> int:
+    """Atomically take the next number of the sequence ``key`` (never reused, even after a failed write)."""
+    return db[COUNTERS].find_one_and_update({"_id": key}, {"$inc": {"value": 1}}, upsert=True,
+                                           return_document=ReturnDocument.AFTER)["value"]

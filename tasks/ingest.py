@@ -11,9 +11,8 @@ from datetime import UTC, datetime
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from pymongo import ReturnDocument
 
-from infra.collections import BATCHES, COUNTERS, STUDENTS_RAW, STUDENTS_REJECTED, STUDENTS_TRUTH, ensure_indexes
+from infra.collections import BATCHES, STUDENTS_RAW, STUDENTS_REJECTED, STUDENTS_TRUTH, ensure_indexes, next_sequence
 from infra.progress import Progress, run_logger
 from infra.retry import DB_RETRIES, retry_on_transient, stopwatch
 from infra.storage import get_database
@@ -44,9 +43,7 @@ def register_batch(db, batch: BatchInput, now: datetime) -> dict:
     existing = db[BATCHES].find_one({"batch_id": batch.batch_id})
     if existing:
         return existing
-    seq = db[COUNTERS].find_one_and_update(
-        {"_id": "batch_seq"}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER
-    )["value"]
+    seq = next_sequence(db, "batch_seq")
     db[BATCHES].update_one(
         {"batch_id": batch.batch_id},
         {"$setOnInsert": {

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import joblib
 import pandas as pd
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from infra.collections import ALIAS_HISTORY, COUNTERS, MODEL_ALIASES, MODELS, SPLITS, ensure_indexes
+from infra.collections import ALIAS_HISTORY, MODEL_ALIASES, MODELS, SPLITS, ensure_indexes, next_sequence
 from infra.retry import DB_RETRIES, retry_on_transient
 from infra.settings import PROJECT_ROOT, get_settings
 from infra.storage import get_bucket, get_database
@@ -61,8 +60,7 @@ def code_version() -> dict:
 
 def next_version(db, name: str) -> int:
     """Atomically take the next version number for ``name`` (never reused, even after a failed registration)."""
-    return db[COUNTERS].find_one_and_update({"_id": f"model_version:{name}"}, {"$inc": {"value": 1}},
-                                              upsert=True, return_document=ReturnDocument.AFTER)["value"]
+    return next_sequence(db, f"model_version:{name}")
 
 
 def save_split(db, split_ids: dict, seed: int) -> str:
