@@ -61,15 +61,20 @@ def train_and_register(training: TrainingParams) -> dict:
                               training.min_rows)
     if data is None:
         return {"skipped": f"fewer than {training.min_rows} labeled students"}
-    futures = [train_model.submit(name, data, training.split_seed, training.tune, training.trees)
-               for name in ["baseline", *training.algorithms]]
-    trained = [future.result() for future in futures]
+    trained = train_candidates(data, training)
     evaluation = evaluate_models(trained, data, training.split_seed)
     registered = register_models(trained, evaluation, data, training.split_seed)
     decision = promote_first_champion(data.target, registered, baseline_score(evaluation, training.problem),
                                       training.problem)
     report = publish_training_report(trained, evaluation, registered, decision, data)
     return training_summary(report, registered, decision)
+
+
+def train_candidates(data, training: TrainingParams) -> list:
+    """The baseline and every chosen algorithm, trained in parallel on the task runner's threads."""
+    futures = [train_model.submit(name, data, training.split_seed, training.tune, training.trees)
+               for name in ["baseline", *training.algorithms]]
+    return [future.result() for future in futures]
 
 
 USER_ERRORS = (StorageError, SourceFileError, DataQualityError)

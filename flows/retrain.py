@@ -16,6 +16,7 @@ from prefect import flow, task
 from pydantic import Field
 
 from flows.batch import BatchParams, batch_summary, bring_in_batch
+from flows.main import train_candidates
 from flows.params import DriftParams, GateParams, TrainingParams
 from tasks.dataset import TARGETS, load_window
 from tasks.drift import check_drift, live_performance
@@ -24,7 +25,6 @@ from tasks.promote import promotion_gate
 from tasks.promotion import decide_retrain
 from tasks.registry import register_models
 from tasks.summary import count_collections
-from tasks.train import train_model
 
 
 class RetrainParams(BatchParams):
@@ -72,9 +72,7 @@ def challenge(batch_id: str, params: RetrainParams) -> dict:
     training = params.training
     data = load_window(batch_id, params.window_batches, training.problem, training.split_seed,
                        params.holdout_share, training.val_size, training.min_rows)
-    futures = [train_model.submit(algorithm, data, training.split_seed, training.tune, training.trees)
-               for algorithm in ["baseline", *training.algorithms]]
-    trained = [future.result() for future in futures]
+    trained = train_candidates(data, training)
     evaluation = evaluate_models(trained, data, training.split_seed)
     # the challenger's reference is the recent holdout: if it is promoted, drift is measured from today's world
     registered = register_models(trained, evaluation, data, training.split_seed, reference_parts=("test",))
