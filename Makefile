@@ -1,5 +1,5 @@
-# Two commands do everything: `make run` (set up, then run the pipeline on the embedded store) and
-# `make test` (set up, then run the whole test suite). Both create .venv on first use.
+# Two commands do everything: `make run` (set up, then run the pipeline on the local MongoDB server, which it
+# starts on first use) and `make test` (set up, then run the whole test suite). Both create .venv on first use.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench db-start db-status db-stop clean
 
 setup: $(VENV)/.installed
 
@@ -26,5 +26,16 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_data_path.py $(ARGS)
 
-clean:
+# The local MongoDB server (SecantusDB on loopback, serving data/mongo). Flows start it themselves; these keep
+# it up for workers, the API and mongosh / Compass, show where it runs, and stop it.
+db-start: setup
+	$(BIN)/python -m infra.local_server start
+
+db-status: setup
+	$(BIN)/python -m infra.local_server status
+
+db-stop: setup
+	$(BIN)/python -m infra.local_server stop
+
+clean: db-stop
 	rm -rf data artifacts

@@ -1,7 +1,7 @@
 """Serve the deployments of ../prefect.yaml from this one process: schedules and the drift trigger on a
-laptop, with no work pool or worker. Runs one flow at a time (the embedded store allows one writer).
+laptop, with no work pool or worker. At most ``--limit`` runs at once (default 4).
 
-    python deployments/serve.py            # then open the Prefect UI
+    python deployments/serve.py [--limit N]      # then open the Prefect UI
 """
 
 from __future__ import annotations
@@ -58,13 +58,21 @@ def runner_deployments(spec: list[dict[str, Any]]) -> list:
     return deployments
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Serve every deployment of prefect.yaml until interrupted."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Serve prefect.yaml's deployments from this process.")
+    parser.add_argument("--limit", type=int, default=4, help="most flow runs at once (default 4)")
+    limit = parser.parse_args(argv).limit
+    if limit < 1:
+        parser.error("--limit must be at least 1")
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
     os.environ.setdefault("PREFECT_LOCAL_STORAGE_PATH", str(ROOT / "artifacts" / "results"))
     from prefect import serve
 
-    serve(*runner_deployments(load_spec()), limit=1)
+    serve(*runner_deployments(load_spec()), limit=limit)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 STUDENTS_RAW = "students_raw"
 STUDENTS_REJECTED = "students_rejected"
 STUDENTS_FEATURES = "students_features"
-STUDENTS_TRUTH = "students_truth"  # the generator's true outcome probabilities: never a model input
+STUDENTS_TRUTH = "students_truth"  # the generator's true outcomes, in buckets of students: never a model input
 BATCHES = "batches"
 MODELS = "models"
 COUNTERS = "counters"  # atomic sequence numbers (batches, model versions)
@@ -20,9 +21,8 @@ DRIFT_REPORTS = "drift_reports"
 EVALUATIONS = "evaluations"
 
 INDEXES: dict[str, list[IndexModel]] = {
-    STUDENTS_RAW: [
-        IndexModel([("student_id", ASCENDING), ("batch_id", ASCENDING)], unique=True, name="student_batch_unique"),
-        IndexModel([("batch_id", ASCENDING)], name="batch"),
+    STUDENTS_RAW: [  # batch first: one index serves both uniqueness and every read of a batch
+        IndexModel([("batch_id", ASCENDING), ("student_id", ASCENDING)], unique=True, name="batch_student_unique"),
     ],
     STUDENTS_REJECTED: [
         IndexModel([("batch_id", ASCENDING), ("position", ASCENDING)], unique=True, name="batch_position_unique"),
@@ -32,7 +32,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("batch_id", ASCENDING)], name="batch"),
     ],
     STUDENTS_TRUTH: [
-        IndexModel([("student_id", ASCENDING), ("batch_id", ASCENDING)], unique=True, name="student_batch_unique"),
+        IndexModel([("batch_id", ASCENDING), ("bucket", ASCENDING)], unique=True, name="batch_bucket_unique"),
     ],
     MODELS: [IndexModel([("name", ASCENDING), ("version", ASCENDING)], unique=True, name="name_version_unique")],
     MODEL_ALIASES: [IndexModel([("name", ASCENDING), ("alias", ASCENDING)], unique=True, name="name_alias_unique")],
@@ -60,6 +60,16 @@ def ensure_indexes(db, collections: list[str] | None = None) -> None:
 
 
 def next_sequence(db, key: str) -> int:
-    """Atomically take the next number of the sequence ``key`` (never reused, even after a failed write)."""
-    return db[COUNTERS].find_one_and_update({"_id": key}, {"$inc": {"value": 1}}, upsert=True,
-                                           return_document=ReturnDocument.AFTER)["value"]
+    """Atomically take the next number of the sequence ``key`` (never reused, even after a failed write).
+
+    Two processes creating the same counter at once: one upsert inserts, the other meets the duplicate
+    ``_id`` and simply increments the counter that now exists.
+    """
+    for attempt in range(3):
+        try:
+            return db[COUNTERS].find_one_and_update({"_id": key}, {"$inc": {"value": 1}}, upsert=True,
+                                                   return_document=ReturnDocument.AFTER)["value"]
+        except DuplicateKeyError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")

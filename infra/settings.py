@@ -11,7 +11,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class Settings(BaseSettings):
-    """Runtime settings. An empty ``MONGO_URI`` selects the embedded on-disk store under the data folder."""
+    """Runtime settings. An empty ``MONGO_URI`` selects the project's local MongoDB server (data folder's mongo/)."""
 
     model_config = SettingsConfigDict(
         env_file=PROJECT_ROOT / ".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
@@ -19,7 +19,7 @@ class Settings(BaseSettings):
 
     mongo_uri: SecretStr = Field(
         default=SecretStr(""), validation_alias=AliasChoices("MONGO_URI", "mongo_uri"),
-        description="mongodb://, mongodb+srv://, embedded://PATH or memory://NAME; empty = embedded default",
+        description="mongodb:// or mongodb+srv://; empty = the project's local server on loopback",
     )
     mongo_db: str = Field(default="student_performance", validation_alias=AliasChoices("MONGO_DB", "mongo_db"))
     data_dir: Path = Field(
@@ -29,9 +29,14 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / "artifacts",
         validation_alias=AliasChoices("PIPELINE_ARTIFACTS_DIR", "artifacts_dir"),
     )
-    embedded_lock_timeout_s: float = Field(
-        default=30.0, ge=0,
-        validation_alias=AliasChoices("PIPELINE_EMBEDDED_LOCK_TIMEOUT_S", "embedded_lock_timeout_s"),
+    local_mongo_port: int = Field(
+        default=27027, ge=1024, le=65535,
+        validation_alias=AliasChoices("PIPELINE_LOCAL_MONGO_PORT", "local_mongo_port"),
+        description="loopback port of the local server (not 27017, so a real mongod can run beside it)",
+    )
+    local_mongo_start_timeout_s: float = Field(
+        default=30.0, gt=0,
+        validation_alias=AliasChoices("PIPELINE_LOCAL_MONGO_START_TIMEOUT_S", "local_mongo_start_timeout_s"),
     )
     server_timeout_ms: int = Field(
         default=5000, ge=100, validation_alias=AliasChoices("MONGO_TIMEOUT_MS", "server_timeout_ms")
@@ -48,6 +53,10 @@ class Settings(BaseSettings):
     @property
     def artifacts_path(self) -> Path:
         return self.resolved(self.artifacts_dir)
+
+    @property
+    def local_mongo_path(self) -> Path:
+        return self.data_path / "mongo"
 
     @property
     def raw_path(self) -> Path:

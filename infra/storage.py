@@ -1,31 +1,35 @@
-"""The storage seam: the one place that knows which MongoDB engine is behind ``MONGO_URI``.
+"""The storage seam: ``get_database()`` returns the database for ``MONGO_URI``, always through pymongo.
 
-Schemes: ``mongodb://`` and ``mongodb+srv://`` go to pymongo (a real server or Atlas); ``embedded://PATH``
-(and an empty URI) to litemongo's on-disk engine; ``memory://NAME`` to litemongo's in-memory engine (tests).
-The embedded engine needs one client per thread and one writer process at a time, and has no ``$merge``:
-this module handles all three so that nothing else has to.
+``mongodb://`` and ``mongodb+srv://`` point at any server (Atlas, a replica set, a local mongod). An empty
+``MONGO_URI`` means the project's local server (``infra/local_server.py``): a MongoDB wire-protocol server
+serving the data folder's ``mongo/`` on loopback, started on first use and shared by every process. The code
+never asks which server is behind the URI.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, TypeVar
 
-from infra.embedded import EmbeddedStoreBusyError, acquire_writer_lock, serialise_embedded_engine
+from pymongo import MongoClient
+from pymongo.client_session import ClientSession
+from pymongo.database import Database
+
 from infra.errors import StorageError
-from infra.settings import PROJECT_ROOT, Settings, get_settings
+from infra.settings import Settings, get_settings
 
-logger = logging.getLogger(__name__)
-__all__ = ["EmbeddedStoreBusyError", "StorageError", "StoreUnreachableError", "UnsupportedURIError", "get_bucket",
-           "get_database", "is_real_server", "parse_uri", "redact_uri", "redact_text"]
+__all__ = ["StorageError", "StoreUnreachableError", "UnsupportedURIError", "atomically", "describe_store",
+           "get_bucket", "get_database", "parse_uri", "redact_text", "redact_uri"]
 
-Engine = Literal["mongodb", "embedded", "memory"]
+T = TypeVar("T")
+Target = Literal["local", "mongodb"]
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s]*)(?::(?P<password>[^@/\s]*))?@")
 _SECRET_PARAMS = re.compile(r"(?i)((?:password|secret|token|tlsCertificateKeyFilePassword)=)[^&\s]+")
+_RETIRED = {"embedded", "memory"}
 
 
 class UnsupportedURIError(StorageError, ValueError):
@@ -40,10 +44,8 @@ class StoreUnreachableError(StorageError):
 class StoreTarget:
     """Where MONGO_URI points, parsed; ``display`` is safe to log."""
 
-    engine: Engine
+    kind: Target
     display: str
-    path: Path | None = None
-    name: str = ""
 
 
 def redact_uri(uri: str) -> str:
@@ -62,76 +64,73 @@ def redact_text(text: str, uri: str) -> str:
     return _SECRET_PARAMS.sub(r"\1***", redact_uri(text))
 
 
-def parse_uri(uri: str, default_path: Path) -> StoreTarget:
-    """Route a URI to an engine by its scheme. Pure: opens nothing."""
+def parse_uri(uri: str) -> StoreTarget:
+    """Route a URI by its scheme. Pure: opens nothing."""
     uri = uri.strip()
     if not uri:
-        return StoreTarget("embedded", f"embedded://{default_path}", path=default_path)
+        return StoreTarget("local", "local")
     scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
     if scheme in ("mongodb", "mongodb+srv"):
         return StoreTarget("mongodb", redact_uri(uri))
-    if scheme == "embedded":
-        raw = uri[len("embedded://"):]
-        path = Path(raw) if raw else default_path
-        path = path if path.is_absolute() else (PROJECT_ROOT / path).resolve()
-        return StoreTarget("embedded", f"embedded://{path}", path=path)
-    if scheme == "memory":
-        name = uri[len("memory://"):] or "default"
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-            raise UnsupportedURIError(f"memory:// store names may use letters, digits, '_', '.', '-': got {name!r}")
-        return StoreTarget("memory", f"memory://{name}", name=name)
+    if scheme in _RETIRED:
+        raise UnsupportedURIError(
+            f"MONGO_URI uses {scheme}://, which is no longer supported: the default store is now a local MongoDB "
+            "server the project starts itself. Leave MONGO_URI empty (PIPELINE_DATA_DIR chooses its folder), or "
+            "use mongodb:// / mongodb+srv://")
     shown = scheme or redact_uri(uri)[:40]
     raise UnsupportedURIError(
-        f"MONGO_URI has an unsupported scheme {shown!r}: use mongodb://, mongodb+srv://, embedded://PATH, "
-        "memory://NAME, or leave it empty for the embedded store under the data folder"
+        f"MONGO_URI has an unsupported scheme {shown!r}: use mongodb:// or mongodb+srv://, or leave it empty for "
+        "the project's local server"
     )
+
+
+# --- clients -----------------------------------------------------------------------------------------
+
+_clients: dict[str, MongoClient] = {}  # one thread-safe client per process and URI
+_local_uris: dict[Path, str] = {}  # the local server's URI per data folder, found once per process
+_lock = threading.Lock()
+
+
+def resolve_uri(settings: Settings) -> str:
+    """The URI to connect to: MONGO_URI, or the local server's (started if it is not running)."""
+    uri = settings.mongo_uri.get_secret_value().strip()
+    if parse_uri(uri).kind == "mongodb":
+        return uri
+    from infra.local_server import ensure_server
+
+    folder = settings.local_mongo_path
+    with _lock:
+        if folder not in _local_uris:
+            _local_uris[folder] = ensure_server(folder, settings.local_mongo_port,
+                                                settings.local_mongo_start_timeout_s)
+        return _local_uris[folder]
 
 
 def describe_store(settings: Settings | None = None) -> str:
     """A log-safe description of the configured store, e.g. for run summaries."""
     settings = settings or get_settings()
-    return parse_uri(settings.mongo_uri.get_secret_value(), settings.data_path / "mongo").display
+    uri = resolve_uri(settings)
+    if parse_uri(settings.mongo_uri.get_secret_value()).kind == "local":
+        return f"{uri} (local server, folder {settings.local_mongo_path})"
+    return redact_uri(uri)
 
 
-# --- clients -----------------------------------------------------------------------------------------
-
-_thread_clients = threading.local()  # embedded engine: one client per thread
-_shared_clients: dict[str, Any] = {}  # pymongo: one thread-safe client per process and URI
-_shared_lock = threading.Lock()
-
-
-def get_database(settings: Settings | None = None):
-    """Return the database for the configured MONGO_URI (a pymongo or litemongo Database)."""
+def get_database(settings: Settings | None = None) -> Database:
+    """Return the database for the configured MONGO_URI, through one pymongo client per process and URI."""
     settings = settings or get_settings()
-    uri = settings.mongo_uri.get_secret_value()
-    target = parse_uri(uri, settings.data_path / "mongo")
-    if target.engine == "mongodb":
-        return _pymongo_client(uri, settings)[settings.mongo_db]
-    clients = getattr(_thread_clients, "clients", None)
-    if clients is None:
-        clients = _thread_clients.clients = {}
-    key = target.display
-    if key not in clients:
-        with _shared_lock:  # litemongo creates the database folder without exist_ok: open clients one at a time
-            if target.path is not None:
-                (target.path / settings.mongo_db).mkdir(parents=True, exist_ok=True)
-            clients[key] = _embedded_client(target, settings)
-            database = clients[key][settings.mongo_db]
-        return database
-    return clients[key][settings.mongo_db]
+    uri = resolve_uri(settings)
+    return _client(uri, settings)[settings.mongo_db]
 
 
-def _pymongo_client(uri: str, settings: Settings):
-    import pymongo
+def _client(uri: str, settings: Settings) -> MongoClient:
     from pymongo.errors import ConfigurationError, InvalidURI, PyMongoError
 
-    with _shared_lock:
-        if uri in _shared_clients:
-            return _shared_clients[uri]
+    with _lock:
+        if uri in _clients:
+            return _clients[uri]
         try:
-            client = pymongo.MongoClient(
-                uri, serverSelectionTimeoutMS=settings.server_timeout_ms, appname="student-pipeline"
-            )
+            client = MongoClient(uri, serverSelectionTimeoutMS=settings.server_timeout_ms,
+                                 appname="student-pipeline")
             client.admin.command("ping")
         except (InvalidURI, ConfigurationError, ValueError) as exc:
             raise UnsupportedURIError(f"MONGO_URI is not a valid MongoDB URI: {redact_text(str(exc), uri)}") from None
@@ -140,35 +139,35 @@ def _pymongo_client(uri: str, settings: Settings):
                 f"cannot reach MongoDB at {redact_uri(uri)} within {settings.server_timeout_ms} ms: "
                 f"{redact_text(str(exc), uri)[:300]}"
             ) from None
-        _shared_clients[uri] = client
+        _clients[uri] = client
         return client
 
 
-def _embedded_client(target: StoreTarget, settings: Settings):
-    import litemongo
-
-    serialise_embedded_engine()
-
-    if target.engine == "memory":
-        return litemongo.connect(f"memory://{target.name}?engine=memory")
-    assert target.path is not None
-    acquire_writer_lock(target.path, settings.embedded_lock_timeout_s)
-    return litemongo.connect(str(target.path))
-
-
-def is_real_server(db) -> bool:
-    """True for a pymongo database (a real server), False for the embedded engines."""
-    import pymongo.database
-
-    return isinstance(db, pymongo.database.Database)
-
-
-def get_bucket(db, bucket_name: str = "models"):
-    """A GridFS bucket on the database: model binaries that every worker can read."""
+def get_bucket(db: Database, bucket_name: str = "models"):
+    """A GridFS bucket on the database: binaries that every worker can read."""
     import gridfs
 
-    if not is_real_server(db):
-        from litemongo._vendor.mongomock import gridfs as mongomock_gridfs
-
-        mongomock_gridfs.enable_gridfs_integration()  # lets pymongo's gridfs accept the embedded database
     return gridfs.GridFSBucket(db, bucket_name=bucket_name)
+
+
+# --- transactions ----------------------------------------------------------------------------------------
+
+_transactions: dict[int, bool] = {}
+
+
+def supports_transactions(db: Database) -> bool:
+    """Replica sets (Atlas, the local server) and sharded clusters run transactions; a standalone mongod does not."""
+    key = id(db.client)
+    if key not in _transactions:
+        hello = db.client.admin.command("hello")
+        _transactions[key] = "setName" in hello or hello.get("msg") == "isdbgrid"
+    return _transactions[key]
+
+
+def atomically(db: Database, work: Callable[[ClientSession | None], T]) -> T:
+    """Run ``work(session)`` as one transaction where the server has them (retried on transient conflicts);
+    on a standalone server ``work(None)`` runs its writes one by one."""
+    if not supports_transactions(db):
+        return work(None)
+    with db.client.start_session() as session:
+        return session.with_transaction(work)

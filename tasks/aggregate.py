@@ -2,8 +2,7 @@
 
 The pipeline unwinds ``courses`` once, summarises each course's grades with array operators, then groups
 back per student, so ``num_courses`` is the real number of courses (the original design unwound the grades
-too and counted grades). Output goes through ``write_pipeline_output``: ``$merge`` on a real server,
-idempotent upserts on the embedded engine. A student's newest batch wins.
+too and counted grades). Output goes through ``$merge`` inside the server; a student's newest batch wins.
 """
 
 from __future__ import annotations
@@ -61,7 +60,7 @@ def feature_pipeline(batch_id: str, batch_seq: int, labeled: bool) -> list[dict]
     """The aggregation from ``students_raw`` (one batch) to flat feature documents, sorted by student_id.
 
     Student-level fields travel as one sub-document ``s`` so that ``$unwind`` and ``$group`` copy as little
-    as possible (the embedded engine deep-copies every unwound document).
+    as possible.
     """
     labels = {name: f"${name}" for name in LABELS} if labeled else {}
     carried = {**_STUDENT_FIELDS, **labels}
@@ -108,14 +107,14 @@ def aggregate_features(batch_id: str) -> dict:
         if batch is None:
             raise LookupError(f"batch {batch_id!r} is not in the batches collection: ingest it first")
         pipeline = feature_pipeline(batch_id, batch["seq"], batch["kind"] == "labeled")
-        counts = write_pipeline_output(db, STUDENTS_RAW, pipeline, STUDENTS_FEATURES, on=["student_id"],
-                                       keep_newer="batch_seq")
+        students = db[STUDENTS_RAW].distinct("student_id", {"batch_id": batch_id})
+        counts = write_pipeline_output(db, STUDENTS_RAW, pipeline, STUDENTS_FEATURES, "student_id", students,
+                                       "batch_seq", batch["seq"])
         db[BATCHES].update_one({"batch_id": batch_id}, {"$set": {"status": "featurized"}})
         total = db[STUDENTS_FEATURES].count_documents({})
-    if counts is not None:
-        run_logger(__name__).info(
-            "features for %s: %d new, %d updated, %d unchanged, %d kept (newer batch); %d students in total",
-            batch_id, counts.inserted, counts.modified, counts.unchanged, counts.kept_newer, total)
+    run_logger(__name__).info(
+        "features for %s: %d new, %d updated, %d unchanged, %d kept (newer batch); %d students in total",
+        batch_id, counts.inserted, counts.modified, counts.unchanged, counts.kept_newer, total)
     return {"batch_id": batch_id, "features_total": total, "seconds": timing["seconds"],
-            **({"inserted": counts.inserted, "updated": counts.modified, "unchanged": counts.unchanged,
-                "kept_newer": counts.kept_newer} if counts is not None else {})}
+            "inserted": counts.inserted, "updated": counts.modified, "unchanged": counts.unchanged,
+            "kept_newer": counts.kept_newer}

@@ -17,6 +17,7 @@ from infra.progress import run_logger
 from infra.retry import DB_RETRIES, retry_on_transient
 from infra.storage import get_database
 from tasks.aggregate import FEATURE_SCHEMA
+from tasks.ingest import TRUTH_FIELDS
 
 Problem = Literal["classification", "regression"]
 TARGETS: dict[str, str] = {"classification": "high_performer", "regression": "final_score"}
@@ -94,10 +95,16 @@ def read_labeled(db, target: str, batch_ids: list[str] | None = None) -> tuple[p
     scope = {"batch_id": {"$in": batch_ids}} if batch_ids is not None else {}
     frame = pd.DataFrame(list(db[STUDENTS_FEATURES].find({**scope, target: {"$ne": None}}, {"_id": 0})),
                          columns=[name for name, *_ in FEATURE_SCHEMA])
-    truth = pd.DataFrame(list(db[STUDENTS_TRUTH].find(scope, {"_id": 0})),
-                         columns=["student_id", "batch_id", "p_high_performer", "expected_score"])
-    truth = frame[["student_id", "batch_id"]].merge(truth, on=["student_id", "batch_id"], how="left")
+    truth = frame[["student_id", "batch_id"]].merge(read_truth(db, scope), on=["student_id", "batch_id"], how="left")
     return frame, truth.drop(columns="batch_id")
+
+
+def read_truth(db, scope: dict) -> pd.DataFrame:
+    """The generator's truth, one row per (student, batch), unpacked from its buckets."""
+    frames = [pd.DataFrame({field: bucket[field] for field in TRUTH_FIELDS}).assign(batch_id=bucket["batch_id"])
+              for bucket in db[STUDENTS_TRUTH].find(scope, {"_id": 0})]
+    columns = ["batch_id", *TRUTH_FIELDS]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
 @task(name="load-training-data", retry_condition_fn=retry_on_transient, cache_policy=NO_CACHE, **DB_RETRIES)

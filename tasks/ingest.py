@@ -1,6 +1,6 @@
 """Ingest a batch idempotently: valid records into the immutable raw layer, the rest into quarantine.
 
-Raw documents are keyed by (student_id, batch_id) and written with ``$setOnInsert``, so re-ingesting the
+Raw documents are keyed by (student_id, batch_id) and inserted only when absent, so re-ingesting the
 same batch changes nothing. Every input record ends up in exactly one of students_raw / students_rejected.
 """
 
@@ -16,8 +16,11 @@ from infra.collections import BATCHES, STUDENTS_RAW, STUDENTS_REJECTED, STUDENTS
 from infra.progress import Progress, run_logger
 from infra.retry import DB_RETRIES, retry_on_transient, stopwatch
 from infra.storage import get_database
-from infra.writes import write_documents
+from infra.writes import insert_new
 from validation.records import split_records
+
+TRUTH_FIELDS = ("student_id", "p_high_performer", "expected_score")
+TRUTH_BUCKET = 1000  # students per truth document
 
 
 @dataclass
@@ -36,6 +39,18 @@ def raw_documents(accepted: list[tuple[int, dict]], batch_id: str, ingested_at: 
     """The raw layer's documents: the record as it came, plus its batch and where it sat in the input."""
     return [{**_without_id(record), "batch_id": batch_id, "_ingest": {"position": position, "at": ingested_at}}
             for position, record in accepted]
+
+
+def truth_buckets(rows: list[dict], batch_id: str, size: int = TRUTH_BUCKET) -> list[dict]:
+    """The generator's truth for a batch in buckets of up to ``size`` students (MongoDB's bucket pattern: a
+    handful of documents with aligned arrays instead of one tiny document per student), sorted by student."""
+    ordered = sorted(rows, key=lambda row: row["student_id"])
+    buckets = []
+    for number, start in enumerate(range(0, len(ordered), size)):
+        part = ordered[start:start + size]
+        buckets.append({"batch_id": batch_id, "bucket": number, "rows": len(part),
+                        **{field: [row[field] for row in part] for field in TRUTH_FIELDS}})
+    return buckets
 
 
 def register_batch(db, batch: BatchInput, now: datetime) -> dict:
@@ -65,15 +80,13 @@ def ingest_batch(batch: BatchInput) -> dict:
         now = datetime.now(UTC)
         batch_doc = register_batch(db, batch, now)
         accepted, rejected = split_records(batch.records, batch.labeled)
-        raw = write_documents(db[STUDENTS_RAW], raw_documents(accepted, batch.batch_id, now),
-                              key=("student_id", "batch_id"),
-                              on_progress=Progress(f"ingest {batch.batch_id}", len(accepted)))
-        quarantined = write_documents(
-            db[STUDENTS_REJECTED], ({**doc, "batch_id": batch.batch_id, "rejected_at": now} for doc in rejected),
-            key=("batch_id", "position"))
+        raw = insert_new(db[STUDENTS_RAW], raw_documents(accepted, batch.batch_id, now),
+                         on_progress=Progress(f"ingest {batch.batch_id}", len(accepted)))
+        quarantined = insert_new(
+            db[STUDENTS_REJECTED], ({**doc, "batch_id": batch.batch_id, "rejected_at": now} for doc in rejected))
         accepted_ids = {record["student_id"] for _, record in accepted}
-        write_documents(db[STUDENTS_TRUTH], ({**row, "batch_id": batch.batch_id} for row in batch.truth
-                                             if row["student_id"] in accepted_ids), key=("student_id", "batch_id"))
+        insert_new(db[STUDENTS_TRUTH], truth_buckets([row for row in batch.truth if row["student_id"] in accepted_ids],
+                                                     batch.batch_id))
         db[BATCHES].update_one({"batch_id": batch.batch_id}, {"$set": {
             "accepted": len(accepted), "rejected": len(rejected), "status": "ingested",
         }})

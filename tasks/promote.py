@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from prefect import task
+from pymongo.client_session import ClientSession
 from prefect.cache_policies import NO_CACHE
 
 from infra.artifacts import publish_markdown
@@ -13,35 +14,48 @@ from infra.retry import DB_RETRIES, retry_on_transient
 from infra.storage import get_database
 from tasks.dataset import TrainingData
 from tasks.promotion import GateSettings, should_promote
-from tasks.registry import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, ModelNotFoundError, get_alias, load_model, set_alias
+from tasks.registry import (
+    CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, ModelNotFoundError, change_aliases, compare_and_set, get_alias, load_model,
+)
 
 
-def move_alias(db, name: str, alias: str, version: int, reason: str, numbers: dict, by: str) -> bool:
+def move_alias(db, session: ClientSession | None, name: str, alias: str, version: int, reason: str, numbers: dict,
+               by: str) -> bool:
     """Point ``alias`` at ``version`` with compare-and-set against what it points at now."""
-    current = get_alias(db, name, alias)
+    current = get_alias(db, name, alias, session)
     if current and current["version"] == version:
         return True
-    return set_alias(db, name, alias, version, current and current["version"], reason, numbers, by)
+    return compare_and_set(db, session, name, alias, version, current and current["version"], reason, numbers, by)
 
 
 def promote(db, name: str, champion_version: int, challenger_version: int, reason: str, numbers: dict,
             by: str) -> bool:
-    """Champion <- challenger only if the champion is still ``champion_version``; then remember the old one."""
-    won = set_alias(db, name, CHAMPION, challenger_version, champion_version, reason, numbers, by)
-    if won:
-        move_alias(db, name, PREVIOUS_CHAMPION, champion_version, f"replaced by v{challenger_version}", numbers, by)
-    return won
+    """Champion <- challenger only if the champion is still ``champion_version``, and previous_champion <- the
+    old one: one transaction, so the two pointers and their history never disagree."""
+    def change(session: ClientSession | None) -> bool:
+        won = compare_and_set(db, session, name, CHAMPION, challenger_version, champion_version, reason, numbers, by)
+        if won:
+            move_alias(db, session, name, PREVIOUS_CHAMPION, champion_version, f"replaced by v{challenger_version}",
+                       numbers, by)
+        return won
+
+    return change_aliases(db, change)
 
 
 def rollback(db, name: str, by: str) -> dict:
-    """Move the champion back to the previous champion (and remember the one rolled back)."""
+    """Move the champion back to the previous champion (and remember the one rolled back), in one transaction."""
     champion, previous = get_alias(db, name, CHAMPION), get_alias(db, name, PREVIOUS_CHAMPION)
     if champion is None or previous is None:
         raise ModelNotFoundError(f"model {name!r} has no previous champion to roll back to")
-    won = set_alias(db, name, CHAMPION, previous["version"], champion["version"],
-                    f"rollback from v{champion['version']}", {}, by)
-    if won:
-        move_alias(db, name, PREVIOUS_CHAMPION, champion["version"], "rolled back", {}, by)
+
+    def change(session: ClientSession | None) -> bool:
+        won = compare_and_set(db, session, name, CHAMPION, previous["version"], champion["version"],
+                              f"rollback from v{champion['version']}", {}, by)
+        if won:
+            move_alias(db, session, name, PREVIOUS_CHAMPION, champion["version"], "rolled back", {}, by)
+        return won
+
+    won = change_aliases(db, change)
     return {"rolled_back": won, "champion": previous["version"] if won else champion["version"],
             "from": champion["version"]}
 
@@ -59,7 +73,8 @@ def promotion_gate(name: str, challenger_version: int, data: TrainingData, setti
     champion_pred = load_model(db, name, version=champion["version"]).predict(X)
     challenger_pred = load_model(db, name, version=challenger_version).predict(X)
     decision = should_promote(data.problem, y, champion_pred, challenger_pred, settings)
-    move_alias(db, name, CHALLENGER, challenger_version, "latest challenger", decision.numbers, by)
+    change_aliases(db, lambda session: move_alias(db, session, name, CHALLENGER, challenger_version,
+                                                  "latest challenger", decision.numbers, by))
     applied = False
     reason = decision.reason
     if decision.promote:

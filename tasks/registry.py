@@ -8,10 +8,13 @@ import io
 import json
 import subprocess
 from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import joblib
 import pandas as pd
+from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError
 
 from prefect import task
@@ -20,13 +23,14 @@ from prefect.cache_policies import NO_CACHE
 from infra.collections import ALIAS_HISTORY, MODEL_ALIASES, MODELS, SPLITS, ensure_indexes, next_sequence
 from infra.retry import DB_RETRIES, retry_on_transient
 from infra.settings import PROJECT_ROOT, get_settings
-from infra.storage import get_bucket, get_database
+from infra.storage import atomically, get_bucket, get_database
 from tasks.dataset import BOOLEAN, CATEGORICAL, NUMERIC, TrainingData
 from tasks.evaluate import PRIMARY
 from tasks.promotion import choose_first_champion
 from tasks.reference import save_reference
 
 CHAMPION, CHALLENGER, PREVIOUS_CHAMPION = "champion", "challenger", "previous_champion"
+T = TypeVar("T")
 
 
 class ModelIntegrityError(RuntimeError):
@@ -111,33 +115,50 @@ def load_model(db, name: str, version: int | None = None, alias: str | None = No
     return joblib.load(io.BytesIO(payload))
 
 
-def get_alias(db, name: str, alias: str) -> dict | None:
-    return db[MODEL_ALIASES].find_one({"name": name, "alias": alias}, {"_id": 0})
+def get_alias(db, name: str, alias: str, session: ClientSession | None = None) -> dict | None:
+    """The alias pointer document (``version``, ``reason``, ``by``, ``updated_at``), or None."""
+    return db[MODEL_ALIASES].find_one({"name": name, "alias": alias}, {"_id": 0}, session=session)
+
+
+def compare_and_set(db, session: ClientSession | None, name: str, alias: str, version: int, expected: int | None,
+                    reason: str, numbers: dict, by: str) -> bool:
+    """Point ``alias`` at ``version`` only if it still points at ``expected`` (None: only if it does not exist),
+    and append the change to the history; both with ``session`` (one transaction when the caller has one).
+
+    The pointer moves by one conditional document update, so two racing runs can never both win.
+    """
+    now = datetime.now(UTC)
+    fields = {"version": version, "updated_at": now, "reason": reason, "by": by}
+    if expected is None:
+        won = db[MODEL_ALIASES].update_one({"name": name, "alias": alias},
+                                           {"$setOnInsert": {"name": name, "alias": alias, **fields}},
+                                           upsert=True, session=session).upserted_id is not None
+    else:
+        won = db[MODEL_ALIASES].update_one({"name": name, "alias": alias, "version": expected},
+                                           {"$set": fields}, session=session).modified_count == 1
+    if won:
+        db[ALIAS_HISTORY].insert_one({"name": name, "alias": alias, "from_version": expected, "to_version": version,
+                                      "at": now, "by": by, "reason": reason, "numbers": numbers}, session=session)
+    return won
+
+
+def change_aliases(db, change: Callable[[ClientSession | None], T]) -> T | bool:
+    """Run an alias change (pointers and history together) as one transaction where the server has them.
+
+    A duplicate key means another run created the same alias first: that run won, this one did not.
+    """
+    ensure_indexes(db, [MODEL_ALIASES, ALIAS_HISTORY])
+    try:
+        return atomically(db, change)
+    except DuplicateKeyError:
+        return False
 
 
 def set_alias(db, name: str, alias: str, version: int, expected: int | None, reason: str, numbers: dict,
               by: str) -> bool:
-    """Point ``alias`` at ``version`` only if it still points at ``expected`` (None: only if it does not exist).
-
-    One atomic document update, so two racing runs can never both win. Every change goes to the history.
-    """
-    ensure_indexes(db, [MODEL_ALIASES, ALIAS_HISTORY])
-    now = datetime.now(UTC)
-    fields = {"version": version, "updated_at": now, "reason": reason, "by": by}
-    if expected is None:
-        try:
-            won = db[MODEL_ALIASES].update_one({"name": name, "alias": alias},
-                                               {"$setOnInsert": {"name": name, "alias": alias, **fields}},
-                                               upsert=True).upserted_id is not None
-        except DuplicateKeyError:
-            won = False
-    else:
-        won = db[MODEL_ALIASES].update_one({"name": name, "alias": alias, "version": expected},
-                                           {"$set": fields}).modified_count == 1
-    if won:
-        db[ALIAS_HISTORY].insert_one({"name": name, "alias": alias, "from_version": expected, "to_version": version,
-                                      "at": now, "by": by, "reason": reason, "numbers": numbers})
-    return won
+    """Compare-and-set one alias with its history entry, atomically. True when this call moved it."""
+    return change_aliases(db, lambda session: compare_and_set(db, session, name, alias, version, expected, reason,
+                                                              numbers, by))
 
 
 @task(name="register-models", retry_condition_fn=retry_on_transient, cache_policy=NO_CACHE, **DB_RETRIES)

@@ -14,7 +14,7 @@ from infra.collections import MODELS, PREDICTIONS, STUDENTS_FEATURES, ensure_ind
 from infra.progress import run_logger
 from infra.retry import DB_RETRIES, retry_on_transient, stopwatch
 from infra.storage import get_database
-from infra.writes import write_documents
+from infra.writes import insert_new
 from tasks.dataset import FEATURES
 from tasks.registry import CHAMPION, ModelNotFoundError, get_alias, load_model
 
@@ -53,9 +53,8 @@ def score_batch(batch_id: str, name: str) -> dict:
         if frame.empty:
             raise LookupError(f"batch {batch_id!r} has no feature documents to score")
         predictions = predict_frame(model, frame, problem)
-        counts = write_documents(db[PREDICTIONS],
-                                 prediction_documents(predictions, batch_id, name, version, None, datetime.now(UTC)),
-                                 key=("student_id", "batch_id", "model", "version"))
+        counts = insert_new(db[PREDICTIONS],
+                            prediction_documents(predictions, batch_id, name, version, None, datetime.now(UTC)))
     distribution = {str(k): v for k, v in Counter(predictions["prediction"].tolist()).items()} \
         if problem == "classification" else {"mean": float(predictions["prediction"].mean())}
     run_logger(__name__).info("scored %d students of %s with %s v%d: %d new predictions", len(predictions),

@@ -16,7 +16,15 @@ SUMMARY_COLLECTIONS = [BATCHES, STUDENTS_RAW, STUDENTS_REJECTED, STUDENTS_FEATUR
 def count_collections() -> dict:
     """Documents per contract collection, and where the store is (credentials redacted)."""
     db = get_database()
-    return {"store": describe_store(), "counts": {name: db[name].count_documents({}) for name in SUMMARY_COLLECTIONS}}
+    counts = {name: db[name].count_documents({}) for name in SUMMARY_COLLECTIONS}
+    counts[STUDENTS_TRUTH] = stored_truth_rows(db)
+    return {"store": describe_store(), "counts": counts}
+
+
+def stored_truth_rows(db) -> int:
+    """Students whose truth is stored (the truth is kept in buckets of students)."""
+    total = list(db[STUDENTS_TRUTH].aggregate([{"$group": {"_id": None, "rows": {"$sum": "$rows"}}}]))
+    return total[0]["rows"] if total else 0
 
 
 def render_summary(summary: dict) -> str:

@@ -1,8 +1,10 @@
-"""Shared fixtures: one Prefect test server per session, and a fresh in-memory store and folders per test."""
+"""Shared fixtures: one Prefect test server and one local MongoDB server per session; a fresh database and
+fresh data and artifacts folders per test."""
 
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 
 import pytest
@@ -18,6 +20,13 @@ REFERENCE_RECORD = {
 }
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def prefect_server():
     from prefect.testing.utilities import prefect_test_harness
@@ -26,14 +35,30 @@ def prefect_server():
         yield
 
 
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory) -> str:
+    """The project's local server (started through the same code users run) on a temporary folder."""
+    from infra.local_server import ensure_server, stop_server
+
+    folder = tmp_path_factory.mktemp("local-mongo") / "mongo"
+    uri = ensure_server(folder, free_port())
+    yield uri
+    stop_server(folder)
+
+
 @pytest.fixture(autouse=True)
-def store(monkeypatch, tmp_path):
-    """Every test gets its own in-memory database and its own data and artifacts folders."""
-    uri = f"memory://test-{uuid.uuid4().hex[:12]}"
-    monkeypatch.setenv("MONGO_URI", uri)
+def store(monkeypatch, tmp_path, mongo_server):
+    """Every test gets its own database on the session's server and its own data and artifacts folders."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("MONGO_URI", mongo_server)
+    monkeypatch.setenv("MONGO_DB", name)
     monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("PIPELINE_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
-    return uri
+    yield mongo_server
+    from infra.settings import Settings
+    from infra.storage import get_database
+
+    get_database(Settings(MONGO_URI=mongo_server, MONGO_DB=name)).client.drop_database(name)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,14 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:
@@ -58,12 +53,12 @@ def stop(process: subprocess.Popen, timeout: float = 30) -> None:
 
 
 @pytest.fixture
-def prefect_server(tmp_path):
+def prefect_server(tmp_path, store):
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": url,
            "PREFECT_UI_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "GX_ANALYTICS_ENABLED": "false",
-           "MONGO_URI": f"embedded://{tmp_path / 'store'}", "PIPELINE_DATA_DIR": str(tmp_path / "data"),
+           "MONGO_URI": store, "MONGO_DB": os.environ["MONGO_DB"], "PIPELINE_DATA_DIR": str(tmp_path / "data"),
            "PIPELINE_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
     log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],

@@ -52,11 +52,11 @@ def test_deploy_from_prefect_yaml_run_through_a_worker_and_retrain_on_the_drift_
     assert "student-pipeline" in found["retrain"]["tags"] and found["score"]["description"]
     assert found["main"]["pull_steps"][0]["prefect.deployments.steps.set_working_directory"]["directory"] == str(ROOT)
     [pool] = [p for p in server.post("/work_pools/filter") if p["name"] == "student-pipeline-pool"]
-    assert pool["concurrency_limit"] == 1
+    assert pool["concurrency_limit"] == 4
     automations = server.post("/automations/filter")
     assert [a["name"] for a in automations] == ["retrain-on-drift"]
 
-    # a run by hand, executed by a worker as a separate process on the embedded store
+    # a run by hand, executed by a worker as a separate process on the test's database
     params = {"params": {"students": 300, "seed": 0, "train": False, "export": False}}
     created = server.prefect("deployment", "run", "student-pipeline-main/main", "--params", json.dumps(params))
     run_id = re.search(r"UUID\('([0-9a-f-]{36})'\)|([0-9a-f]{8}-[0-9a-f-]{27})", created.stdout)

@@ -1,23 +1,17 @@
-"""The storage seam: routing by scheme, redaction, failing fast, the single-writer lock, idempotent writes."""
+"""The storage seam: routing by scheme, redaction, failing fast, idempotent writes, transactions."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from infra.embedded import acquire_writer_lock
-from infra.settings import PROJECT_ROOT, Settings
+from infra.settings import Settings
 from infra.storage import (
-    EmbeddedStoreBusyError, StorageError, StoreUnreachableError, UnsupportedURIError, get_database,
-    parse_uri, redact_uri,
+    StoreUnreachableError, UnsupportedURIError, atomically, get_database, parse_uri, redact_uri, supports_transactions,
 )
-from infra.writes import merge_stage, write_documents
+from infra.writes import insert_new, merge_stage, write_pipeline_output
 
-DEFAULT = Path("/var/data/mongo")
 SECRET = "TopSecret99"  # a made-up password that must never show up in any message
 
 
@@ -27,35 +21,32 @@ def with_user(uri: str, user: str, password: str = SECRET) -> str:
     return f"{scheme}://{user}:{password}@{rest}"
 
 
-@pytest.mark.parametrize(("uri", "engine", "display"), [
-    ("", "embedded", "embedded:///var/data/mongo"),
-    ("   ", "embedded", "embedded:///var/data/mongo"),
+@pytest.mark.parametrize(("uri", "kind", "display"), [
+    ("", "local", "local"),
+    ("   ", "local", "local"),
     (with_user("mongodb://db.example.com:27017/app", "alice"), "mongodb",
      with_user("mongodb://db.example.com:27017/app", "alice", "***")),
     (with_user("mongodb+srv://cluster0.x.mongodb.net/?retryWrites=true", "bob", "p%40ss"), "mongodb",
      with_user("mongodb+srv://cluster0.x.mongodb.net/?retryWrites=true", "bob", "***")),
     ("mongodb://db.example.com/?authSource=admin&password=hunter2", "mongodb",
      "mongodb://db.example.com/?authSource=admin&password=***"),
-    ("embedded:///tmp/store", "embedded", "embedded:///tmp/store"),
-    ("embedded://", "embedded", "embedded:///var/data/mongo"),
-    ("memory://unit", "memory", "memory://unit"),
 ])
-def test_uri_routing_and_redaction(uri, engine, display):
-    target = parse_uri(uri, DEFAULT)
-    assert (target.engine, target.display) == (engine, display)
+def test_uri_routing_and_redaction(uri, kind, display):
+    target = parse_uri(uri)
+    assert (target.kind, target.display) == (kind, display)
 
 
-def test_relative_embedded_path_is_taken_from_the_project_root():
-    assert parse_uri("embedded://data/other", DEFAULT).path == PROJECT_ROOT / "data" / "other"
-
-
-@pytest.mark.parametrize("uri", [with_user("ftp://host/x", "alice"), "localhost:27017",
-                                 with_user("postgres://h/db", "u"), "memory://bad/name"])
+@pytest.mark.parametrize("uri", [with_user("ftp://host/x", "alice"), "localhost:27017", with_user("postgres://h/db", "u")])
 def test_unknown_scheme_fails_with_a_clear_message_and_no_secret(uri):
     with pytest.raises(UnsupportedURIError) as info:
-        parse_uri(uri, DEFAULT)
-    assert SECRET not in str(info.value)
-    assert "MONGO_URI" in str(info.value) or "memory://" in str(info.value)
+        parse_uri(uri)
+    assert SECRET not in str(info.value) and "MONGO_URI" in str(info.value)
+
+
+@pytest.mark.parametrize("uri", ["embedded:///tmp/store", "embedded://", "memory://unit"])
+def test_retired_schemes_say_what_replaced_them(uri):
+    with pytest.raises(UnsupportedURIError, match="no longer supported.*Leave MONGO_URI empty"):
+        parse_uri(uri)
 
 
 def test_redact_uri_keeps_the_user_and_hides_the_password():
@@ -84,70 +75,71 @@ def test_secret_uri_is_not_shown_in_the_settings_repr():
     assert SECRET not in repr(settings) and SECRET not in str(settings.model_dump())
 
 
-def test_embedded_store_persists_on_disk(tmp_path):
-    settings = Settings(MONGO_URI=f"embedded://{tmp_path}/store")
-    get_database(settings)["things"].insert_one({"k": 1})
-    assert (tmp_path / "store").is_dir()
-    assert get_database(settings)["things"].count_documents({"k": 1}) == 1
-
-
-def test_second_writer_process_is_refused_with_a_clear_message(tmp_path):
-    holder = subprocess.Popen(
-        [sys.executable, "-c", (
-            "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX);"
-            "f.write('4242'); f.flush(); print('locked', flush=True); time.sleep(30)"), str(tmp_path / ".writer.lock")],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(EmbeddedStoreBusyError, match="one writer process at a time") as info:
-            acquire_writer_lock(tmp_path, timeout_s=0.3)
-        assert isinstance(info.value, StorageError) and "pid 4242" in str(info.value)  # the CLI prints it
-    finally:
-        holder.kill()
-        holder.wait()
-
-
-@pytest.mark.parametrize("attempt", range(5))
-def test_client_per_thread_on_a_fresh_embedded_store(tmp_path, attempt):
-    """Threads that open a fresh store and write to a new collection at the same moment all succeed."""
-    import threading
+def test_one_client_is_shared_by_threads(db):
     from concurrent.futures import ThreadPoolExecutor
 
-    settings = Settings(MONGO_URI=f"embedded://{tmp_path}/threads")
-    start = threading.Barrier(6)
-
     def write(i: int) -> int:
-        start.wait()
-        db = get_database(settings)
-        db["t"].insert_one({"i": i})
-        return id(db.client)
+        database = get_database()
+        database["t"].insert_one({"i": i})
+        return id(database.client)
 
     with ThreadPoolExecutor(max_workers=6) as pool:
-        client_ids = set(pool.map(write, range(6)))
-    assert get_database(settings)["t"].count_documents({}) == 6
-    assert len(client_ids) == 6
+        client_ids = set(pool.map(write, range(12)))
+    assert db["t"].count_documents({}) == 12 and len(client_ids) == 1
 
 
-def test_write_documents_insert_only_never_touches_stored_documents(db):
+def test_insert_new_never_touches_stored_documents(db):
     db["c"].create_index([("k", 1)], unique=True)
-    first = write_documents(db["c"], [{"k": 1, "v": "a"}, {"k": 2, "v": "b"}], key=["k"])
-    again = write_documents(db["c"], [{"k": 1, "v": "CHANGED"}, {"k": 3, "v": "c"}], key=["k"])
+    first = insert_new(db["c"], [{"k": 1, "v": "a"}, {"k": 2, "v": "b"}])
+    again = insert_new(db["c"], [{"k": 1, "v": "CHANGED"}, {"k": 3, "v": "c"}])
     assert (first.inserted, again.inserted, again.unchanged) == (2, 1, 1)
     assert db["c"].find_one({"k": 1})["v"] == "a"
 
 
-def test_write_documents_replace_keeps_a_newer_document(db):
+def test_insert_new_reports_progress_per_chunk_and_counts_across_chunks(db):
     db["c"].create_index([("k", 1)], unique=True)
-    write_documents(db["c"], [{"k": 1, "seq": 2, "v": "new"}], key=["k"], replace=True, keep_newer="seq")
-    older = write_documents(db["c"], [{"k": 1, "seq": 1, "v": "old"}], key=["k"], replace=True, keep_newer="seq")
-    newer = write_documents(db["c"], [{"k": 1, "seq": 3, "v": "newest"}], key=["k"], replace=True, keep_newer="seq")
-    same = write_documents(db["c"], [{"k": 1, "seq": 3, "v": "newest"}], key=["k"], replace=True, keep_newer="seq")
-    assert (older.kept_newer, newer.modified, same.unchanged) == (1, 1, 1)
-    assert db["c"].count_documents({}) == 1 and db["c"].find_one({"k": 1})["v"] == "newest"
+    insert_new(db["c"], [{"k": k} for k in range(0, 2500, 2)])
+    seen: list[int] = []
+    counts = insert_new(db["c"], ({"k": k} for k in range(2500)), on_progress=seen.append)
+    assert (counts.inserted, counts.unchanged) == (1250, 1250) and seen == [1000, 2000, 2500]
 
 
-def test_merge_stage_for_a_real_server():
+def test_pipeline_output_merges_keeping_the_newer_document_and_reports_what_it_did(db):
+    db["f"].create_index([("k", 1)], unique=True)
+    db["f"].insert_many([{"k": 1, "seq": 5, "v": "newer"}, {"k": 2, "seq": 1, "v": "older"},
+                         {"k": 3, "seq": 3, "v": "same"}])
+    db["src"].insert_many([{"k": k, "v": "from seq 3"} for k in (1, 2, 3, 4)])
+    pipeline = [{"$project": {"_id": 0, "k": 1, "seq": {"$literal": 3}, "v": 1}}]
+    counts = write_pipeline_output(db, "src", pipeline, "f", "k", [1, 2, 3, 4], "seq", 3)
+    assert (counts.inserted, counts.modified, counts.unchanged, counts.kept_newer) == (1, 1, 1, 1)
+    stored = {doc["k"]: (doc["seq"], doc["v"]) for doc in db["f"].find()}
+    assert stored == {1: (5, "newer"), 2: (3, "from seq 3"), 3: (3, "from seq 3"), 4: (3, "from seq 3")}
+    again = write_pipeline_output(db, "src", pipeline, "f", "k", [1, 2, 3, 4], "seq", 3)
+    assert (again.inserted, again.modified, again.unchanged, again.kept_newer) == (0, 0, 3, 1)
+
+
+def test_merge_stage_keeps_the_newer_document():
     assert merge_stage("f", ["student_id"]) == {"$merge": {
         "into": "f", "on": ["student_id"], "whenMatched": "replace", "whenNotMatched": "insert"}}
     newer = merge_stage("f", ["student_id"], keep_newer="batch_seq")["$merge"]["whenMatched"]
     assert newer[0]["$replaceWith"]["$cond"][0] == {"$gte": ["$$new.batch_seq", "$batch_seq"]}
+
+
+def test_a_transaction_applies_all_of_its_writes_or_none(db):
+    assert supports_transactions(db)  # the local server is a one-node replica set, as Atlas is
+    db["a"].insert_one({"k": 0})
+    db["b"].insert_one({"k": 0})
+
+    def both(session):
+        db["a"].insert_one({"k": 1}, session=session)
+        db["b"].insert_one({"k": 1}, session=session)
+        return "done"
+
+    def fails_halfway(session):
+        db["a"].insert_one({"k": 2}, session=session)
+        raise RuntimeError("crash between the two writes")
+
+    assert atomically(db, both) == "done"
+    with pytest.raises(RuntimeError):
+        atomically(db, fails_halfway)
+    assert sorted(d["k"] for d in db["a"].find()) == [0, 1] and sorted(d["k"] for d in db["b"].find()) == [0, 1]
