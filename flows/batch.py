@@ -12,6 +12,7 @@ from tasks.aggregate import aggregate_features
 from tasks.generate import choose_seed, generate_students
 from tasks.ingest import ingest_batch
 from tasks.load import load_source
+from tasks.summary import check_store
 from tasks.synthetic import DriftKnobs
 from tasks.validate import validate_features, validate_raw
 
@@ -33,6 +34,7 @@ class BatchParams(BaseModel):
 @flow(name="bring-in-batch")
 def bring_in_batch(params: BatchParams, labeled_by_default: bool = True) -> dict:
     """One batch from its source to validated features; returns what each stage reported."""
+    check_store()
     if params.source:
         batch = load_source(params.source, params.kind)
     else:

@@ -1,7 +1,8 @@
 """A command line over a flow's pydantic parameter model, shared by every flow script.
 
 Each field of the model (nested models flattened) becomes an option; ``--json`` prints the summary as one
-JSON line at the end; errors a user can fix are printed as one line, without a traceback.
+JSON line at the end. An expected failure (a ``UserError``) ends the run with exit code 1 and, as the last line
+on stderr, ``error: <what to do>``; its traceback is left out of the console (``--debug`` shows it).
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ import json
 import logging
 import os
 import sys
+import traceback
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
+
+from infra.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +70,7 @@ def params_from_args(model: type[BaseModel], namespace: argparse.Namespace) -> B
     """Rebuild the (nested) parameter model from the options that were given; the model validates."""
     data: dict[str, Any] = {}
     for dest, value in vars(namespace).items():
-        if dest == "json":
+        if dest in ("json", "debug"):
             continue
         *parents, leaf = dest.split("__")
         target = data
@@ -75,12 +80,34 @@ def params_from_args(model: type[BaseModel], namespace: argparse.Namespace) -> B
     return model.model_validate(data)
 
 
+class HideUserErrorTracebacks(logging.Filter):
+    """On the console, an expected failure is one line, not a traceback (the Prefect UI keeps the full log)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], UserError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+@contextmanager
+def quiet_user_errors(enabled: bool) -> Iterator[None]:
+    """Attach the filter to the root logger's console handlers (Prefect's among them) for the run."""
+    handlers = [handler for handler in logging.getLogger().handlers if isinstance(handler, logging.StreamHandler)]
+    log_filter = HideUserErrorTracebacks()
+    for handler in handlers if enabled else []:
+        handler.addFilter(log_filter)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(log_filter)
+
+
 def run_cli(
     flow_fn: Callable[[Any], dict],
     model: type[BaseModel],
     render: Callable[[dict], str],
     description: str,
-    user_errors: tuple[type[BaseException], ...] = (),
     argv: list[str] | None = None,
 ) -> int:
     """Parse options, run the flow, print a readable summary (and the JSON line with ``--json``)."""
@@ -89,6 +116,7 @@ def run_cli(
     parser = argparse.ArgumentParser(description=description)
     add_model_options(parser, model)
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary as the last line")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an expected failure too")
     namespace = parser.parse_args(argv)
     try:
         params = params_from_args(model, namespace)
@@ -96,9 +124,14 @@ def run_cli(
         problems = "; ".join(f"{_option(str(e['loc'][-1]))}: {e['msg']}" for e in exc.errors())
         parser.error(problems)
     try:
-        summary = flow_fn(params)
-    except user_errors as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        with quiet_user_errors(not namespace.debug):
+            summary = flow_fn(params)
+    except UserError as exc:
+        if namespace.debug:
+            traceback.print_exc()
+        # what Prefect logs at exit (stopping its temporary server) would come after the error line
+        logging.getLogger("prefect").setLevel(logging.WARNING)
+        print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
     print(render(summary))
     if namespace.json:

@@ -16,16 +16,13 @@ from pydantic import Field
 
 from flows.batch import BatchParams, batch_summary, bring_in_batch
 from flows.params import TrainingParams
-from infra.storage import StorageError
 from tasks.dataset import load_training_data
 from tasks.evaluate import evaluate_models
 from tasks.export import export_features
-from tasks.load import SourceFileError
 from tasks.registry import promote_first_champion, register_models
 from tasks.report import baseline_score, publish_training_report, training_summary
 from tasks.summary import count_collections, render_summary
 from tasks.train import train_model
-from validation.gate import DataQualityError
 
 
 class MainParams(BatchParams):
@@ -58,7 +55,7 @@ def main_flow(params: MainParams | None = None) -> dict:
 def train_and_register(training: TrainingParams) -> dict:
     """Train every model on the labeled features, evaluate, register versions, name the first champion."""
     data = load_training_data(training.problem, training.split_seed, training.val_size, training.test_size,
-                              training.min_rows)
+                              training.min_rows, training.window_batches)
     if data is None:
         return {"skipped": f"fewer than {training.min_rows} labeled students"}
     trained = train_candidates(data, training)
@@ -77,14 +74,10 @@ def train_candidates(data, training: TrainingParams) -> list:
     return [future.result() for future in futures]
 
 
-USER_ERRORS = (StorageError, SourceFileError, DataQualityError)
-
-
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import run_cli
 
-    return run_cli(main_flow, MainParams, render_summary, description=__doc__.splitlines()[0],
-                   user_errors=USER_ERRORS, argv=argv)
+    return run_cli(main_flow, MainParams, render_summary, description=__doc__.splitlines()[0], argv=argv)
 
 
 if __name__ == "__main__":

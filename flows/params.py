@@ -24,6 +24,15 @@ class TrainingParams(BaseModel):
     tune: bool = Field(False, description="small grid search with 3-fold cross-validation")
     trees: int = Field(200, ge=10, le=2000, description="random forest size (grown 10 trees at a time)")
     min_rows: int = Field(200, ge=20, description="fewest labeled students to train on")
+    window_batches: int | Literal["all"] = Field(
+        3, description="train on the features of this many recent labeled batches, or 'all'")
+
+    @field_validator("window_batches")
+    @classmethod
+    def positive_window(cls, value: int | str) -> int | str:
+        if value != "all" and value < 1:
+            raise ValueError("must be at least 1, or 'all'")
+        return value
 
     @field_validator("algorithms")
     @classmethod

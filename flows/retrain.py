@@ -23,7 +23,7 @@ from tasks.drift import check_drift, live_performance
 from tasks.evaluate import PRIMARY, evaluate_models
 from tasks.promote import promotion_gate
 from tasks.promotion import decide_retrain
-from tasks.registry import register_models
+from tasks.registry import register_models, verify_champion
 from tasks.summary import count_collections
 
 
@@ -33,7 +33,6 @@ class RetrainParams(BatchParams):
     training: TrainingParams = Field(default_factory=TrainingParams, description="challenger training settings")
     drift_check: DriftParams = Field(default_factory=DriftParams, description="drift settings")
     gate: GateParams = Field(default_factory=GateParams, description="promotion-gate settings")
-    window_batches: int = Field(3, ge=1, le=100, description="train challengers on this many recent labeled batches")
     holdout_share: float = Field(0.4, gt=0.05, lt=0.9, description="share of the new batch kept as the holdout")
     force: bool = Field(False, description="retrain even without drift or a performance drop")
     max_live_drop: float = Field(0.05, ge=0, description="retrain when live performance drops by more than this")
@@ -54,8 +53,10 @@ def best_challenger(registered: list[dict], problem: str) -> dict:
 def retrain_flow(params: RetrainParams | None = None) -> dict:
     """New labels in; retrain and promote only when drift, a live-performance drop or a parameter says so."""
     params = params or RetrainParams()
+    name = TARGETS[params.training.problem]
+    verify_champion(name)  # a missing or tampered champion stops the run before the batch is stored
     stages = bring_in_batch(params, labeled_by_default=True)
-    batch_id, name = stages["ingested"]["batch_id"], TARGETS[params.training.problem]
+    batch_id = stages["ingested"]["batch_id"]
     drift = check_drift(batch_id, name, params.drift_check.settings())
     live = live_performance(batch_id, name)
     decision = decide(drift["status"], live, params.force, params.max_live_drop)
@@ -70,7 +71,7 @@ def retrain_flow(params: RetrainParams | None = None) -> dict:
 def challenge(batch_id: str, params: RetrainParams) -> dict:
     """Train challengers on the recent window and put the best through the promotion gate."""
     training = params.training
-    data = load_window(batch_id, params.window_batches, training.problem, training.split_seed,
+    data = load_window(batch_id, training.window_batches, training.problem, training.split_seed,
                        params.holdout_share, training.val_size, training.min_rows)
     trained = train_candidates(data, training)
     evaluation = evaluate_models(trained, data, training.split_seed)
@@ -98,12 +99,8 @@ def render(summary: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import run_cli
-    from flows.main import USER_ERRORS
-    from tasks.dataset import NotEnoughDataError
-    from tasks.registry import ModelNotFoundError
 
-    return run_cli(retrain_flow, RetrainParams, render, description=__doc__.splitlines()[0],
-                   user_errors=(*USER_ERRORS, ModelNotFoundError, NotEnoughDataError), argv=argv)
+    return run_cli(retrain_flow, RetrainParams, render, description=__doc__.splitlines()[0], argv=argv)
 
 
 if __name__ == "__main__":

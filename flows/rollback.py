@@ -55,11 +55,8 @@ def render(summary: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import run_cli
-    from flows.main import USER_ERRORS
-    from tasks.registry import ModelNotFoundError
 
-    return run_cli(rollback_flow, RollbackParams, render, description=__doc__.splitlines()[0],
-                   user_errors=(*USER_ERRORS, ModelNotFoundError), argv=argv)
+    return run_cli(rollback_flow, RollbackParams, render, description=__doc__.splitlines()[0], argv=argv)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from flows.batch import BatchParams, batch_summary, bring_in_batch
 from flows.params import DriftParams
 from tasks.dataset import TARGETS
 from tasks.drift import check_drift
+from tasks.registry import verify_champion
 from tasks.score import score_batch
 from tasks.summary import count_collections
 
@@ -36,8 +37,9 @@ class ScoreParams(BatchParams):
 def score_flow(params: ScoreParams | None = None) -> dict:
     """Bring an (unlabeled) batch in, score it with the champion, log predictions, compare with the reference."""
     params = params or ScoreParams()
-    stages = bring_in_batch(params, labeled_by_default=False)
     name = TARGETS[params.problem]
+    verify_champion(name)  # a missing or tampered champion stops the run before the batch is stored
+    stages = bring_in_batch(params, labeled_by_default=False)
     scored = score_batch(stages["ingested"]["batch_id"], name)
     drift = check_drift(stages["ingested"]["batch_id"], name, params.drift_check.settings())
     stored = count_collections()
@@ -62,11 +64,8 @@ def render(summary: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import run_cli
-    from flows.main import USER_ERRORS
-    from tasks.registry import ModelNotFoundError
 
-    return run_cli(score_flow, ScoreParams, render, description=__doc__.splitlines()[0],
-                   user_errors=(*USER_ERRORS, ModelNotFoundError), argv=argv)
+    return run_cli(score_flow, ScoreParams, render, description=__doc__.splitlines()[0], argv=argv)
 
 
 if __name__ == "__main__":

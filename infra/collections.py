@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 STUDENTS_RAW = "students_raw"
@@ -19,6 +23,8 @@ REFERENCES = "drift_references"
 PREDICTIONS = "predictions"
 DRIFT_REPORTS = "drift_reports"
 EVALUATIONS = "evaluations"
+META = "meta"  # facts about the store itself (its id, which namespaces files on disk)
+IN_CHUNK = 200  # values per $in query (see find_in)
 
 INDEXES: dict[str, list[IndexModel]] = {
     STUDENTS_RAW: [  # batch first: one index serves both uniqueness and every read of a batch
@@ -34,7 +40,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     STUDENTS_TRUTH: [
         IndexModel([("batch_id", ASCENDING), ("bucket", ASCENDING)], unique=True, name="batch_bucket_unique"),
     ],
-    MODELS: [IndexModel([("name", ASCENDING), ("version", ASCENDING)], unique=True, name="name_version_unique")],
+    MODELS: [IndexModel([("name", ASCENDING), ("version", ASCENDING)], unique=True, name="name_version_unique"),
+             IndexModel([("name", ASCENDING), ("identity", ASCENDING)], unique=True, name="name_identity_unique",
+                        partialFilterExpression={"identity": {"$exists": True}})],
     MODEL_ALIASES: [IndexModel([("name", ASCENDING), ("alias", ASCENDING)], unique=True, name="name_alias_unique")],
     ALIAS_HISTORY: [IndexModel([("name", ASCENDING), ("at", ASCENDING)], name="name_time")],
     SPLITS: [IndexModel([("split_id", ASCENDING)], unique=True, name="split_unique")],
@@ -59,8 +67,9 @@ def ensure_indexes(db, collections: list[str] | None = None) -> None:
         db[name].create_indexes(INDEXES[name])
 
 
-def next_sequence(db, key: str) -> int:
-    """Atomically take the next number of the sequence ``key`` (never reused, even after a failed write).
+def next_sequence(db, key: str, session: ClientSession | None = None) -> int:
+    """Atomically take the next number of the sequence ``key`` (never reused once committed; inside a
+    transaction that aborts, the number is given back with everything else).
 
     Two processes creating the same counter at once: one upsert inserts, the other meets the duplicate
     ``_id`` and simply increments the counter that now exists.
@@ -68,8 +77,33 @@ def next_sequence(db, key: str) -> int:
     for attempt in range(3):
         try:
             return db[COUNTERS].find_one_and_update({"_id": key}, {"$inc": {"value": 1}}, upsert=True,
-                                                   return_document=ReturnDocument.AFTER)["value"]
+                                                   return_document=ReturnDocument.AFTER, session=session)["value"]
         except DuplicateKeyError:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+def find_in(collection: Collection, field: str, values: Iterable, projection: dict | None = None,
+            query: dict | None = None) -> Iterator[dict]:
+    """Documents whose ``field`` is one of ``values``, asked for ``IN_CHUNK`` values at a time.
+
+    One ``$in`` over thousands of values costs the local server far more than the same values in chunks
+    (2,000 keys against 100k documents: 4.1 s in one query, 0.35 s in chunks of 200); on mongod chunks cost
+    nothing extra.
+    """
+    values = list(values)
+    for start in range(0, len(values), IN_CHUNK):
+        yield from collection.find({**(query or {}), field: {"$in": values[start:start + IN_CHUNK]}}, projection)
+
+
+def store_id(db) -> str:
+    """The store's own id, made once (a new store, or a reset data folder, gets a new one)."""
+    import uuid
+
+    try:
+        doc = db[META].find_one_and_update({"_id": "store"}, {"$setOnInsert": {"store_id": uuid.uuid4().hex}},
+                                           upsert=True, return_document=ReturnDocument.AFTER)
+    except DuplicateKeyError:  # another process made it at the same moment
+        doc = db[META].find_one({"_id": "store"})
+    return doc["store_id"]

@@ -19,7 +19,7 @@ from pymongo import MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
-from infra.errors import StorageError
+from infra.errors import IntegrityError, StorageError
 from infra.settings import Settings, get_settings
 
 __all__ = ["StorageError", "StoreUnreachableError", "UnsupportedURIError", "atomically", "describe_store",
@@ -27,8 +27,12 @@ __all__ = ["StorageError", "StoreUnreachableError", "UnsupportedURIError", "atom
 
 T = TypeVar("T")
 Target = Literal["local", "mongodb"]
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s]*)(?::(?P<password>[^@/\s]*))?@")
-_SECRET_PARAMS = re.compile(r"(?i)((?:password|secret|token|tlsCertificateKeyFilePassword)=)[^&\s]+")
+_URI = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<authority>[^/?#\s]*)")
+# query parameters whose values are credentials (authMechanismProperties may carry AWS session tokens)
+_SECRET_PARAMS = re.compile(
+    r"(?i)\b(authMechanismProperties|tlsCertificateKeyFilePassword|sslPEMKeyPassword|sslClientCertificateKeyPassword"
+    r"|[a-z_]*(?:password|secret|token|credential)[a-z_]*)=([^&\s'\"]+)")
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,19}")
 _RETIRED = {"embedded", "memory"}
 
 
@@ -48,24 +52,49 @@ class StoreTarget:
     display: str
 
 
+def _redact_authority(match: re.Match) -> str:
+    authority = match["authority"]
+    if "@" not in authority:
+        return match[0]
+    userinfo, host = authority.rsplit("@", 1)
+    user = userinfo.split(":", 1)[0]
+    return f"{match['scheme']}{user}{':***' if ':' in userinfo else ''}@{host}"
+
+
 def redact_uri(uri: str) -> str:
-    """Hide the password (and secret query parameters) of a URI; the user name stays for diagnosis."""
-    redacted = _USERINFO.sub(
-        lambda m: f"{m['scheme']}{m['user']}{':***' if m['password'] is not None else ''}@", uri
-    )
-    return _SECRET_PARAMS.sub(r"\1***", redacted)
+    """Hide every credential a URI can carry (the password, authMechanismProperties values, tokens, key
+    passwords); the user name and hosts stay, for diagnosis."""
+    return _SECRET_PARAMS.sub(r"\1=***", _URI.sub(_redact_authority, uri))
+
+
+def uri_secrets(uri: str) -> list[str]:
+    """The credential values inside a URI, as written and percent-decoded, longest first."""
+    from urllib.parse import unquote, unquote_plus
+
+    found: list[str] = []
+    match = _URI.search(uri)
+    if match and "@" in match["authority"]:
+        userinfo = match["authority"].rsplit("@", 1)[0]
+        if ":" in userinfo:
+            found.append(userinfo.split(":", 1)[1])
+    for name, value in _SECRET_PARAMS.findall(uri):
+        found.append(value)
+        if name.lower() == "authmechanismproperties":  # KEY:value,KEY:value
+            found += [item.split(":", 1)[1] for item in unquote(value).split(",") if ":" in item]
+    variants = {variant for value in found for variant in (value, unquote(value), unquote_plus(value))
+                if len(variant) >= 3}
+    return sorted(variants, key=len, reverse=True)
 
 
 def redact_text(text: str, uri: str) -> str:
     """Remove every trace of the URI's secrets from a message (for wrapping driver errors)."""
-    match = _USERINFO.search(uri)
-    if match and match["password"]:
-        text = text.replace(match["password"], "***")
-    return _SECRET_PARAMS.sub(r"\1***", redact_uri(text))
+    for secret in uri_secrets(uri):
+        text = text.replace(secret, "***")
+    return redact_uri(text)
 
 
 def parse_uri(uri: str) -> StoreTarget:
-    """Route a URI by its scheme. Pure: opens nothing."""
+    """Route a URI by its scheme. Pure: opens nothing. A URI it refuses is never echoed (it may hold secrets)."""
     uri = uri.strip()
     if not uri:
         return StoreTarget("local", "local")
@@ -77,9 +106,12 @@ def parse_uri(uri: str) -> StoreTarget:
             f"MONGO_URI uses {scheme}://, which is no longer supported: the default store is now a local MongoDB "
             "server the project starts itself. Leave MONGO_URI empty (PIPELINE_DATA_DIR chooses its folder), or "
             "use mongodb:// / mongodb+srv://")
-    shown = scheme or redact_uri(uri)[:40]
+    if not scheme:
+        raise UnsupportedURIError("MONGO_URI has no scheme: it must start with mongodb:// or mongodb+srv:// (or be "
+                                  "empty for the project's local server)")
+    shown = repr(scheme) if _SCHEME.fullmatch(scheme) else "(not shown)"
     raise UnsupportedURIError(
-        f"MONGO_URI has an unsupported scheme {shown!r}: use mongodb:// or mongodb+srv://, or leave it empty for "
+        f"MONGO_URI has an unsupported scheme {shown}: use mongodb:// or mongodb+srv://, or leave it empty for "
         "the project's local server"
     )
 
@@ -133,14 +165,26 @@ def _client(uri: str, settings: Settings) -> MongoClient:
                                  appname="student-pipeline")
             client.admin.command("ping")
         except (InvalidURI, ConfigurationError, ValueError) as exc:
-            raise UnsupportedURIError(f"MONGO_URI is not a valid MongoDB URI: {redact_text(str(exc), uri)}") from None
+            message = redact_text(str(exc), uri)[:300]
+            if _is_dns_failure(exc):
+                raise StoreUnreachableError(
+                    f"cannot resolve the host of MONGO_URI ({redact_uri(uri)}): {message}. Check the cluster address "
+                    "and that DNS works from this machine") from None
+            raise UnsupportedURIError(f"MONGO_URI is not a valid MongoDB URI: {message}") from None
         except PyMongoError as exc:
+            reason = str(exc).split(" (configured timeouts")[0].split(", Timeout:")[0]
             raise StoreUnreachableError(
-                f"cannot reach MongoDB at {redact_uri(uri)} within {settings.server_timeout_ms} ms: "
-                f"{redact_text(str(exc), uri)[:300]}"
+                f"cannot reach MongoDB at {redact_uri(uri)} within {settings.server_timeout_ms} ms "
+                f"({redact_text(reason, uri)[:200]}). Check that the server runs and that MONGO_URI is right"
             ) from None
         _clients[uri] = client
         return client
+
+
+def _is_dns_failure(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(marker in text for marker in ("dns", "query name does not exist", "resolution lifetime",
+                                             "nameserver", "no answer"))
 
 
 def get_bucket(db: Database, bucket_name: str = "models"):
@@ -148,6 +192,23 @@ def get_bucket(db: Database, bucket_name: str = "models"):
     import gridfs
 
     return gridfs.GridFSBucket(db, bucket_name=bucket_name)
+
+
+def read_verified(db: Database, bucket_name: str, file_id, sha256: str, what: str) -> bytes:
+    """A GridFS file's bytes, refused (``IntegrityError``) when missing or when its SHA-256 changed."""
+    import hashlib
+
+    from gridfs.errors import NoFile
+
+    try:
+        payload = get_bucket(db, bucket_name).open_download_stream(file_id).read()
+    except NoFile:
+        raise IntegrityError(f"{what}: its stored binary is missing from GridFS; refusing to go on") from None
+    actual = hashlib.sha256(payload).hexdigest()
+    if actual != sha256:
+        raise IntegrityError(f"{what}: stored binary has SHA-256 {actual[:12]}..., expected {sha256[:12]}... recorded "
+                             "when it was written; refusing to load it")
+    return payload
 
 
 # --- transactions ----------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
+from infra.collections import find_in
+
 DUPLICATE_KEY = 11000
 CHUNK = 1000
 
@@ -75,7 +77,7 @@ def merge_outcome(collection: Collection, key: str, keys: Sequence[Any], seq_fie
     """What a keep-newer ``$merge`` of documents with these ``keys``, all at sequence ``seq``, does to the
     collection, read before the merge (``$merge`` itself reports no counts)."""
     counts = WriteCounts(inserted=len(keys))
-    for stored in collection.find({key: {"$in": list(keys)}}, {"_id": 0, seq_field: 1}):
+    for stored in find_in(collection, key, keys, {"_id": 0, seq_field: 1}):
         counts.inserted -= 1
         stored_seq = stored.get(seq_field)
         if stored_seq is None or stored_seq < seq:
@@ -87,13 +89,9 @@ def merge_outcome(collection: Collection, key: str, keys: Sequence[Any], seq_fie
     return counts
 
 
-def write_pipeline_output(db: Database, source: str, pipeline: list[dict], into: str, key: str,
-                          keys: Sequence[Any], seq_field: str, seq: int) -> WriteCounts:
-    """Run ``pipeline`` over ``source`` and ``$merge`` its documents (each carrying ``seq_field`` = ``seq``) into
-    ``into`` by ``key``, keeping a stored document whose sequence is newer; safe to re-run.
-
-    ``keys``: the keys the pipeline produces, for the counts. The documents must not carry ``_id``.
-    """
-    counts = merge_outcome(db[into], key, keys, seq_field, seq)
-    db[source].aggregate([*pipeline, merge_stage(into, [key], keep_newer=seq_field)], allowDiskUse=True)
-    return counts
+def merge_pipeline_output(db: Database, source: str, pipeline: list[dict], into: str, key: str,
+                          keep_newer: str) -> None:
+    """Run ``pipeline`` over ``source`` inside the server and ``$merge`` its documents into ``into`` by ``key``,
+    keeping a stored document whose ``keep_newer`` field is greater; safe to re-run. The pipeline's documents
+    must not carry ``_id``. (``merge_outcome``, asked first, tells what it will do.)"""
+    db[source].aggregate([*pipeline, merge_stage(into, [key], keep_newer=keep_newer)], allowDiskUse=True)

@@ -14,7 +14,7 @@ from infra.collections import BATCHES, STUDENTS_FEATURES, STUDENTS_RAW, ensure_i
 from infra.progress import run_logger
 from infra.retry import DB_RETRIES, retry_on_transient, stopwatch
 from infra.storage import get_database
-from infra.writes import write_pipeline_output
+from infra.writes import merge_outcome, merge_pipeline_output
 
 # name, Arrow type, role, description: the feature contract, exported as schema.json beside the data
 FEATURE_SCHEMA: list[tuple[str, str, str, str]] = [
@@ -108,13 +108,14 @@ def aggregate_features(batch_id: str) -> dict:
             raise LookupError(f"batch {batch_id!r} is not in the batches collection: ingest it first")
         pipeline = feature_pipeline(batch_id, batch["seq"], batch["kind"] == "labeled")
         students = db[STUDENTS_RAW].distinct("student_id", {"batch_id": batch_id})
-        counts = write_pipeline_output(db, STUDENTS_RAW, pipeline, STUDENTS_FEATURES, "student_id", students,
-                                       "batch_seq", batch["seq"])
+        counts = merge_outcome(db[STUDENTS_FEATURES], "student_id", students, "batch_seq", batch["seq"])
+        # the ledger keeps the first answer: asked again after the merge, every student would look known
+        db[BATCHES].update_one({"batch_id": batch_id, "features_new": {"$exists": False}},
+                               {"$set": {"features_new": counts.inserted}})
+        merge_pipeline_output(db, STUDENTS_RAW, pipeline, STUDENTS_FEATURES, "student_id", keep_newer="batch_seq")
         db[BATCHES].update_one({"batch_id": batch_id}, {"$set": {"status": "featurized"}})
-        total = db[STUDENTS_FEATURES].count_documents({})
-    run_logger(__name__).info(
-        "features for %s: %d new, %d updated, %d unchanged, %d kept (newer batch); %d students in total",
-        batch_id, counts.inserted, counts.modified, counts.unchanged, counts.kept_newer, total)
-    return {"batch_id": batch_id, "features_total": total, "seconds": timing["seconds"],
+    run_logger(__name__).info("features for %s: %d new, %d updated, %d unchanged, %d kept (newer batch)", batch_id,
+                              counts.inserted, counts.modified, counts.unchanged, counts.kept_newer)
+    return {"batch_id": batch_id, "seconds": timing["seconds"],
             "inserted": counts.inserted, "updated": counts.modified, "unchanged": counts.unchanged,
             "kept_newer": counts.kept_newer}

@@ -13,11 +13,13 @@ from prefect.cache_policies import NO_CACHE
 from sklearn.model_selection import train_test_split
 
 from infra.collections import BATCHES, STUDENTS_FEATURES, STUDENTS_TRUTH
+from infra.errors import UserError
 from infra.progress import run_logger
 from infra.retry import DB_RETRIES, retry_on_transient
 from infra.storage import get_database
 from tasks.aggregate import FEATURE_SCHEMA
 from tasks.ingest import TRUTH_FIELDS
+from validation.features import features_frame
 
 Problem = Literal["classification", "regression"]
 TARGETS: dict[str, str] = {"classification": "high_performer", "regression": "final_score"}
@@ -28,7 +30,7 @@ NUMERIC = [name for name, dtype, role, _ in FEATURE_SCHEMA
 FEATURES = NUMERIC + BOOLEAN + CATEGORICAL
 
 
-class NotEnoughDataError(ValueError):
+class NotEnoughDataError(UserError, ValueError):
     """Too few labeled rows to train and evaluate honestly."""
 
 
@@ -93,8 +95,7 @@ def make_training_data(frame: pd.DataFrame, truth: pd.DataFrame, problem: Proble
 def read_labeled(db, target: str, batch_ids: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Labeled feature rows (of ``batch_ids`` only, when given) and, aligned by row, the generator's truth."""
     scope = {"batch_id": {"$in": batch_ids}} if batch_ids is not None else {}
-    frame = pd.DataFrame(list(db[STUDENTS_FEATURES].find({**scope, target: {"$ne": None}}, {"_id": 0})),
-                         columns=[name for name, *_ in FEATURE_SCHEMA])
+    frame = features_frame(list(db[STUDENTS_FEATURES].find({**scope, target: {"$ne": None}}, {"_id": 0})))
     truth = frame[["student_id", "batch_id"]].merge(read_truth(db, scope), on=["student_id", "batch_id"], how="left")
     return frame, truth.drop(columns="batch_id")
 
@@ -107,19 +108,36 @@ def read_truth(db, scope: dict) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
+def recent_labeled_batches(db, window: int | Literal["all"], newest: str | None = None) -> list[str] | None:
+    """The ids of the ``window`` most recent labeled, featurized batches (``newest`` always among them);
+    None for ``"all"``. Training reads only these, so its work does not grow with the store's history."""
+    if window == "all":
+        return None
+    recent = [doc["batch_id"] for doc in db[BATCHES].find(
+        {"kind": "labeled", "status": "featurized"}, {"batch_id": 1}).sort("seq", -1).limit(window)]
+    if newest is not None and newest not in recent:
+        recent = [newest, *recent[:window - 1]]
+    return recent
+
+
 @task(name="load-training-data", retry_condition_fn=retry_on_transient, cache_policy=NO_CACHE, **DB_RETRIES)
-def load_training_data(problem: Problem, seed: int, val_size: float, test_size: float,
-                       min_rows: int) -> TrainingData | None:
-    """Every student's current labeled features, with the generator's truth (when known) for the oracle.
+def load_training_data(problem: Problem, seed: int, val_size: float, test_size: float, min_rows: int,
+                       window: int | Literal["all"] = 3) -> TrainingData | None:
+    """The labeled features of the recent window of batches (or all), with the generator's truth (when known)
+    for the oracle.
 
     Returns None (and says why in the log) when there are too few labeled students to train honestly.
     """
-    frame, truth = read_labeled(get_database(), TARGETS[problem])
+    db = get_database()
+    batches = recent_labeled_batches(db, window)
+    frame, truth = read_labeled(db, TARGETS[problem], batches)
     try:
-        return make_training_data(frame, truth, problem, seed, val_size, test_size, min_rows)
+        data = make_training_data(frame, truth, problem, seed, val_size, test_size, min_rows)
     except NotEnoughDataError as exc:
         run_logger(__name__).warning("training skipped: %s", exc)
         return None
+    data.lineage["window_batches"] = window
+    return data
 
 
 def window_split(frame: pd.DataFrame, newest_batch: str, problem: Problem, seed: int, holdout_share: float,
@@ -143,17 +161,13 @@ def window_split(frame: pd.DataFrame, newest_batch: str, problem: Problem, seed:
 
 
 @task(name="load-window", retry_condition_fn=retry_on_transient, cache_policy=NO_CACHE, **DB_RETRIES)
-def load_window(newest_batch: str, window_batches: int, problem: Problem, seed: int, holdout_share: float,
+def load_window(newest_batch: str, window: int | Literal["all"], problem: Problem, seed: int, holdout_share: float,
                 val_size: float, min_rows: int) -> TrainingData:
     """The recent labeled window only (older batches are never read), split for a fair champion/challenger test."""
     db = get_database()
-    target = TARGETS[problem]
-    recent = [doc["batch_id"] for doc in db[BATCHES].find(
-        {"kind": "labeled", "status": {"$in": ["featurized"]}}, {"batch_id": 1}).sort("seq", -1).limit(window_batches)]
-    if newest_batch not in recent:
-        recent = [newest_batch, *recent[:window_batches - 1]]
-    frame, truth = read_labeled(db, target, recent)
+    recent = recent_labeled_batches(db, window, newest=newest_batch)
+    frame, truth = read_labeled(db, TARGETS[problem], recent)
     split = window_split(frame, newest_batch, problem, seed, holdout_share, val_size)
     data = make_training_data(frame, truth, problem, seed, min_rows=min_rows, split_ids=split)
-    data.lineage["window_batches"] = recent
+    data.lineage["window_batches"] = window
     return data

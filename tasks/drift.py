@@ -10,7 +10,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from infra.artifacts import publish_markdown, publish_table
-from infra.collections import DRIFT_REPORTS, MODELS, PREDICTIONS, STUDENTS_FEATURES, ensure_indexes
+from infra.collections import DRIFT_REPORTS, MODELS, PREDICTIONS, STUDENTS_FEATURES, ensure_indexes, find_in
 from infra.progress import run_logger
 from infra.retry import DB_RETRIES, retry_on_transient, stopwatch
 from infra.settings import get_settings
@@ -19,6 +19,7 @@ from tasks.dataset import BOOLEAN, CATEGORICAL, NUMERIC
 from tasks.drift_stats import DriftReport, DriftSettings, detect_drift, prediction_drift
 from tasks.registry import CHAMPION, ModelNotFoundError, get_alias
 from tasks.reference import load_reference
+from validation.features import features_frame
 
 DRIFT_EVENT = "student-pipeline.drift.detected"
 
@@ -69,7 +70,7 @@ def check_drift(batch_id: str, name: str, settings: DriftSettings) -> dict:
         if champion is None:
             raise ModelNotFoundError(f"model {name!r} has no champion, so there is no reference to compare with")
         reference = load_reference(db, name, champion["version"])
-        current = pd.DataFrame(list(db[STUDENTS_FEATURES].find({"batch_id": batch_id}, {"_id": 0})))
+        current = features_frame(list(db[STUDENTS_FEATURES].find({"batch_id": batch_id}, {"_id": 0})))
         report = detect_drift(reference, current, NUMERIC, BOOLEAN + CATEGORICAL, settings)
         predicted = [p["prediction"] for p in db[PREDICTIONS].find(
             {"batch_id": batch_id, "model": name, "version": champion["version"]}, {"prediction": 1})]
@@ -120,13 +121,14 @@ def live_performance(batch_id: str, name: str, min_rows: int = 100) -> dict:
     if champion is None:
         return {"status": "no_champion"}
     model = db[MODELS].find_one({"name": name, "version": champion["version"]})
-    labels = pd.DataFrame(list(db[STUDENTS_FEATURES].find({"batch_id": batch_id, name: {"$ne": None}},
-                                                          {"_id": 0, "student_id": 1, name: 1})))
+    labels = features_frame(list(db[STUDENTS_FEATURES].find({"batch_id": batch_id, name: {"$ne": None}},
+                                                            {"_id": 0, "student_id": 1, name: 1})))[["student_id", name]]
     if labels.empty:
         return {"status": "insufficient_data", "rows": 0}
-    predicted = pd.DataFrame(list(db[PREDICTIONS].find(
-        {"model": name, "version": champion["version"], "student_id": {"$in": labels["student_id"].tolist()}},
-        {"_id": 0, "student_id": 1, "prediction": 1})))
+    predicted = pd.DataFrame(list(find_in(db[PREDICTIONS], "student_id", labels["student_id"].tolist(),
+                                          {"_id": 0, "student_id": 1, "prediction": 1},
+                                          {"model": name, "version": champion["version"]})),
+                             columns=["student_id", "prediction"])
     joined = labels.merge(predicted.drop_duplicates("student_id"), on="student_id") if len(predicted) else predicted
     if len(joined) < min_rows:
         return {"status": "insufficient_data", "rows": len(joined), "version": champion["version"]}

@@ -19,17 +19,12 @@ from infra.retry import DB_RETRIES, retry_on_transient, stopwatch
 from infra.settings import get_settings
 from infra.storage import get_database
 from tasks.aggregate import FEATURE_SCHEMA
+from validation.features import features_frame
 
 
 def arrow_schema() -> pa.Schema:
     return pa.schema([pa.field(name, pa.type_for_alias(dtype), nullable=(role != "id"))
                       for name, dtype, role, _ in FEATURE_SCHEMA])
-
-
-def features_frame(documents: list[dict]) -> pd.DataFrame:
-    """Documents to a frame with exactly the contract's columns, in contract order, sorted by student."""
-    frame = pd.DataFrame.from_records(documents, columns=[name for name, *_ in FEATURE_SCHEMA])
-    return frame.sort_values("student_id", kind="stable").reset_index(drop=True)
 
 
 def write_export(frame: pd.DataFrame, folder: Path, lineage: dict) -> dict:
@@ -56,11 +51,10 @@ def _atomic(path: Path, write) -> None:
 
 @task(name="export-features", retry_condition_fn=retry_on_transient, cache_policy=NO_CACHE, **DB_RETRIES)
 def export_features(batch_id: str) -> dict:
-    """Snapshot every student's current features after ``batch_id`` into ``<data>/features/<batch_id>/``."""
+    """Export the features computed from ``batch_id`` into ``<data>/features/<batch_id>/`` (the run's own batch:
+    the work does not grow with the store's history)."""
     with stopwatch() as timing:
-        documents = list(get_database()[STUDENTS_FEATURES].find({}, {"_id": 0}))
-        frame = features_frame(documents)
-        lineage = {"after_batch": batch_id, "exported_at": datetime.now(UTC).isoformat(),
-                   "batches": sorted(frame["batch_id"].dropna().unique().tolist())}
+        frame = features_frame(list(get_database()[STUDENTS_FEATURES].find({"batch_id": batch_id}, {"_id": 0})))
+        lineage = {"after_batch": batch_id, "exported_at": datetime.now(UTC).isoformat(), "batches": [batch_id]}
         result = write_export(frame, get_settings().export_path / batch_id, lineage)
     return result | {"seconds": timing["seconds"]}

@@ -13,6 +13,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from infra.collections import BATCHES, STUDENTS_RAW, STUDENTS_REJECTED, STUDENTS_TRUTH, ensure_indexes, next_sequence
+from infra.errors import UserError
 from infra.progress import Progress, run_logger
 from infra.retry import DB_RETRIES, retry_on_transient, stopwatch
 from infra.storage import get_database
@@ -70,10 +71,16 @@ def register_batch(db, batch: BatchInput, now: datetime) -> dict:
     return db[BATCHES].find_one({"batch_id": batch.batch_id})
 
 
+class EmptyBatchError(UserError, ValueError):
+    """A batch with no records: nothing to ingest, and nothing is registered."""
+
+
 @task(name="ingest-batch", retry_condition_fn=retry_on_transient, cache_policy=NO_CACHE, **DB_RETRIES)
 def ingest_batch(batch: BatchInput) -> dict:
     """Write the batch's records (raw or rejected), its truth rows and its batch document; safe to re-run."""
     logger = run_logger(__name__)
+    if not batch.records:
+        raise EmptyBatchError(f"batch {batch.batch_id} holds no records: nothing to ingest (nothing was stored)")
     with stopwatch() as timing:
         db = get_database()
         ensure_indexes(db)
@@ -85,10 +92,11 @@ def ingest_batch(batch: BatchInput) -> dict:
         quarantined = insert_new(
             db[STUDENTS_REJECTED], ({**doc, "batch_id": batch.batch_id, "rejected_at": now} for doc in rejected))
         accepted_ids = {record["student_id"] for _, record in accepted}
-        insert_new(db[STUDENTS_TRUTH], truth_buckets([row for row in batch.truth if row["student_id"] in accepted_ids],
-                                                     batch.batch_id))
+        truth = [row for row in batch.truth if row["student_id"] in accepted_ids]
+        insert_new(db[STUDENTS_TRUTH], truth_buckets(truth, batch.batch_id))
+        truth_rows = len(truth)
         db[BATCHES].update_one({"batch_id": batch.batch_id}, {"$set": {
-            "accepted": len(accepted), "rejected": len(rejected), "status": "ingested",
+            "accepted": len(accepted), "rejected": len(rejected), "truth_rows": truth_rows, "status": "ingested",
         }})
     if rejected:
         logger.warning("batch %s: %d of %d records rejected (see students_rejected)",

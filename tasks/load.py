@@ -10,6 +10,7 @@ from typing import Literal
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from infra.errors import UserError
 from infra.retry import stopwatch
 from tasks.ingest import BatchInput
 from validation.records import UnparseableLine
@@ -17,7 +18,7 @@ from validation.records import UnparseableLine
 BatchKind = Literal["auto", "labeled", "unlabeled"]
 
 
-class SourceFileError(ValueError):
+class SourceFileError(UserError, ValueError):
     """The source file is missing, unreadable, or holds no records."""
 
 
@@ -47,8 +48,13 @@ def read_records(path: Path) -> tuple[list, str]:
         except json.JSONDecodeError as exc:
             if stripped[0] == "[":
                 raise SourceFileError(f"source file {path} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise SourceFileError(f"source file {path} is nested too deeply to read as JSON") from None
         else:
-            return (parsed if isinstance(parsed, list) else [parsed]), digest
+            records = parsed if isinstance(parsed, list) else [parsed]
+            if not records:
+                raise SourceFileError(f"source file {path} holds an empty list: no records to ingest")
+            return records, digest
     records: list = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -57,6 +63,8 @@ def read_records(path: Path) -> tuple[list, str]:
             records.append(json.loads(line))
         except json.JSONDecodeError as exc:
             records.append(UnparseableLine(line, f"line {number}: {exc.msg} at column {exc.colno}"))
+        except RecursionError:
+            records.append(UnparseableLine(line[:2000], f"line {number}: nested too deeply to read"))
     if not records:
         raise SourceFileError(f"source file {path} holds no records")
     return records, digest

@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from infra.collections import REFERENCES, ensure_indexes
-from infra.storage import get_bucket
+from infra.errors import UserError
+from infra.storage import get_bucket, read_verified
 
 
-class ReferenceNotFoundError(LookupError):
+class ReferenceNotFoundError(UserError, LookupError):
     """The model version has no stored reference data."""
 
 
@@ -40,7 +41,5 @@ def load_reference(db, name: str, version: int) -> pd.DataFrame:
     doc = db[REFERENCES].find_one({"name": name, "version": version})
     if doc is None:
         raise ReferenceNotFoundError(f"model {name!r} v{version} has no drift reference stored")
-    payload = get_bucket(db, "references").open_download_stream(doc["gridfs_id"]).read()
-    if hashlib.sha256(payload).hexdigest() != doc["sha256"]:
-        raise ValueError(f"drift reference of {name!r} v{version} does not match its recorded SHA-256")
+    payload = read_verified(db, "references", doc["gridfs_id"], doc["sha256"], f"the drift reference of {name!r} v{version}")
     return pd.read_parquet(io.BytesIO(payload))

@@ -6,13 +6,17 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import shutil
 import subprocess
 from datetime import UTC, datetime
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import bson
 import joblib
+from bson.errors import BSONError
 import pandas as pd
 from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError
@@ -20,24 +24,26 @@ from pymongo.errors import DuplicateKeyError
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from infra.collections import ALIAS_HISTORY, MODEL_ALIASES, MODELS, SPLITS, ensure_indexes, next_sequence
+from infra.collections import ALIAS_HISTORY, MODEL_ALIASES, MODELS, SPLITS, ensure_indexes, next_sequence, store_id
+from infra.progress import run_logger
+from infra.errors import UserError
 from infra.retry import DB_RETRIES, retry_on_transient
 from infra.settings import PROJECT_ROOT, get_settings
-from infra.storage import atomically, get_bucket, get_database
+from infra.storage import atomically, get_bucket, get_database, read_verified
 from tasks.dataset import BOOLEAN, CATEGORICAL, NUMERIC, TrainingData
 from tasks.evaluate import PRIMARY
 from tasks.promotion import choose_first_champion
-from tasks.reference import save_reference
+from tasks.reference import load_reference, save_reference
 
 CHAMPION, CHALLENGER, PREVIOUS_CHAMPION = "champion", "challenger", "previous_champion"
 T = TypeVar("T")
 
 
-class ModelIntegrityError(RuntimeError):
-    """A stored model binary does not match the SHA-256 recorded when it was registered."""
+class RegistrationError(UserError, ValueError):
+    """A model version cannot be stored as it is (nothing was registered)."""
 
 
-class ModelNotFoundError(LookupError):
+class ModelNotFoundError(UserError, LookupError):
     """No such model version or alias in the registry."""
 
 
@@ -62,11 +68,6 @@ def code_version() -> dict:
     return {"git_commit": commit, "source_sha256": digest.hexdigest()}
 
 
-def next_version(db, name: str) -> int:
-    """Atomically take the next version number for ``name`` (never reused, even after a failed registration)."""
-    return next_sequence(db, f"model_version:{name}")
-
-
 def save_split(db, split_ids: dict, seed: int) -> str:
     """Store a split's ids once; models refer to it by its content hash."""
     split_id = hashlib.sha256(json.dumps(split_ids, sort_keys=True).encode()).hexdigest()[:16]
@@ -75,26 +76,68 @@ def save_split(db, split_ids: dict, seed: int) -> str:
     return split_id
 
 
+def models_folder(db, artifacts_root: Path, name: str) -> Path:
+    """Where a store's model files go: namespaced by database and store id, so two stores (or a reset data
+    folder) never write into each other's version folders."""
+    return artifacts_root / "models" / f"{db.name}-{store_id(db)[:8]}" / name
+
+
 def register_version(db, name: str, model, record: dict, artifacts_root: Path) -> dict:
-    """Store a new version: binary in GridFS and on disk (never overwritten), metadata in ``models``."""
+    """Store a new version: metadata in ``models``, the binary in GridFS and, as a copy, on disk.
+
+    The document is checked before anything is written. The binary is uploaded first (GridFS takes no part in
+    transactions), then one transaction takes the version number and inserts the document; if that fails, the
+    upload is deleted again. So a registration that fails leaves nothing behind: no GridFS file, no folder, no
+    used-up version number (on a standalone server without transactions the number stays used). The disk copy
+    goes into a fresh folder after the commit.
+    """
     ensure_indexes(db, [MODELS, MODEL_ALIASES, ALIAS_HISTORY, SPLITS])
     payload, sha256 = serialize(model)
-    version = next_version(db, name)
-    folder = artifacts_root / "models" / name / f"v{version}"
-    folder.mkdir(parents=True, exist_ok=False)
-    file_id = get_bucket(db).upload_from_stream(f"{name}/v{version}/model.joblib", payload,
-                                                metadata={"sha256": sha256, "name": name, "version": version})
-    doc = {**record, "name": name, "version": version, "created_at": datetime.now(UTC),
-           "binary": {"gridfs_id": file_id, "sha256": sha256, "bytes": len(payload),
-                      "path": str(folder / "model.joblib")}}
-    with open(folder / "model.joblib", "xb") as handle:
-        handle.write(payload)
-    with open(folder / "metrics.json", "x") as handle:
-        json.dump(record.get("metrics", {}), handle, indent=2)
-    with open(folder / "metadata.json", "x") as handle:
-        json.dump({k: v for k, v in doc.items() if k != "_id"}, handle, indent=2, default=str)
-    db[MODELS].insert_one(doc)
+    root = models_folder(db, artifacts_root, name)
+    probe = {**record, "name": name, "version": 0, "binary": {}}
+    try:
+        bson.encode(probe)
+    except (BSONError, OverflowError, TypeError) as exc:
+        raise RegistrationError(f"model {name!r} ({record.get('algorithm')}) cannot be stored: {exc}; nothing was "
+                                "registered") from None
+    bucket = get_bucket(db)
+    file_id = bucket.upload_from_stream(f"{name}/pending/model.joblib", payload,
+                                        metadata={"sha256": sha256, "name": name})
+
+    def register(session: ClientSession | None) -> dict:
+        version = next_sequence(db, f"model_version:{name}", session)
+        doc = {**record, "name": name, "version": version, "created_at": datetime.now(UTC),
+               "binary": {"gridfs_id": file_id, "sha256": sha256, "bytes": len(payload),
+                          "path": str(root / f"v{version}" / "model.joblib")}}
+        db[MODELS].insert_one(doc, session=session)
+        return doc
+
+    try:
+        doc = atomically(db, register)
+    except Exception:
+        bucket.delete(file_id)
+        raise
+    bucket.rename(file_id, f"{name}/v{doc['version']}/model.joblib")
+    write_model_files(root / f"v{doc['version']}", payload, doc)
     return doc
+
+
+def write_model_files(folder: Path, payload: bytes, doc: dict) -> None:
+    """model.joblib, metrics.json and metadata.json in a folder of their own, never overwritten: written into
+    a temporary folder, then renamed into place in one step. The registry (GridFS) is the source of truth, so
+    a failure here is logged, not raised."""
+    tmp = folder.with_name(f".{folder.name}.tmp{os.getpid()}")
+    try:
+        tmp.mkdir(parents=True)
+        (tmp / "model.joblib").write_bytes(payload)
+        (tmp / "metrics.json").write_text(json.dumps(doc.get("metrics", {}), indent=2))
+        (tmp / "metadata.json").write_text(json.dumps({k: v for k, v in doc.items() if k != "_id"}, indent=2,
+                                                      default=str))
+        tmp.rename(folder)  # fails if the folder exists: a version folder is never overwritten
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        run_logger(__name__).warning("model %s v%s is registered, but its copy on disk was not written (%s)",
+                                     doc["name"], doc["version"], exc)
 
 
 def load_model(db, name: str, version: int | None = None, alias: str | None = None):
@@ -107,11 +150,7 @@ def load_model(db, name: str, version: int | None = None, alias: str | None = No
     doc = db[MODELS].find_one({"name": name, "version": version})
     if doc is None:
         raise ModelNotFoundError(f"model {name!r} has no version {version}")
-    payload = get_bucket(db).open_download_stream(doc["binary"]["gridfs_id"]).read()
-    actual = hashlib.sha256(payload).hexdigest()
-    if actual != doc["binary"]["sha256"]:
-        raise ModelIntegrityError(f"model {name!r} v{version}: stored binary has SHA-256 {actual[:12]}..., expected "
-                                  f"{doc['binary']['sha256'][:12]}... recorded at registration; refusing to load it")
+    payload = read_verified(db, "models", doc["binary"]["gridfs_id"], doc["binary"]["sha256"], f"model {name!r} v{version}")
     return joblib.load(io.BytesIO(payload))
 
 
@@ -166,7 +205,9 @@ def register_models(trained: list, evaluation: dict, data: TrainingData, seed: i
                     reference_parts: tuple[str, ...] = ("val", "test")) -> list[dict]:
     """Register every real model (not the baseline) as a new version with metrics, schema and lineage.
 
-    Each version keeps ``reference_parts`` (held-out data, never trained on) as its drift reference.
+    Each version keeps ``reference_parts`` (held-out data, never trained on) as its drift reference. A model
+    whose identity (algorithm, parameters, training data, split, reference) is registered already is not
+    registered again: the existing version is returned (``"existing": True``).
     """
     db = get_database()
     metric, _ = PRIMARY[data.problem]
@@ -183,15 +224,34 @@ def register_models(trained: list, evaluation: dict, data: TrainingData, seed: i
         if model.algorithm == "baseline":
             continue
         row = by_algorithm[model.algorithm]
-        record = {**common, "algorithm": model.algorithm, "params": model.params,
-                  "metrics": {"val": row["val"], "test": row["test"]}, "importance": row["importance"],
-                  "train_seconds": model.seconds, "curve": model.curve}
-        doc = register_version(db, data.target, model.pipeline, record, get_settings().artifacts_path)
+        identity = model_identity(model.algorithm, data.problem, model.params, data.lineage["data_sha256"], split_id,
+                                  reference_parts)
+        doc = db[MODELS].find_one({"name": data.target, "identity": identity})
+        existing = doc is not None
+        if not existing:
+            record = {**common, "identity": identity, "algorithm": model.algorithm, "params": model.params,
+                      "metrics": {"val": row["val"], "test": row["test"]},
+                      "importance": {kind: [{"feature": feature, "value": value} for feature, value in values.items()]
+                                     for kind, values in row["importance"].items()},
+                      "train_seconds": model.seconds, "curve": model.curve}
+            try:
+                doc = register_version(db, data.target, model.pipeline, record, get_settings().artifacts_path)
+            except DuplicateKeyError:  # a concurrent run registered the same model first
+                doc, existing = db[MODELS].find_one({"name": data.target, "identity": identity}), True
         save_reference(db, doc["name"], doc["version"], reference_frame(model.pipeline, data, reference_parts))
         registered.append({"name": doc["name"], "version": doc["version"], "algorithm": model.algorithm,
                            "score": row["val"][metric], "sha256": doc["binary"]["sha256"],
-                           "path": doc["binary"]["path"]})
+                           "path": doc["binary"]["path"], "existing": existing})
     return registered
+
+
+def model_identity(algorithm: str, problem: str, params: dict, data_sha256: str, split_id: str,
+                   reference_parts: tuple[str, ...]) -> str:
+    """What makes two trainings the same model: training the same data with the same parameters twice
+    registers one version, not two."""
+    key = {"algorithm": algorithm, "problem": problem, "params": params, "data_sha256": data_sha256,
+           "split_id": split_id, "reference_parts": list(reference_parts)}
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 @task(name="promote-first-champion", retry_condition_fn=retry_on_transient, cache_policy=NO_CACHE, **DB_RETRIES)
@@ -221,3 +281,17 @@ def _flow_run_id() -> str | None:
 
     context = FlowRunContext.get()
     return str(context.flow_run.id) if context and context.flow_run else None
+
+
+@task(name="verify-champion", retry_condition_fn=retry_on_transient, cache_policy=NO_CACHE, **DB_RETRIES)
+def verify_champion(name: str) -> int:
+    """Before a run writes anything: the store answers, the champion exists, and its binary and drift reference
+    still match the hashes recorded when they were written. Returns the champion's version."""
+    db = get_database()
+    champion = get_alias(db, name, CHAMPION)
+    if champion is None:
+        raise ModelNotFoundError(f"model {name!r} has no champion yet: run python flows/main.py on a labeled batch "
+                                 "first")
+    load_model(db, name, version=champion["version"])
+    load_reference(db, name, champion["version"])
+    return champion["version"]

@@ -118,7 +118,7 @@ def baseline_score(evaluation: dict, problem: str) -> float:
 def training_summary(report: dict, registered: list[dict], decision: dict) -> dict:
     """The part of the run summary about training."""
     return {"best": report["best"], "oracle_gap_test": report["oracle_gap_test"], "report": report["folder"],
-            "models": [{"algorithm": r["algorithm"], "version": r["version"], "val_score": round(r["score"], 4)}
-                       for r in registered],
+            "models": [{"algorithm": r["algorithm"], "version": r["version"], "val_score": round(r["score"], 4),
+                        "existing": r["existing"]} for r in registered],
             "champion": {"promoted": decision["applied"], "version": decision["version"],
                          "reason": decision["reason"]}}

@@ -17,6 +17,7 @@ from infra.storage import get_database
 from infra.writes import insert_new
 from tasks.dataset import FEATURES
 from tasks.registry import CHAMPION, ModelNotFoundError, get_alias, load_model
+from validation.features import features_frame
 
 
 def predict_frame(model, frame: pd.DataFrame, problem: str) -> pd.DataFrame:
@@ -49,7 +50,7 @@ def score_batch(batch_id: str, name: str) -> dict:
         version = champion["version"]
         model = load_model(db, name, version=version)
         problem = db[MODELS].find_one({"name": name, "version": version})["problem"]
-        frame = pd.DataFrame(list(db[STUDENTS_FEATURES].find({"batch_id": batch_id}, {"_id": 0})))
+        frame = features_frame(list(db[STUDENTS_FEATURES].find({"batch_id": batch_id}, {"_id": 0})))
         if frame.empty:
             raise LookupError(f"batch {batch_id!r} has no feature documents to score")
         predictions = predict_frame(model, frame, problem)

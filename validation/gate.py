@@ -6,11 +6,13 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from infra.errors import UserError
+
 
 _POSITION = re.compile(r"\[\d+\]")
 
 
-class DataQualityError(RuntimeError):
+class DataQualityError(UserError, RuntimeError):
     """A batch failed a data-quality gate; nothing stored was lost, the run stopped before using it."""
 
 

@@ -1,16 +1,27 @@
 """Record-level checks on raw student records: each failure is a machine-readable reason (field, rule, value).
 
-These decide which records reach ``students_raw`` and which go to ``students_rejected``. The same limits
-feed the Great Expectations suites (``validation/suites.py``), so the rules are written once, here.
+These decide which records reach ``students_raw`` and which go to ``students_rejected``. Every field of the raw
+schema has a rule (``RECORD``, ``STUDY``, ``DEMOGRAPHICS``, ``COURSE``, ``LABELS`` below); any record, unknown
+fields included, must also be storable in MongoDB. The same limits feed the Great Expectations suites
+(``validation/suites.py``), so the rules are written once, here.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from numbers import Real
-from typing import Any
+from typing import Any, Literal
+
+import bson
+from bson.errors import BSONError
 
 KNOWN_MAJORS = frozenset(["Math", "Physics", "Computer Science", "Biology", "Economics", "History", "Literature"])
+INT64 = (-(2**63), 2**63 - 1)
+MAX_NESTING = 100  # MongoDB refuses documents nested deeper
+MAX_RECORD_BYTES = 1_000_000  # far above any real record, far below MongoDB's 16 MB document limit
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -21,7 +32,16 @@ class Range:
     high: float
 
 
-# Top-level scalar fields: (type, inclusive range or None, required)
+@dataclass(frozen=True)
+class Rule:
+    """What one field may hold: its kind, whether it is required, and its limits."""
+
+    kind: Literal["int", "number", "bool", "text", "datetime"]
+    required: bool = False
+    limits: Range | None = None
+    max_length: int = 0  # text: at most this many characters
+
+
 AGE = Range(15, 100)
 ENROLLMENT_YEAR = Range(1980, 2035)
 GRADE = Range(0, 100)
@@ -29,21 +49,48 @@ CREDITS = Range(1, 12)
 STUDY_HOURS = Range(0, 100)
 ATTENDANCE = Range(0, 1)
 FINAL_SCORE = Range(0, 100)
+MAX_COURSES, MAX_GRADES = 30, 30
+
+RECORD = {
+    "student_id": Rule("int", required=True, limits=Range(1, 2**53)),
+    "age": Rule("int", required=True, limits=AGE),
+    "major": Rule("text", required=True, max_length=60),
+    "fullTime": Rule("bool"),
+    "enrollment_year": Rule("int", required=True, limits=ENROLLMENT_YEAR),
+    "generated_at": Rule("datetime"),
+}
+STUDY = {"hours_per_week": Rule("number", limits=STUDY_HOURS), "attendance_rate": Rule("number", limits=ATTENDANCE),
+         "tutoring": Rule("bool")}
+DEMOGRAPHICS = {"first_generation": Rule("bool"), "part_time_job": Rule("bool")}
+COURSE = {"course": Rule("text", required=True, max_length=100), "credits": Rule("int", required=True, limits=CREDITS)}
+GRADE_RULE = Rule("number", required=True, limits=GRADE)
+LABELS = {"final_score": Rule("number", required=True, limits=FINAL_SCORE), "high_performer": Rule("bool", required=True)}
+EXPECTED = {"int": "integer", "number": "number", "bool": "true or false", "text": "text",
+            "datetime": "an ISO 8601 date-time"}
 
 
 def _reason(field: str, rule: str, value: Any = None, expected: str | None = None) -> dict:
-    reason = {"field": field, "rule": rule, "value": _safe_value(value)}
+    reason = {"field": _safe_value(field), "rule": rule, "value": _safe_value(value)}
     if expected is not None:
         reason["expected"] = expected
     return reason
 
 
 def _safe_value(value: Any) -> Any:
-    """Keep the offending value readable and small enough to store."""
-    if value is None or isinstance(value, (bool, int, float)):
+    """Keep the offending value readable, small and storable (a huge integer or a deep object becomes text)."""
+    if value is None or isinstance(value, (bool, float)):
         return value
-    text = value if isinstance(value, str) else repr(value)
+    if isinstance(value, int):
+        return value if INT64[0] <= value <= INT64[1] else str(value)[:40] + ("..." if len(str(value)) > 40 else "")
+    text = value if isinstance(value, str) else _short_repr(value)
     return text[:120]
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        return repr(value)[:200]
+    except RecursionError:
+        return f"<deeply nested {type(value).__name__}>"
 
 
 def _is_int(value: Any) -> bool:
@@ -54,17 +101,34 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool) and value == value  # NaN fails
 
 
-def _check_number(reasons: list, record: dict, field: str, limits: Range, *, integer: bool, required: bool,
-                  where: str = "") -> None:
-    value, name = record.get(field), where + field
+def check_field(container: dict, name: str, rule: Rule, where: str = "") -> list[dict]:
+    """The reasons (none, or one) why ``container[name]`` breaks ``rule``."""
+    return check_value(container.get(name), where + name, rule)
+
+
+def check_value(value: Any, field: str, rule: Rule) -> list[dict]:
+    """The reasons (none, or one) why ``value``, found at ``field``, breaks ``rule``."""
     if value is None:
-        if required:
-            reasons.append(_reason(name, "required", None, "a value"))
-        return
-    if not (_is_int(value) if integer else _is_number(value)):
-        reasons.append(_reason(name, "type", value, "integer" if integer else "number"))
-    elif not limits.low <= value <= limits.high:
-        reasons.append(_reason(name, "range", value, f"{limits.low:g}..{limits.high:g}"))
+        return [_reason(field, "required", None, "a value")] if rule.required else []
+    kind_ok = {"int": _is_int, "number": _is_number, "bool": lambda v: isinstance(v, bool),
+               "text": lambda v: isinstance(v, str), "datetime": lambda v: isinstance(v, str)}[rule.kind](value)
+    if not kind_ok:
+        return [_reason(field, "type", value, EXPECTED[rule.kind])]
+    if rule.limits is not None and not rule.limits.low <= value <= rule.limits.high:
+        return [_reason(field, "range", value, f"{rule.limits.low:g}..{rule.limits.high:g}")]
+    if rule.kind == "text":
+        if not value.strip():
+            return [_reason(field, "required" if rule.required else "format", value, "non-empty text")]
+        if len(value) > rule.max_length:
+            return [_reason(field, "max_length", value, f"at most {rule.max_length} characters")]
+        if _CONTROL.search(value):
+            return [_reason(field, "format", value, "printable text without control characters")]
+    if rule.kind == "datetime":
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            return [_reason(field, "format", value, EXPECTED["datetime"])]
+    return []
 
 
 @dataclass(frozen=True)
@@ -81,23 +145,26 @@ def check_record(record: Any, labeled: bool) -> list[dict]:
         return [_reason("$", "parse", record.text, record.error)]
     if not isinstance(record, dict):
         return [_reason("$", "type", record, "an object")]
-    reasons: list[dict] = []
-    _check_number(reasons, record, "student_id", Range(1, 2**53), integer=True, required=True)
-    _check_number(reasons, record, "age", AGE, integer=True, required=True)
-    _check_number(reasons, record, "enrollment_year", ENROLLMENT_YEAR, integer=True, required=True)
-    major = record.get("major")
-    if not isinstance(major, str) or not major.strip():
-        reasons.append(_reason("major", "required" if major is None else "type", major, "a non-empty string"))
-    if "fullTime" in record and not isinstance(record["fullTime"], bool):
-        reasons.append(_reason("fullTime", "type", record["fullTime"], "true or false"))
-    reasons.extend(_check_courses(record.get("courses")))
-    reasons.extend(_check_optional_groups(record))
+    storable = check_storable(record)
+    if storable:
+        return storable  # nothing else can be trusted (or stored) about this record
+    reasons = [reason for name, rule in RECORD.items() for reason in check_field(record, name, rule)]
+    reasons += _check_courses(record.get("courses"))
+    for group, rules in (("study", STUDY), ("demographics", DEMOGRAPHICS)):
+        reasons += _check_group(record, group, rules)
     if labeled:
-        _check_number(reasons, record, "final_score", FINAL_SCORE, integer=False, required=True)
-        if not isinstance(record.get("high_performer"), bool):
-            reasons.append(_reason("high_performer", "required" if record.get("high_performer") is None else "type",
-                                   record.get("high_performer"), "true or false"))
+        reasons += [reason for name, rule in LABELS.items() for reason in check_field(record, name, rule)]
     return reasons
+
+
+def _check_group(record: dict, group: str, rules: dict[str, Rule]) -> list[dict]:
+    """``study`` and ``demographics`` are optional, and so is each of their fields."""
+    value = record.get(group)
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        return [_reason(group, "type", value, "an object")]
+    return [reason for name, rule in rules.items() for reason in check_field(value, name, rule, f"{group}.")]
 
 
 def _check_courses(courses: Any) -> list[dict]:
@@ -107,42 +174,64 @@ def _check_courses(courses: Any) -> list[dict]:
         return [_reason("courses", "type", courses, "a list of courses")]
     if not courses:
         return [_reason("courses", "min_length", 0, "at least one course")]
+    if len(courses) > MAX_COURSES:
+        return [_reason("courses", "max_length", len(courses), f"at most {MAX_COURSES} courses")]
     reasons: list[dict] = []
     for i, course in enumerate(courses):
         where = f"courses[{i}]"
         if not isinstance(course, dict):
             reasons.append(_reason(where, "type", course, "an object"))
             continue
-        if not isinstance(course.get("course"), str) or not course["course"].strip():
-            reasons.append(_reason(f"{where}.course", "required", course.get("course"), "a course name"))
-        _check_number(reasons, course, "credits", CREDITS, integer=True, required=True, where=f"{where}.")
+        reasons += [reason for name, rule in COURSE.items() for reason in check_field(course, name, rule, f"{where}.")]
         grades = course.get("grades")
         if not isinstance(grades, list) or not grades:
             reasons.append(_reason(f"{where}.grades", "min_length" if grades == [] else "type", grades,
                                    "a non-empty list of numbers"))
             continue
+        if len(grades) > MAX_GRADES:
+            reasons.append(_reason(f"{where}.grades", "max_length", len(grades), f"at most {MAX_GRADES} grades"))
+            continue
         for j, grade in enumerate(grades):
-            if not _is_number(grade):
-                reasons.append(_reason(f"{where}.grades[{j}]", "type", grade, "number"))
-            elif not GRADE.low <= grade <= GRADE.high:
-                reasons.append(_reason(f"{where}.grades[{j}]", "range", grade, "0..100"))
+            reasons += check_value(grade, f"{where}.grades[{j}]", GRADE_RULE)
     return reasons
 
 
-def _check_optional_groups(record: dict) -> list[dict]:
-    """study and demographics are optional, and so is each of their fields; present values must make sense."""
+def check_storable(record: dict) -> list[dict]:
+    """Why MongoDB could not store this record as it is: field names starting with ``$`` or holding ``.`` or
+    NUL, integers beyond 64 bits, nesting beyond MongoDB's limit, or a document far too large."""
     reasons: list[dict] = []
-    for group, limits in (("study", {"hours_per_week": STUDY_HOURS, "attendance_rate": ATTENDANCE}),
-                          ("demographics", {})):
-        value = record.get(group)
-        if value is None:
-            continue
-        if not isinstance(value, dict):
-            reasons.append(_reason(group, "type", value, "an object"))
-            continue
-        for field, limit in limits.items():
-            _check_number(reasons, value, field, limit, integer=False, required=False, where=f"{group}.")
-    return reasons
+    _walk(record, "", 1, reasons)
+    if reasons:
+        return reasons[:5]
+    try:
+        size = len(bson.encode(record))
+    except (BSONError, OverflowError, TypeError, ValueError) as exc:
+        return [_reason("$", "storable", type(exc).__name__, f"a BSON document ({_short_repr(str(exc))[:100]})")]
+    if size > MAX_RECORD_BYTES:
+        return [_reason("$", "storable", f"{size} bytes", f"at most {MAX_RECORD_BYTES} bytes")]
+    return []
+
+
+def _walk(value: Any, path: str, depth: int, reasons: list[dict]) -> None:
+    if len(reasons) >= 5:
+        return
+    if depth > MAX_NESTING:
+        reasons.append(_reason(path or "$", "storable", f"nested {depth}+ levels", f"at most {MAX_NESTING} levels"))
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{path}.{key}" if path else str(key)
+            if not isinstance(key, str):
+                reasons.append(_reason(name, "storable", key, "a text field name"))
+            elif key.startswith("$") or "." in key or "\x00" in key:
+                reasons.append(_reason(name, "storable", key, "a field name without a leading '$', '.' or NUL"))
+            else:
+                _walk(item, name, depth + 1, reasons)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _walk(item, f"{path}[{index}]", depth + 1, reasons)
+    elif _is_int(value) and not INT64[0] <= value <= INT64[1]:
+        reasons.append(_reason(path or "$", "storable", value, "an integer within 64 bits"))
 
 
 def split_records(records: list, labeled: bool) -> tuple[list[tuple[int, dict]], list[dict]]:
@@ -160,17 +249,26 @@ def split_records(records: list, labeled: bool) -> tuple[list[tuple[int, dict]],
             reasons = [_reason("student_id", "unique", student_id, f"first seen at position {seen[student_id]}")]
         if reasons:
             rejected.append({"position": position, "student_id": _safe_value(student_id), "reasons": reasons,
-                             "record": _storable(record)})
+                             "record": storable_copy(record)})
         else:
             seen[student_id] = position
             accepted.append((position, record))
     return accepted, rejected
 
 
-def _storable(record: Any) -> dict:
-    """The rejected input as it came, in a form MongoDB can store."""
-    if isinstance(record, dict):
-        return record
+def storable_copy(record: Any) -> dict:
+    """The rejected input as it came, in a form MongoDB can always store (as JSON text when it cannot be
+    stored as a document)."""
     if isinstance(record, UnparseableLine):
         return {"line": record.text[:2000]}
-    return {"value": _safe_value(record)}
+    if not isinstance(record, dict):
+        return {"value": _safe_value(record)}
+    if not check_storable(record):
+        return record
+    import json
+
+    try:
+        text = json.dumps(record, default=str)
+    except (RecursionError, ValueError):
+        text = _short_repr(record)
+    return {"unstorable_json": text[:20000]}

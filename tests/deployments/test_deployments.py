@@ -88,7 +88,7 @@ def test_serve_script_registers_the_deployments_with_their_schedules(prefect_ser
         check_schedules(found)
         assert len({d["flow_id"] for d in found.values()}) == 4
         assert all(d["work_pool_name"] is None for d in found.values())  # served: no pool needed
-        assert found["retrain"]["parameters"]["params"]["window_batches"] == 3
+        assert found["retrain"]["parameters"]["params"]["training"]["window_batches"] == 3
         automations = server.wait_for(lambda: server.post("/automations/filter"), 60, "the drift trigger's automation")
         assert [a["name"] for a in automations] == ["retrain-on-drift"]
     finally:

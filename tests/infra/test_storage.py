@@ -10,7 +10,7 @@ from infra.settings import Settings
 from infra.storage import (
     StoreUnreachableError, UnsupportedURIError, atomically, get_database, parse_uri, redact_uri, supports_transactions,
 )
-from infra.writes import insert_new, merge_stage, write_pipeline_output
+from infra.writes import insert_new, merge_outcome, merge_pipeline_output, merge_stage
 
 SECRET = "TopSecret99"  # a made-up password that must never show up in any message
 
@@ -110,11 +110,12 @@ def test_pipeline_output_merges_keeping_the_newer_document_and_reports_what_it_d
                          {"k": 3, "seq": 3, "v": "same"}])
     db["src"].insert_many([{"k": k, "v": "from seq 3"} for k in (1, 2, 3, 4)])
     pipeline = [{"$project": {"_id": 0, "k": 1, "seq": {"$literal": 3}, "v": 1}}]
-    counts = write_pipeline_output(db, "src", pipeline, "f", "k", [1, 2, 3, 4], "seq", 3)
+    counts = merge_outcome(db["f"], "k", [1, 2, 3, 4], "seq", 3)
+    merge_pipeline_output(db, "src", pipeline, "f", "k", keep_newer="seq")
     assert (counts.inserted, counts.modified, counts.unchanged, counts.kept_newer) == (1, 1, 1, 1)
     stored = {doc["k"]: (doc["seq"], doc["v"]) for doc in db["f"].find()}
     assert stored == {1: (5, "newer"), 2: (3, "from seq 3"), 3: (3, "from seq 3"), 4: (3, "from seq 3")}
-    again = write_pipeline_output(db, "src", pipeline, "f", "k", [1, 2, 3, 4], "seq", 3)
+    again = merge_outcome(db["f"], "k", [1, 2, 3, 4], "seq", 3)
     assert (again.inserted, again.modified, again.unchanged, again.kept_newer) == (0, 0, 3, 1)
 
 

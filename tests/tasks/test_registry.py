@@ -9,10 +9,11 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from infra.collections import ALIAS_HISTORY, MODELS
+from infra.errors import IntegrityError
 from infra.settings import get_settings
 from infra.storage import get_bucket
 from tasks.registry import (
-    CHAMPION, ModelIntegrityError, ModelNotFoundError, get_alias, load_model, register_version, set_alias,
+    CHAMPION, ModelNotFoundError, get_alias, load_model, models_folder, register_version, set_alias,
 )
 
 
@@ -28,7 +29,7 @@ def register(db, c: float = 1.0):
 def test_versions_only_go_up_and_files_are_never_overwritten(db):
     versions = [register(db, c)["version"] for c in (0.5, 1.0, 2.0)]
     assert versions == [1, 2, 3]
-    folder = get_settings().artifacts_path / "models" / "m"
+    folder = models_folder(db, get_settings().artifacts_path, "m")
     assert sorted(p.name for p in folder.iterdir()) == ["v1", "v2", "v3"]
     assert {p.name for p in (folder / "v2").iterdir()} == {"model.joblib", "metrics.json", "metadata.json"}
     db[MODELS].delete_many({"version": 3})  # even if a document disappears, its number is never reused
@@ -51,7 +52,7 @@ def test_a_tampered_binary_is_refused(db):
     payload = bucket.open_download_stream(doc["binary"]["gridfs_id"]).read()
     bucket.delete(doc["binary"]["gridfs_id"])
     bucket.upload_from_stream_with_id(doc["binary"]["gridfs_id"], "m/v1/model.joblib", payload[:-1] + b"\x00")
-    with pytest.raises(ModelIntegrityError, match="refusing to load"):
+    with pytest.raises(IntegrityError, match="refusing to load"):
         load_model(db, "m", version=doc["version"])
 
 

@@ -48,6 +48,30 @@ def test_the_reference_record_is_valid():
     (bad(courses__0__course=""), "courses[0].course", "required"),
     (bad(study={"hours_per_week": 500}), "study.hours_per_week", "range"),
     (bad(study="lots"), "study", "type"),
+    (bad(study={"tutoring": "sometimes"}), "study.tutoring", "type"),
+    (bad(study={"attendance_rate": float("nan")}), "study.attendance_rate", "type"),
+    (bad(study={"hours_per_week": float("inf")}), "study.hours_per_week", "range"),
+    (bad(demographics={"first_generation": "yes"}), "demographics.first_generation", "type"),
+    (bad(demographics={"part_time_job": 1}), "demographics.part_time_job", "type"),
+    (bad(demographics=["x"]), "demographics", "type"),
+    (bad(major="Math\u0000Null"), "major", "format"),
+    (bad(major="Math\nStats"), "major", "format"),
+    (bad(major="   "), "major", "required"),
+    (bad(major="M" * 61), "major", "max_length"),
+    (bad(courses__0__course="Stat\tistics"), "courses[0].course", "format"),
+    (bad(courses__0__course=3), "courses[0].course", "type"),
+    (bad(courses__0__grades=list(range(31))), "courses[0].grades", "max_length"),
+    (bad(courses=[{"course": "A", "credits": 3, "grades": [50]}] * 31), "courses", "max_length"),
+    (bad(generated_at="yesterday"), "generated_at", "format"),
+    (bad(generated_at=20260205), "generated_at", "type"),
+    (bad(enrollment_year=2021.5), "enrollment_year", "type"),
+    (bad(student_id=2**70), "student_id", "storable"),
+    (bad(nickname=2**70), "nickname", "storable"),
+    (bad(**{"$where": "1 == 1"}), "$where", "storable"),
+    (bad(**{"a.b": 1}), "a.b", "storable"),
+    (bad(**{"bad\u0000key": 1}), "bad\u0000key", "storable"),
+    (bad(study={"notes": {"x": {"$gt": 1}}}), "study.notes.x.$gt", "storable"),
+    (bad(extra="x" * 2_000_000), "$", "storable"),
     ([3, "not an object"], "$", "type"),
     ("just a string", "$", "type"),
     (UnparseableLine('{"student_id": 3,', "line 4: Expecting value"), "$", "parse"),
@@ -82,3 +106,39 @@ def test_split_keeps_the_first_of_a_duplicated_id_and_accounts_for_every_record(
     assert rejected[0]["reasons"][0]["expected"] == "first seen at position 0"
     assert rejected[2]["record"] == {"value": 42}
     assert len(accepted) + len(rejected) == len(records)
+
+
+def nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth):
+        value = {"n": value}
+    return value
+
+
+def test_nesting_beyond_mongodbs_limit_is_not_storable():
+    assert check_record(bad(extra=nested(90)), labeled=False) == []
+    [reason] = check_record(bad(extra=nested(150)), labeled=False)
+    assert reason["rule"] == "storable" and reason["expected"] == "at most 100 levels"
+
+
+def test_every_field_of_the_raw_schema_has_a_rule():
+    from tasks.synthetic import generate_batch
+    from validation.records import COURSE, DEMOGRAPHICS, LABELS, RECORD, STUDY
+
+    record = generate_batch(1, seed=1).records[0]
+    assert set(record) - {"study", "demographics", "courses"} == set(RECORD) | set(LABELS)
+    assert set(record["study"]) == set(STUDY) and set(record["demographics"]) == set(DEMOGRAPHICS)
+    assert set(record["courses"][0]) - {"grades"} == set(COURSE)
+
+
+def test_a_rejected_record_is_always_storable():
+    import bson
+
+    records = [bad(student_id=2**70), bad(**{"$where": "1"}), bad(nickname=-(2**80)), bad(extra=nested(150)),
+               bad(extra="x" * 2_000_000)]
+    accepted, rejected = split_records(records, labeled=False)
+    assert accepted == [] and len(rejected) == 5
+    for doc in rejected:
+        assert len(bson.encode(doc)) < 200_000  # every rejection document fits, however bad the record
+    assert rejected[0]["student_id"] == str(2**70)  # as text: no 64-bit integer holds it
+    assert "unstorable_json" in rejected[0]["record"] and "1180591620717411303424" in rejected[0]["record"]["unstorable_json"]

@@ -1,0 +1,57 @@
+"""The feature contract, enforced where stored feature documents are read back (export, training, scoring,
+drift): nothing downstream trusts the store blindly. A document written around the pipeline's checks stops
+the run with a message naming the student and the field, never an opaque conversion error later."""
+
+from __future__ import annotations
+
+from numbers import Real
+from typing import Any
+
+import pandas as pd
+
+from infra.errors import UserError
+from tasks.aggregate import FEATURE_SCHEMA
+
+COLUMNS = [name for name, *_ in FEATURE_SCHEMA]
+_EXPECTED = {"int64": "an integer", "double": "a number", "bool": "true or false", "string": "text"}
+
+
+class FeatureContractError(UserError, ValueError):
+    """A stored feature document breaks the feature contract."""
+
+
+def _fits(value: Any, dtype: str) -> bool:
+    if value is None or (isinstance(value, float) and value != value):
+        return True
+    if dtype == "bool":
+        return isinstance(value, bool)
+    if dtype == "string":
+        return isinstance(value, str)
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return False
+    return dtype == "double" or float(value).is_integer()
+
+
+def contract_problem(document: dict) -> tuple[str, Any, str] | None:
+    """The first (field, value, expected) of a feature document that breaks the contract, or None."""
+    if not isinstance(document.get("student_id"), int) or isinstance(document.get("student_id"), bool):
+        return "student_id", document.get("student_id"), "an integer"
+    for name, dtype, _, _ in FEATURE_SCHEMA:
+        if not _fits(document.get(name), dtype):
+            return name, document.get(name), _EXPECTED[dtype]
+    return None
+
+
+def features_frame(documents: list[dict], collection: str = "students_features") -> pd.DataFrame:
+    """Checked feature documents as a frame with exactly the contract's columns, sorted by student."""
+    for document in documents:
+        problem = contract_problem(document)
+        if problem:
+            field, value, expected = problem
+            student = document.get("student_id")
+            raise FeatureContractError(
+                f"{collection} holds a document that breaks the feature contract: student {student!r}, field "
+                f"{field} = {str(repr(value))[:60]} (expected {expected}). It was written around this pipeline's "
+                f"checks; fix or delete it (db.{collection}.deleteOne({{student_id: {student!r}}})) and run again")
+    frame = pd.DataFrame.from_records(documents, columns=COLUMNS)
+    return frame.sort_values("student_id", kind="stable").reset_index(drop=True)
