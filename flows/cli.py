@@ -103,6 +103,15 @@ def quiet_user_errors(enabled: bool) -> Iterator[None]:
             handler.removeFilter(log_filter)
 
 
+def temporary_prefect_servers() -> list:
+    """The temporary Prefect servers this process runs (one is started for a run without PREFECT_API_URL)."""
+    try:
+        from prefect.server.api.server import SubprocessASGIServer
+    except ImportError:
+        return []
+    return list(getattr(SubprocessASGIServer, "_instances", {}).values())
+
+
 def run_cli(
     flow_fn: Callable[[Any], dict],
     model: type[BaseModel],
@@ -123,14 +132,20 @@ def run_cli(
     except ValidationError as exc:
         problems = "; ".join(f"{_option(str(e['loc'][-1]))}: {e['msg']}" for e in exc.errors())
         parser.error(problems)
+    servers_before = temporary_prefect_servers()
     try:
         with quiet_user_errors(not namespace.debug):
             summary = flow_fn(params)
     except UserError as exc:
         if namespace.debug:
             traceback.print_exc()
-        # what Prefect logs at exit (stopping its temporary server) would come after the error line
-        logging.getLogger("prefect").setLevel(logging.WARNING)
+        own = [server for server in temporary_prefect_servers() if not any(server is b for b in servers_before)]
+        if own:  # the run's own server would say it stops after the error line: send the logs, then stop it
+            from prefect.logging.handlers import APILogHandler
+
+            APILogHandler().flush()
+            for server in own:
+                server.stop()
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
     print(render(summary))
