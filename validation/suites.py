@@ -11,11 +11,13 @@ from typing import Any
 import pandas as pd
 
 from validation.records import (
-    AGE, CREDITS, ENROLLMENT_YEAR, FINAL_SCORE, GRADE, KNOWN_MAJORS, UnparseableLine, _is_int, _is_number,
+    AGE, ATTENDANCE, CREDITS, ENROLLMENT_YEAR, FINAL_SCORE, GRADE, KNOWN_MAJORS, MAX_COURSES, MAX_GRADES, STUDY_HOURS,
+    UnparseableLine, _is_int, _is_number,
 )
 
 REQUIRED_FEATURES = ["student_id", "age", "major", "enrollment_year", "num_courses", "total_credits",
                      "num_grades", "avg_grade", "max_grade", "min_grade", "credit_weighted_avg", "course_avg_std"]
+BOOLEAN_FEATURES = ["fullTime", "tutoring", "first_generation", "part_time_job"]
 WARNING = {"severity": "warning"}  # a finding worth reading, not a reason to stop the run
 
 
@@ -91,12 +93,21 @@ def features_suite(labeled: bool):
     expectations = [
         gxe.ExpectColumnValuesToBeUnique(column="student_id"),
         *[gxe.ExpectColumnValuesToNotBeNull(column=name) for name in REQUIRED_FEATURES],
-        gxe.ExpectColumnValuesToBeBetween(column="num_courses", min_value=1),
-        gxe.ExpectColumnValuesToBeBetween(column="total_credits", min_value=CREDITS.low),
+        gxe.ExpectColumnValuesToBeBetween(column="num_courses", min_value=1, max_value=MAX_COURSES),
+        gxe.ExpectColumnValuesToBeBetween(column="num_grades", min_value=1, max_value=MAX_COURSES * MAX_GRADES),
+        gxe.ExpectColumnValuesToBeBetween(column="total_credits", min_value=CREDITS.low,
+                                          max_value=CREDITS.high * MAX_COURSES),
         *[gxe.ExpectColumnValuesToBeBetween(column=name, min_value=GRADE.low, max_value=GRADE.high)
-          for name in ("avg_grade", "max_grade", "min_grade", "credit_weighted_avg")],
+          for name in ("avg_grade", "max_grade", "min_grade", "credit_weighted_avg", "grade_range")],
+        gxe.ExpectColumnValuesToBeBetween(column="course_avg_std", min_value=0, max_value=GRADE.high / 2),
         gxe.ExpectColumnValuesToBeBetween(column="age", min_value=AGE.low, max_value=AGE.high),
-        gxe.ExpectColumnValuesToBeBetween(column="attendance_rate", min_value=0, max_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="enrollment_year", min_value=ENROLLMENT_YEAR.low,
+                                          max_value=ENROLLMENT_YEAR.high),
+        gxe.ExpectColumnValuesToBeBetween(column="study_hours", min_value=STUDY_HOURS.low, max_value=STUDY_HOURS.high),
+        gxe.ExpectColumnValuesToBeBetween(column="attendance_rate", min_value=ATTENDANCE.low, max_value=ATTENDANCE.high),
+        *[gxe.ExpectColumnValuesToBeInSet(column=name, value_set=[True, False]) for name in BOOLEAN_FEATURES],
+        gxe.ExpectColumnValuesToNotBeNull(column="batch_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="batch_seq"),
         gxe.ExpectColumnValuesToBeInSet(column="major", value_set=sorted(KNOWN_MAJORS), meta=WARNING),
     ]
     if labeled:

@@ -53,3 +53,20 @@ def test_labels_are_checked_only_on_labeled_batches(tmp_path, labeled):
 def test_missing_optional_fields_do_not_fail_the_raw_suite(tmp_path):
     batch = generate_batch(300, 32, knobs=DriftKnobs(missing_rate=0.3))
     assert run_suite(raw_frame(batch.records), raw_suite(labeled=True), "raw", tmp_path / "gx", "missing").success
+
+
+def test_the_feature_suite_checks_every_feature_column(tmp_path):
+    from benchmarks.pandas_features import pandas_features
+    from validation.suites import features_suite
+
+    batch = generate_batch(200, 33, knobs=DriftKnobs(missing_rate=0.3))
+    frame = pandas_features(batch.records, batch.batch_id, 1, labeled=True)
+    assert run_suite(frame, features_suite(labeled=True), "features", tmp_path / "gx", "clean").success
+    broken = frame.astype(object)
+    broken.loc[0, "tutoring"], broken.loc[1, "grade_range"], broken.loc[2, "study_hours"] = "sometimes", 140.0, -3.0
+    broken.loc[3, "enrollment_year"], broken.loc[4, "batch_seq"] = 1850, None
+    result = run_suite(broken, features_suite(labeled=True), "features", tmp_path / "gx", "broken")
+    assert {("expect_column_values_to_be_in_set", "tutoring"), ("expect_column_values_to_be_between", "grade_range"),
+            ("expect_column_values_to_be_between", "study_hours"),
+            ("expect_column_values_to_be_between", "enrollment_year"),
+            ("expect_column_values_to_not_be_null", "batch_seq")} == failed_columns(result)
