@@ -231,12 +231,12 @@ def _start(folder: Path, host: str, port: int, timeout_s: float) -> ServerState:
 
 def _wait_for_ping(host: str, port: int, process: subprocess.Popen | None, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while (left_ms := int(1000 * (deadline - time.monotonic()))) > 0:
         if process is not None and process.poll() is not None:
             return False
-        if ping(host, port, timeout_ms=300):
+        if ping(host, port, timeout_ms=max(20, min(300, left_ms))):
             return True
-        time.sleep(0.1)
+        time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
     return False
 
 

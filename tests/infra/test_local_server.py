@@ -119,7 +119,7 @@ def test_a_folder_that_is_not_a_store_is_refused(folder):
 
 def test_a_server_that_does_not_answer_in_time_is_stopped_and_reported(folder):
     with pytest.raises(LocalServerError, match=r"did not answer within 0 s; its log .*pipeline-server.log"):
-        ensure_server(folder, free_port(), start_timeout_s=0.05)
+        ensure_server(folder, free_port(), start_timeout_s=0.02)
     assert not (folder / STATE_FILE).exists()
     leftover = subprocess.run(["pgrep", "-f", f"--storage-path {folder}"], capture_output=True, text=True)
     assert leftover.stdout.strip() == ""
