@@ -25,15 +25,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 logging.disable(logging.INFO)
 
-from benchmarks.pandas_features import pandas_features  # noqa: E402
 from infra.collections import BATCHES, INDEXES, STUDENTS_RAW  # noqa: E402
 from infra.local_server import ensure_server, stop_server  # noqa: E402
 from infra.storage import get_database  # noqa: E402
 from infra.writes import insert_new  # noqa: E402
-from tasks.aggregate import aggregate_features, feature_pipeline  # noqa: E402
-from tasks.export import export_features  # noqa: E402
-from tasks.ingest import BatchInput, ingest_batch, raw_documents  # noqa: E402
-from tasks.synthetic import generate_batch  # noqa: E402
+from tasks.data.features import feature_pipeline  # noqa: E402
+from tasks.data.ingest import BatchInput, raw_documents  # noqa: E402
+from tasks.data.params import BatchParams  # noqa: E402
+from tasks.data.synthetic import generate_batch  # noqa: E402
+from tasks.data.tasks import aggregate_features, export_features, ingest_batch  # noqa: E402
+from validation.pandas_twin import pandas_features  # noqa: E402
 
 
 def timed(fn, *args, repeat: int = 1):
@@ -47,6 +48,7 @@ def timed(fn, *args, repeat: int = 1):
 
 
 def run_size(n: int, root: Path) -> dict:
+    """Every measurement at one size, on a fresh database."""
     os.environ["MONGO_DB"] = f"bench_{n}"
     os.environ["PIPELINE_DATA_DIR"] = str(root / f"data-{n}")
     batch = generate_batch(n, seed=n)
@@ -55,7 +57,7 @@ def run_size(n: int, root: Path) -> dict:
     bare_docs = raw_documents(list(enumerate(batch.records)), batch.batch_id, datetime.now(UTC))
     t_bare, _ = timed(lambda: db[STUDENTS_RAW + "_bare"].insert_many(bare_docs, ordered=False))
     t_ingest, _ = timed(ingest_batch.fn, BatchInput(batch.batch_id, True, batch.records, {"type": "bench"},
-                                                    batch.truth))
+                                                    batch.truth), BatchParams().truth_bucket)
     seq = db[BATCHES].find_one({"batch_id": batch.batch_id})["seq"]
     pipeline = feature_pipeline(batch.batch_id, seq, labeled=True)
     t_pipeline, _ = timed(lambda: list(db[STUDENTS_RAW].aggregate(pipeline)), repeat=2)
@@ -77,6 +79,7 @@ def run_size(n: int, root: Path) -> dict:
 
 
 def report(rows: list[dict]) -> None:
+    """Print the table, with ratios and scaling."""
     header = (f"{'students':>8} {'bare ins s':>10} {'ingest s':>9} {'ingest/bare':>11} {'pipeline s':>10} "
               f"{'aggr+merge s':>12} {'export s':>9} {'pandas s':>9} {'pandas+io s':>11} {'pipe/pandas':>11} "
               f"{'aggr/pandas+io':>14} {'scale ingest':>12} {'scale aggr':>10} {'scale export':>12}")
@@ -101,6 +104,7 @@ def report(rows: list[dict]) -> None:
 
 
 def main() -> None:
+    """Run every size on one local server on a temporary folder, then print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 10000, 20000, 40000])
     parser.add_argument("--port", type=int, default=27127, help="loopback port of the benchmark's own server")

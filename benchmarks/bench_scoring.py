@@ -17,25 +17,29 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 logging.disable(logging.INFO)
 
-from benchmarks.pandas_features import pandas_features  # noqa: E402
-from tasks.dataset import make_training_data  # noqa: E402
-from tasks.score import prediction_documents, predict_frame  # noqa: E402
-from tasks.synthetic import generate_batch  # noqa: E402
-from tasks.train import fit_model  # noqa: E402
+from tasks.data.synthetic import generate_batch  # noqa: E402
+from tasks.scoring.predict import predict_frame, prediction_documents  # noqa: E402
+from tasks.training.dataset import make_training_data  # noqa: E402
+from tasks.training.models import fit_model  # noqa: E402
+from tasks.training.params import TrainingParams  # noqa: E402
+from validation.pandas_twin import pandas_features  # noqa: E402
 
 
 def main() -> None:
+    """Train three models, then time vectorised against per-record scoring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10000)
     args = parser.parse_args()
     train = generate_batch(5000, 1)
+    training = TrainingParams()
     data = make_training_data(pandas_features(train.records, "t", 1, True), pd.DataFrame(train.truth),
-                              "classification", seed=42)
+                              "classification", training.split_seed, training.val_size, training.test_size,
+                              training.min_rows)
     score = generate_batch(args.rows, 2, labeled=False)
     frame = pandas_features(score.records, "s", 2, False)
     print(f"{'model':<14}{'vectorised rec/s':>18}{'per-record rec/s':>18}{'speed-up':>10}")
     for algorithm in ("linear", "random_forest", "xgboost"):
-        model = fit_model(algorithm, data, seed=42, trees=100).pipeline
+        model = fit_model(algorithm, data, training.split_seed, training.models, tune=False, trees=100).pipeline
         start = time.perf_counter()
         documents = prediction_documents(predict_frame(model, frame, "classification"), "s", "m", 1, None,
                                          datetime.now(UTC))

@@ -16,23 +16,29 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 logging.disable(logging.INFO)
 
-from benchmarks.pandas_features import pandas_features  # noqa: E402
-from tasks.dataset import make_training_data  # noqa: E402
-from tasks.evaluate import evaluate_models  # noqa: E402
-from tasks.report import SHOWN, leaderboard  # noqa: E402
-from tasks.synthetic import generate_batch  # noqa: E402
-from tasks.train import ALGORITHMS, fit_model  # noqa: E402
+from tasks.data.synthetic import generate_batch  # noqa: E402
+from tasks.training.dataset import make_training_data  # noqa: E402
+from tasks.training.evaluation import SHOWN, leaderboard  # noqa: E402
+from tasks.training.models import fit_model  # noqa: E402
+from tasks.training.params import ALGORITHMS, TrainingParams  # noqa: E402
+from tasks.training.tasks import evaluate_models  # noqa: E402
+from validation.pandas_twin import pandas_features  # noqa: E402
 
 
 def run(n: int, problem: str) -> list[dict]:
+    """Train and evaluate every model at one size; one leaderboard row each."""
     batch = generate_batch(n, seed=100 + n % 997)
     frame = pandas_features(batch.records, batch.batch_id, 1, labeled=True)
-    data = make_training_data(frame, pd.DataFrame(batch.truth), problem, seed=42)
-    trained = [fit_model(name, data, seed=42) for name in ALGORITHMS]
-    return leaderboard(evaluate_models.fn(trained, data, seed=42), [], problem)
+    training = TrainingParams(problem=problem)
+    data = make_training_data(frame, pd.DataFrame(batch.truth), problem, training.split_seed, training.val_size,
+                              training.test_size, training.min_rows)
+    trained = [fit_model(name, data, training.split_seed, training.models, training.tune, training.trees)
+               for name in ALGORITHMS]
+    return leaderboard(evaluate_models.fn(trained, data, training), [], problem)
 
 
 def main() -> None:
+    """Run every size and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000])
     parser.add_argument("--problem", choices=["classification", "regression"], default="classification")

@@ -24,6 +24,7 @@ def load_spec(path: Path = ROOT / "prefect.yaml") -> list[dict[str, Any]]:
 
 
 def load_flow(entrypoint: str):
+    """The flow object an entrypoint (``flows/main.py:main_flow``) names."""
     module, name = entrypoint.split(":")
     return getattr(importlib.import_module(module.removesuffix(".py").replace("/", ".")), name)
 

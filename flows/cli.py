@@ -84,6 +84,7 @@ class HideUserErrorTracebacks(logging.Filter):
     """On the console, an expected failure is one line, not a traceback (the Prefect UI keeps the full log)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Drop the traceback of a UserError; keep the record."""
         if record.exc_info and isinstance(record.exc_info[1], UserError):
             record.exc_info, record.exc_text = None, None
         return True

@@ -1,75 +1,48 @@
-"""Parameter models shared by more than one flow."""
+"""Each flow's parameter model: its command-line options and its deployment parameters. They compose the
+stages' own models (``tasks/*/params.py``), which hold every default once."""
 
 from __future__ import annotations
 
-from typing import Literal
+from pydantic import BaseModel, ConfigDict, Field
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from tasks.train import ALGORITHMS
-
-
-class TrainingParams(BaseModel):
-    """How models are trained and compared."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    problem: Literal["classification", "regression"] = Field(
-        "classification", description="classification of high_performer, or regression of final_score")
-    algorithms: list[str] = Field(default_factory=lambda: [a for a in ALGORITHMS if a != "baseline"],
-                                  description="models to train (the baseline is always evaluated)")
-    split_seed: int = Field(42, ge=0, description="seed of the train/validation/test split and the models")
-    val_size: float = Field(0.2, gt=0, lt=0.5, description="share of students for validation")
-    test_size: float = Field(0.2, gt=0, lt=0.5, description="share of students for the test set")
-    tune: bool = Field(False, description="small grid search with 3-fold cross-validation")
-    trees: int = Field(200, ge=10, le=2000, description="random forest size (grown 10 trees at a time)")
-    min_rows: int = Field(200, ge=20, description="fewest labeled students to train on")
-    window_batches: int | Literal["all"] = Field(
-        3, description="train on the features of this many recent labeled batches, or 'all'")
-
-    @field_validator("window_batches")
-    @classmethod
-    def positive_window(cls, value: int | str) -> int | str:
-        if value != "all" and value < 1:
-            raise ValueError("must be at least 1, or 'all'")
-        return value
-
-    @field_validator("algorithms")
-    @classmethod
-    def known_algorithms(cls, value: list[str]) -> list[str]:
-        names = [name for item in value for name in item.split(",") if name]
-        unknown = sorted(set(names) - set(ALGORITHMS))
-        if unknown or not names:
-            raise ValueError(f"unknown algorithm(s) {unknown}; choose from {', '.join(ALGORITHMS)}")
-        return [name for name in ALGORITHMS if name in names and name != "baseline"] or ["linear"]
+from tasks.data.params import BatchParams
+from tasks.monitoring.params import DriftParams
+from tasks.promotion.params import GateParams
+from tasks.training.params import TrainingParams
+from validation.contracts import Problem
 
 
-class DriftParams(BaseModel):
-    """Drift-test settings (defaults: ../shared/STATS.md)."""
+class MainParams(BatchParams):
+    """Parameters of the main flow."""
+
+    export: bool = Field(True, description="export the batch's features to Parquet and CSV")
+    train: bool = Field(True, description="train and register models after a labeled batch")
+    training: TrainingParams = Field(default_factory=TrainingParams, description="training settings")
+
+
+class ScoreParams(BatchParams):
+    """Parameters of the scoring flow."""
+
+    problem: Problem = Field("classification", description="which model scores")
+    drift_check: DriftParams = Field(default_factory=DriftParams, description="drift settings")
+
+
+class RetrainParams(BatchParams):
+    """Parameters of the retraining flow."""
+
+    training: TrainingParams = Field(default_factory=TrainingParams, description="challenger training settings")
+    drift_check: DriftParams = Field(default_factory=DriftParams, description="drift settings")
+    gate: GateParams = Field(default_factory=GateParams, description="promotion-gate settings")
+    holdout_share: float = Field(0.4, gt=0.05, lt=0.9, description="share of the new batch kept as the holdout")
+    min_holdout_rows: int = Field(20, ge=2, description="fewest labeled students the new batch needs for a holdout")
+    force: bool = Field(False, description="retrain even without drift or a performance drop")
+    max_live_drop: float = Field(0.05, ge=0, description="retrain when live performance drops by more than this")
+    min_live_rows: int = Field(100, ge=1, description="fewest scored-then-labeled students to measure live performance")
+
+
+class RollbackParams(BaseModel):
+    """Which model's champion to roll back."""
 
     model_config = ConfigDict(extra="forbid")
 
-    drift_alpha: float = Field(0.05, gt=0, lt=1, description="family-wise significance level of the drift tests")
-    correction: Literal["bonferroni", "bh"] = Field("bonferroni", description="multiple-testing correction")
-    min_effect: float = Field(0.1, ge=0, description="smallest effect size that counts as material drift")
-    min_drift_rows: int = Field(500, ge=1, description="below this many current rows: insufficient data")
-
-    def settings(self):
-        from tasks.drift_stats import DriftSettings
-
-        return DriftSettings(alpha=self.drift_alpha, correction=self.correction, min_effect=self.min_effect,
-                             min_rows=self.min_drift_rows)
-
-
-class GateParams(BaseModel):
-    """Promotion-gate settings (defaults: ../shared/STATS.md)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    gate_alpha: float = Field(0.05, gt=0, lt=1, description="one-sided significance level of the promotion test")
-    margin: float = Field(0.01, ge=0, description="smallest improvement that may promote (accuracy or MAE)")
-
-    def settings(self):
-        from tasks.promotion import GateSettings
-
-        return GateSettings(alpha=self.gate_alpha, margin=self.margin)
+    problem: Problem = Field("classification", description="which model")

@@ -7,19 +7,23 @@ from prefect.context import FlowRunContext, TaskRunContext
 
 
 def in_run() -> bool:
+    """True inside a Prefect flow or task run."""
     return TaskRunContext.get() is not None or FlowRunContext.get() is not None
 
 
 def publish_markdown(key: str, markdown: str, description: str) -> None:
+    """A markdown artifact under ``key`` (inside a run only)."""
     if in_run():
         create_markdown_artifact(key=key, markdown=markdown, description=description)
 
 
 def publish_link(key: str, link: str, text: str, description: str) -> None:
+    """A link artifact under ``key`` (inside a run only)."""
     if in_run():
         create_link_artifact(key=key, link=link, link_text=text, description=description)
 
 
 def publish_table(key: str, rows: list[dict], description: str) -> None:
+    """A table artifact under ``key`` (inside a run only); rows of plain values."""
     if in_run():
         create_table_artifact(key=key, table=rows, description=description)

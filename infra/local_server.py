@@ -50,6 +50,7 @@ class ServerState:
 
     @property
     def uri(self) -> str:
+        """The URI pymongo connects with."""
         return uri_for(self.host, self.port)
 
 

@@ -7,8 +7,8 @@ import time
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.context import TaskRunContext
-from prefect.logging import get_run_logger
 from prefect.exceptions import MissingContextError
+from prefect.logging import get_run_logger
 
 
 def run_logger(name: str = __name__) -> logging.Logger | logging.LoggerAdapter:
@@ -31,6 +31,7 @@ class Progress:
             self._artifact_id = create_progress_artifact(0.0, description=f"{stage}: progress")
 
     def __call__(self, done: int, total: int | None = None) -> None:
+        """Report ``done`` of ``total`` (rate-limited; always at the end)."""
         total = total or self.total
         now = time.monotonic()
         if done < total and now - self._last < self.min_interval_s:

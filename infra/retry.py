@@ -17,6 +17,7 @@ DB_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10]}
 
 
 def is_transient(exc: BaseException | None) -> bool:
+    """A failure a retry can fix (a dropped connection, a failover), not bad data."""
     return isinstance(exc, TRANSIENT_ERRORS)
 
 

@@ -48,22 +48,27 @@ class Settings(BaseSettings):
 
     @property
     def data_path(self) -> Path:
+        """The data folder, absolute."""
         return self.resolved(self.data_dir)
 
     @property
     def artifacts_path(self) -> Path:
+        """The artifacts folder, absolute."""
         return self.resolved(self.artifacts_dir)
 
     @property
     def local_mongo_path(self) -> Path:
+        """The local MongoDB server's folder."""
         return self.data_path / "mongo"
 
     @property
     def raw_path(self) -> Path:
+        """Where generated batches are kept as JSON Lines."""
         return self.data_path / "raw"
 
     @property
     def export_path(self) -> Path:
+        """Where batches' features are exported."""
         return self.data_path / "features"
 
 

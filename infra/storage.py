@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, TypeAlias, TypeVar
 
 from pymongo import MongoClient
 from pymongo.client_session import ClientSession
@@ -26,6 +26,8 @@ __all__ = ["StorageError", "StoreUnreachableError", "UnsupportedURIError", "atom
            "get_bucket", "get_database", "parse_uri", "redact_text", "redact_uri"]
 
 T = TypeVar("T")
+Db: TypeAlias = Database
+"""A database handle as every store-touching function takes it (the configured database, see get_database)."""
 Target = Literal["local", "mongodb"]
 _URI = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<authority>[^/?#\s]*)")
 # query parameters whose values are credentials (authMechanismProperties may carry AWS session tokens)

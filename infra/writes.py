@@ -32,6 +32,7 @@ class WriteCounts:
     kept_newer: int = 0
 
     def add(self, other: WriteCounts) -> None:
+        """Add another write's counts to these."""
         self.inserted += other.inserted
         self.modified += other.modified
         self.unchanged += other.unchanged

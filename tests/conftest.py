@@ -1,16 +1,22 @@
-"""Shared fixtures: one Prefect test server and one local MongoDB server per session; a fresh database and
-fresh data and artifacts folders per test."""
+"""Shared fixtures. One local MongoDB server per session (started when a test first needs a store) with a fresh
+database and fresh folders per test that asks for ``store`` or ``db``. Pure tests start nothing: no store is
+configured for them (a test that touches one by mistake fails fast), and no Prefect server (flow tests start
+one, ``tests/flows/conftest.py``)."""
 
 from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import uuid
 
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# a test that reaches for a store without asking for one fails fast instead of starting a server in data/
+os.environ["MONGO_URI"] = "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200"
+os.environ["PIPELINE_DATA_DIR"] = os.environ["PIPELINE_ARTIFACTS_DIR"] = tempfile.mkdtemp(prefix="pipeline-tests-")
 
 REFERENCE_RECORD = {
     "student_id": 3, "age": 27, "major": "Math", "fullTime": False, "enrollment_year": 2021,
@@ -27,14 +33,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def prefect_server():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
-
-
 @pytest.fixture(scope="session")
 def mongo_server(tmp_path_factory) -> str:
     """The project's local server (started through the same code users run) on a temporary folder."""
@@ -46,23 +44,34 @@ def mongo_server(tmp_path_factory) -> str:
     stop_server(folder)
 
 
-@pytest.fixture(autouse=True)
-def store(monkeypatch, tmp_path, mongo_server):
-    """Every test gets its own database on the session's server and its own data and artifacts folders."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    monkeypatch.setenv("MONGO_URI", mongo_server)
-    monkeypatch.setenv("MONGO_DB", name)
-    monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("PIPELINE_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
-    yield mongo_server
+def use_store(monkeypatch: pytest.MonkeyPatch, uri: str, database: str, folder) -> None:
+    """Point the settings at ``database`` on ``uri``, with data and artifacts under ``folder``."""
+    monkeypatch.setenv("MONGO_URI", uri)
+    monkeypatch.setenv("MONGO_DB", database)
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(folder / "data"))
+    monkeypatch.setenv("PIPELINE_ARTIFACTS_DIR", str(folder / "artifacts"))
+
+
+def drop_database(uri: str, database: str) -> None:
+    """Drop a test's database (through its own settings: a test may have broken the environment's)."""
     from infra.settings import Settings
     from infra.storage import get_database
 
-    get_database(Settings(MONGO_URI=mongo_server, MONGO_DB=name)).client.drop_database(name)
+    get_database(Settings(MONGO_URI=uri, MONGO_DB=database)).client.drop_database(database)
+
+
+@pytest.fixture
+def store(monkeypatch, tmp_path, mongo_server):
+    """This test's own database on the session's server, and its own data and artifacts folders."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    use_store(monkeypatch, mongo_server, name, tmp_path)
+    yield mongo_server
+    drop_database(mongo_server, name)
 
 
 @pytest.fixture
 def db(store):
+    """The test's database."""
     from infra.storage import get_database
 
     return get_database()
@@ -70,6 +79,7 @@ def db(store):
 
 @pytest.fixture
 def reference_record() -> dict:
+    """The reference record of the original design (its features are known exactly)."""
     import copy
 
     return copy.deepcopy(REFERENCE_RECORD)

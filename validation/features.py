@@ -10,9 +10,8 @@ from typing import Any
 import pandas as pd
 
 from infra.errors import UserError
-from tasks.aggregate import FEATURE_SCHEMA
+from validation.contracts import COLUMNS, FEATURE_SCHEMA
 
-COLUMNS = [name for name, *_ in FEATURE_SCHEMA]
 _EXPECTED = {"int64": "an integer", "double": "a number", "bool": "true or false", "string": "text"}
 
 

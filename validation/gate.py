@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from infra.errors import UserError
 
-
 _POSITION = re.compile(r"\[\d+\]")
 
 
@@ -26,6 +25,7 @@ class FeatureExpectationsFailedError(DataQualityError):
 
 @dataclass(frozen=True)
 class RejectedShareDecision:
+    """The rejected-share gate's verdict with its numbers."""
     passed: bool
     input: int
     rejected: int
@@ -52,6 +52,7 @@ def top_reasons(rejected_docs: list[dict], limit: int = 5) -> list[tuple[str, in
 
 
 def rejected_share_message(batch_id: str, decision: RejectedShareDecision, reasons: list[tuple[str, int]]) -> str:
+    """What a user reads when the gate fails: the share, the common reasons, what to do."""
     listed = ", ".join(f"{what} x{count}" for what, count in reasons) or "none recorded"
     return (f"batch {batch_id}: {decision.rejected} of {decision.input} records rejected "
             f"({decision.share:.1%}), above the {decision.threshold:.1%} threshold. Most common reasons: {listed}. "
@@ -60,5 +61,6 @@ def rejected_share_message(batch_id: str, decision: RejectedShareDecision, reaso
 
 
 def feature_failure_message(batch_id: str, failed: list[dict], data_docs: str) -> str:
+    """What a user reads when the feature suite fails: each broken expectation, Data Docs."""
     listed = "; ".join(f"{f['expectation']}({f['column']}): {f['unexpected_count']} unexpected" for f in failed)
     return f"batch {batch_id}: the features broke {len(failed)} expectation(s): {listed}. Details: {data_docs}"

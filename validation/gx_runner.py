@@ -27,6 +27,7 @@ class SuiteResult:
     data_docs: str = ""
 
     def as_dict(self) -> dict:
+        """The result as plain values."""
         return {"suite": self.suite, "success": self.success, "evaluated": self.evaluated, "failed": self.failed,
                 "findings": self.findings, "rows": self.rows, "data_docs": self.data_docs}
 

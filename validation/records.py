@@ -1,7 +1,7 @@
 """Record-level checks on raw student records: each failure is a machine-readable reason (field, rule, value).
 
 These decide which records reach ``students_raw`` and which go to ``students_rejected``. Every field of the raw
-schema has a rule (``RECORD``, ``STUDY``, ``DEMOGRAPHICS``, ``COURSE``, ``LABELS`` below); any record, unknown
+schema has a rule (``RECORD``, ``STUDY``, ``DEMOGRAPHICS``, ``COURSE``, ``LABEL_RULES`` below); any record, unknown
 fields included, must also be storable in MongoDB. The same limits feed the Great Expectations suites
 (``validation/suites.py``), so the rules are written once, here.
 """
@@ -17,7 +17,6 @@ from typing import Any, Literal
 import bson
 from bson.errors import BSONError
 
-KNOWN_MAJORS = frozenset(["Math", "Physics", "Computer Science", "Biology", "Economics", "History", "Literature"])
 INT64 = (-(2**63), 2**63 - 1)
 MAX_NESTING = 100  # MongoDB refuses documents nested deeper
 MAX_RECORD_BYTES = 1_000_000  # far above any real record, far below MongoDB's 16 MB document limit
@@ -64,7 +63,8 @@ STUDY = {"hours_per_week": Rule("number", limits=STUDY_HOURS), "attendance_rate"
 DEMOGRAPHICS = {"first_generation": Rule("bool"), "part_time_job": Rule("bool")}
 COURSE = {"course": Rule("text", required=True, max_length=100), "credits": Rule("int", required=True, limits=CREDITS)}
 GRADE_RULE = Rule("number", required=True, limits=GRADE)
-LABELS = {"final_score": Rule("number", required=True, limits=FINAL_SCORE), "high_performer": Rule("bool", required=True)}
+LABEL_RULES = {"final_score": Rule("number", required=True, limits=FINAL_SCORE),
+               "high_performer": Rule("bool", required=True)}
 EXPECTED = {"int": "integer", "number": "number", "bool": "true or false", "text": "text",
             "datetime": "an ISO 8601 date-time"}
 
@@ -93,11 +93,13 @@ def _short_repr(value: Any) -> str:
         return f"<deeply nested {type(value).__name__}>"
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """An integer, and not a boolean."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A real number (not a boolean, not NaN)."""
     return isinstance(value, Real) and not isinstance(value, bool) and value == value  # NaN fails
 
 
@@ -110,7 +112,7 @@ def check_value(value: Any, field: str, rule: Rule) -> list[dict]:
     """The reasons (none, or one) why ``value``, found at ``field``, breaks ``rule``."""
     if value is None:
         return [_reason(field, "required", None, "a value")] if rule.required else []
-    kind_ok = {"int": _is_int, "number": _is_number, "bool": lambda v: isinstance(v, bool),
+    kind_ok = {"int": is_int, "number": is_number, "bool": lambda v: isinstance(v, bool),
                "text": lambda v: isinstance(v, str), "datetime": lambda v: isinstance(v, str)}[rule.kind](value)
     if not kind_ok:
         return [_reason(field, "type", value, EXPECTED[rule.kind])]
@@ -153,7 +155,7 @@ def check_record(record: Any, labeled: bool) -> list[dict]:
     for group, rules in (("study", STUDY), ("demographics", DEMOGRAPHICS)):
         reasons += _check_group(record, group, rules)
     if labeled:
-        reasons += [reason for name, rule in LABELS.items() for reason in check_field(record, name, rule)]
+        reasons += [reason for name, rule in LABEL_RULES.items() for reason in check_field(record, name, rule)]
     return reasons
 
 
@@ -230,7 +232,7 @@ def _walk(value: Any, path: str, depth: int, reasons: list[dict]) -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _walk(item, f"{path}[{index}]", depth + 1, reasons)
-    elif _is_int(value) and not INT64[0] <= value <= INT64[1]:
+    elif is_int(value) and not INT64[0] <= value <= INT64[1]:
         reasons.append(_reason(path or "$", "storable", value, "an integer within 64 bits"))
 
 

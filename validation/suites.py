@@ -10,14 +10,24 @@ from typing import Any
 
 import pandas as pd
 
+from validation.contracts import BOOLEAN, KNOWN_MAJORS
 from validation.records import (
-    AGE, ATTENDANCE, CREDITS, ENROLLMENT_YEAR, FINAL_SCORE, GRADE, KNOWN_MAJORS, MAX_COURSES, MAX_GRADES, STUDY_HOURS,
-    UnparseableLine, _is_int, _is_number,
+    AGE,
+    ATTENDANCE,
+    CREDITS,
+    ENROLLMENT_YEAR,
+    FINAL_SCORE,
+    GRADE,
+    MAX_COURSES,
+    MAX_GRADES,
+    STUDY_HOURS,
+    UnparseableLine,
+    is_int,
+    is_number,
 )
 
 REQUIRED_FEATURES = ["student_id", "age", "major", "enrollment_year", "num_courses", "total_credits",
                      "num_grades", "avg_grade", "max_grade", "min_grade", "credit_weighted_avg", "course_avg_std"]
-BOOLEAN_FEATURES = ["fullTime", "tutoring", "first_generation", "part_time_job"]
 WARNING = {"severity": "warning"}  # a finding worth reading, not a reason to stop the run
 
 
@@ -32,11 +42,11 @@ def _raw_row(record: Any) -> dict:
     courses = record.get("courses") if isinstance(record.get("courses"), list) else None
     course_dicts = [c for c in courses or [] if isinstance(c, dict)]
     grades = [g for c in course_dicts if isinstance(c.get("grades"), list) for g in c["grades"]]
-    numeric = [g for g in grades if _is_number(g)]
-    credits = [c.get("credits") for c in course_dicts if _is_number(c.get("credits"))]
+    numeric = [g for g in grades if is_number(g)]
+    credits = [c.get("credits") for c in course_dicts if is_number(c.get("credits"))]
 
     def number(value: Any, integer: bool = False) -> float | None:
-        ok = _is_int(value) if integer else _is_number(value)
+        ok = is_int(value) if integer else is_number(value)
         return float(value) if ok else None
 
     return {
@@ -104,8 +114,9 @@ def features_suite(labeled: bool):
         gxe.ExpectColumnValuesToBeBetween(column="enrollment_year", min_value=ENROLLMENT_YEAR.low,
                                           max_value=ENROLLMENT_YEAR.high),
         gxe.ExpectColumnValuesToBeBetween(column="study_hours", min_value=STUDY_HOURS.low, max_value=STUDY_HOURS.high),
-        gxe.ExpectColumnValuesToBeBetween(column="attendance_rate", min_value=ATTENDANCE.low, max_value=ATTENDANCE.high),
-        *[gxe.ExpectColumnValuesToBeInSet(column=name, value_set=[True, False]) for name in BOOLEAN_FEATURES],
+        gxe.ExpectColumnValuesToBeBetween(column="attendance_rate", min_value=ATTENDANCE.low,
+                                          max_value=ATTENDANCE.high),
+        *[gxe.ExpectColumnValuesToBeInSet(column=name, value_set=[True, False]) for name in BOOLEAN],
         gxe.ExpectColumnValuesToNotBeNull(column="batch_id"),
         gxe.ExpectColumnValuesToNotBeNull(column="batch_seq"),
         gxe.ExpectColumnValuesToBeInSet(column="major", value_set=sorted(KNOWN_MAJORS), meta=WARNING),

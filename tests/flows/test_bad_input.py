@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from flows.main import MainParams, main, main_flow
-from flows.params import TrainingParams
+from flows.main import main, main_flow
+from flows.params import MainParams
 from infra.collections import BATCHES, COUNTERS, MODELS, STUDENTS_FEATURES, STUDENTS_RAW, STUDENTS_REJECTED
 from infra.settings import get_settings
-from tasks.load import SourceFileError
+from tasks.data.sources import SourceFileError
+from tasks.training.params import TrainingParams
 from validation.features import FeatureContractError
 
 FAST = TrainingParams(algorithms=["linear"])
@@ -85,21 +86,22 @@ def test_an_empty_input_file_is_a_clear_error_and_registers_nothing(db, tmp_path
 def test_export_and_training_name_a_bad_stored_document(db):
     main_flow(MainParams(students=300, seed=6, train=False, export=False))
     db[STUDENTS_FEATURES].update_one({"student_id": 6000007}, {"$set": {"tutoring": "sometimes"}})
-    from tasks.dataset import load_training_data
-    from tasks.export import export_features
+    from tasks.data.tasks import export_features
+    from tasks.training.params import TrainingParams
+    from tasks.training.tasks import load_training_data
 
     batch_id = db[BATCHES].find_one({})["batch_id"]
     message = r"student 6000007, field tutoring = 'sometimes' \(expected true or false\).*deleteOne"
     with pytest.raises(FeatureContractError, match=message):
         export_features.fn(batch_id)
     with pytest.raises(FeatureContractError, match=message):
-        load_training_data.fn("classification", 42, 0.2, 0.2, 200)
+        load_training_data.fn(TrainingParams())
 
 
 def test_a_failed_registration_leaves_no_orphan(db):
     from sklearn.dummy import DummyClassifier
 
-    from tasks.registry import RegistrationError, models_folder, register_version
+    from tasks.registry.store import RegistrationError, models_folder, register_version
 
     model = DummyClassifier().fit([[0], [1]], [0, 1])
     artifacts = get_settings().artifacts_path
@@ -120,7 +122,7 @@ def test_model_files_of_two_stores_never_collide(monkeypatch):
     from sklearn.dummy import DummyClassifier
 
     from infra.storage import get_database
-    from tasks.registry import register_version
+    from tasks.registry.store import register_version
 
     model = DummyClassifier().fit([[0], [1]], [0, 1])
     paths = []
@@ -155,7 +157,8 @@ def test_export_covers_the_run_s_batch_and_training_a_window(db):
 
 
 def test_a_tampered_champion_is_refused_before_the_batch_is_stored(db):
-    from flows.score import ScoreParams, score_flow
+    from flows.params import ScoreParams
+    from flows.score import score_flow
     from infra.errors import IntegrityError
     from infra.storage import get_bucket
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from flows.main import MainParams, main, main_flow
+from flows.main import main, main_flow
+from flows.params import MainParams
 from infra.collections import BATCHES, STUDENTS_FEATURES, STUDENTS_RAW, STUDENTS_REJECTED
-from tasks.synthetic import DriftKnobs
+from tasks.data.synthetic import DriftKnobs
 
 
 def test_main_flow_fills_every_collection_and_exports(db):
@@ -99,7 +100,8 @@ def test_a_batch_above_the_rejected_threshold_fails_and_loses_nothing(db):
     failed = db[BATCHES].find_one({"source.seed": 2})
     assert failed["status"] == "quality_gate_failed" and failed["quality"]["raw"]["gate_passed"] is False
     # the earlier batch is untouched; the failed batch is kept (raw + rejected) but never featurized
-    assert list(db[STUDENTS_RAW].find({"batch_id": good["batch_id"]}, {"_id": 0}).sort([("student_id", 1)])) == raw_before
+    kept = list(db[STUDENTS_RAW].find({"batch_id": good["batch_id"]}, {"_id": 0}).sort([("student_id", 1)]))
+    assert kept == raw_before
     assert list(db[STUDENTS_FEATURES].find({}, {"_id": 0}).sort([("student_id", 1)])) == features_before
     assert db[STUDENTS_RAW].count_documents({"batch_id": failed["batch_id"]}) + \
         db[STUDENTS_REJECTED].count_documents({"batch_id": failed["batch_id"]}) == 300
@@ -109,7 +111,7 @@ def test_main_flow_trains_registers_and_names_the_first_champion(db):
     from prefect.artifacts import Artifact
 
     from infra.collections import ALIAS_HISTORY, MODELS
-    from tasks.registry import CHAMPION, get_alias, load_model
+    from tasks.registry.store import CHAMPION, get_alias, load_model
 
     first = main_flow(MainParams(students=800, seed=8))
     training = first["training"]
@@ -137,7 +139,7 @@ def test_main_flow_trains_registers_and_names_the_first_champion(db):
 
 
 def test_regression_training_through_the_flow(db):
-    from flows.params import TrainingParams
+    from tasks.training.params import TrainingParams
 
     summary = main_flow(MainParams(students=500, seed=10, export=False,
                                    training=TrainingParams(problem="regression", algorithms=["linear", "xgboost"])))

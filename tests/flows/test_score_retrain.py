@@ -2,24 +2,49 @@
 
 from __future__ import annotations
 
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from flows.main import MainParams, main_flow
-from flows.params import TrainingParams
-from flows.retrain import RetrainParams, retrain_flow
-from flows.score import ScoreParams, main as score_main, score_flow
+from flows.main import main_flow
+from flows.params import MainParams, RetrainParams, ScoreParams
+from flows.retrain import retrain_flow
+from flows.score import main as score_main
+from flows.score import score_flow
 from infra.collections import ALIAS_HISTORY, DRIFT_REPORTS, EVALUATIONS, PREDICTIONS
-from tasks.registry import CHAMPION, PREVIOUS_CHAMPION, ModelNotFoundError, get_alias
-from tasks.synthetic import DriftKnobs
+from tasks.data.synthetic import DriftKnobs
+from tasks.registry.store import CHAMPION, PREVIOUS_CHAMPION, ModelNotFoundError, get_alias
+from tasks.training.params import TrainingParams
+from tests.conftest import drop_database, use_store
 
 FAST = TrainingParams(algorithms=["linear", "xgboost"])
 
 
+@pytest.fixture(scope="module")
+def trained_store(mongo_server, tmp_path_factory):
+    """A store in which the main flow named a champion: trained once for the module."""
+    name = f"template_{uuid.uuid4().hex[:8]}"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        use_store(monkeypatch, mongo_server, name, tmp_path_factory.mktemp("template"))
+        summary = main_flow(MainParams(students=2500, seed=0, export=False, training=FAST))
+    yield name, summary["training"]["champion"]["version"]
+    drop_database(mongo_server, name)
+
+
 @pytest.fixture
-def champion(db):
-    return main_flow(MainParams(students=2500, seed=0, export=False, training=FAST))["training"]["champion"]["version"]
+def champion(db, trained_store):
+    """This test's database starts as a copy of the trained store; returns the champion's version."""
+    from infra.collections import ensure_indexes
+
+    name, version = trained_store
+    source = db.client[name]
+    for collection in source.list_collection_names():
+        documents = list(source[collection].find())
+        if documents:
+            db[collection].insert_many(documents)
+    ensure_indexes(db)
+    return version
 
 
 def test_scoring_logs_every_prediction_once_and_checks_drift(db, champion):
@@ -81,10 +106,11 @@ def test_forced_retraining_of_an_equal_world_keeps_the_champion_with_its_reason(
 
 
 def test_racing_promotions_cannot_both_win_and_rollback_restores(db, champion):
-    from tasks.promote import promote, rollback
-    from tasks.registry import register_version
-    from infra.settings import get_settings
     from sklearn.dummy import DummyClassifier
+
+    from infra.settings import get_settings
+    from tasks.promotion.store import promote, rollback
+    from tasks.registry.store import register_version
 
     versions = [register_version(db, "high_performer", DummyClassifier().fit([[0], [1]], [0, 1]),
                                  {"algorithm": "dummy"}, get_settings().artifacts_path)["version"] for _ in range(2)]
@@ -97,7 +123,7 @@ def test_racing_promotions_cannot_both_win_and_rollback_restores(db, champion):
     winner = versions[results.index(True)]
     assert get_alias(db, "high_performer", CHAMPION)["version"] == winner
     restored = rollback(db, "high_performer", by="test")
-    assert restored == {"rolled_back": True, "champion": champion, "from": winner}
+    assert (restored.rolled_back, restored.champion, restored.from_version) == (True, champion, winner)
     assert get_alias(db, "high_performer", CHAMPION)["version"] == champion
     assert get_alias(db, "high_performer", PREVIOUS_CHAMPION)["version"] == winner
     history = [(h["alias"], h["to_version"]) for h in db[ALIAS_HISTORY].find({}).sort("at", 1)]
@@ -112,11 +138,12 @@ def test_scoring_without_a_champion_is_a_clear_error(db, capsys):
 
 
 def test_rollback_command_moves_the_champion_back(db, champion, capsys):
-    from flows.rollback import main as rollback_main
-    from tasks.promote import promote
-    from tasks.registry import register_version
-    from infra.settings import get_settings
     from sklearn.dummy import DummyClassifier
+
+    from flows.rollback import main as rollback_main
+    from infra.settings import get_settings
+    from tasks.promotion.store import promote
+    from tasks.registry.store import register_version
 
     assert rollback_main([]) == 1 and "no previous champion" in capsys.readouterr().err
     newer = register_version(db, "high_performer", DummyClassifier().fit([[0], [1]], [0, 1]),

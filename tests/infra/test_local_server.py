@@ -16,7 +16,14 @@ import pymongo
 import pytest
 
 from infra.local_server import (
-    LOG_FILE, STATE_FILE, LocalServerError, ensure_server, pid_alive, read_state, server_command, server_status,
+    LOG_FILE,
+    STATE_FILE,
+    LocalServerError,
+    ensure_server,
+    pid_alive,
+    read_state,
+    server_command,
+    server_status,
     stop_server,
 )
 from tests.conftest import free_port
@@ -68,7 +75,8 @@ def test_a_port_taken_by_another_program_is_refused(folder):
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        with pytest.raises(LocalServerError, match=f"port {port} .* taken by another program.*PIPELINE_LOCAL_MONGO_PORT"):
+        message = f"port {port} .* taken by another program.*PIPELINE_LOCAL_MONGO_PORT"
+        with pytest.raises(LocalServerError, match=message):
             ensure_server(folder, port)
     assert not (folder / STATE_FILE).exists()
 

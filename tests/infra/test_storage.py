@@ -8,7 +8,13 @@ import pytest
 
 from infra.settings import Settings
 from infra.storage import (
-    StoreUnreachableError, UnsupportedURIError, atomically, get_database, parse_uri, redact_uri, supports_transactions,
+    StoreUnreachableError,
+    UnsupportedURIError,
+    atomically,
+    get_database,
+    parse_uri,
+    redact_uri,
+    supports_transactions,
 )
 from infra.writes import insert_new, merge_outcome, merge_pipeline_output, merge_stage
 
@@ -36,7 +42,8 @@ def test_uri_routing_and_redaction(uri, kind, display):
     assert (target.kind, target.display) == (kind, display)
 
 
-@pytest.mark.parametrize("uri", [with_user("ftp://host/x", "alice"), "localhost:27017", with_user("postgres://h/db", "u")])
+@pytest.mark.parametrize("uri", [with_user("ftp://host/x", "alice"), "localhost:27017",
+                                 with_user("postgres://h/db", "u")])
 def test_unknown_scheme_fails_with_a_clear_message_and_no_secret(uri):
     with pytest.raises(UnsupportedURIError) as info:
         parse_uri(uri)

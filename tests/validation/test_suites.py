@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tasks.data.synthetic import DriftKnobs, generate_batch
 from tests.conftest import REFERENCE_RECORD
-from tasks.synthetic import DriftKnobs, generate_batch
 from validation.gx_runner import run_suite
 from validation.suites import raw_frame, raw_suite
 
@@ -56,7 +56,7 @@ def test_missing_optional_fields_do_not_fail_the_raw_suite(tmp_path):
 
 
 def test_the_feature_suite_checks_every_feature_column(tmp_path):
-    from benchmarks.pandas_features import pandas_features
+    from validation.pandas_twin import pandas_features
     from validation.suites import features_suite
 
     batch = generate_batch(200, 33, knobs=DriftKnobs(missing_rate=0.3))

@@ -1,0 +1,142 @@
+"""Run summaries, in one place: the JSON summary of each flow, built from the typed results its tasks returned,
+and the lines a person reads at the end of a run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from flows.shared import TrainingRun
+from tasks.data.results import BatchStages, Exported, Quality, StoreCounts
+from tasks.monitoring.results import DriftCheck, LivePerformance
+from tasks.promotion.decisions import RetrainDecision
+from tasks.promotion.results import GateOutcome, RolledBack
+from tasks.scoring.results import Scored
+
+
+def _brief(quality: Quality) -> dict:
+    return {"evaluated": quality.evaluated, "failed": len(quality.failed), "findings": len(quality.findings)}
+
+
+def batch_summary(stages: BatchStages, stored: StoreCounts) -> dict:
+    """What every flow reports about the batch that came in, and the store."""
+    ingested = stages.ingested
+    return {
+        "batch_id": ingested.batch_id, "batch_seq": ingested.seq,
+        "kind": "labeled" if ingested.labeled else "unlabeled",
+        "input": ingested.input, "accepted": ingested.accepted, "rejected": ingested.rejected,
+        "quality": {"raw": _brief(stages.raw_quality), "features": _brief(stages.feature_quality)},
+        "data_docs": stages.feature_quality.data_docs, "store": stored.store, "counts": stored.counts,
+        "seconds": {stages.source_stage: stages.prepare_seconds, "ingest": ingested.seconds,
+                    "validate_raw": stages.raw_quality.seconds, "aggregate": stages.features.seconds,
+                    "validate_features": stages.feature_quality.seconds},
+    }
+
+
+def training_summary(run: TrainingRun | None) -> dict:
+    """The training part of the main flow's summary."""
+    if run is None:
+        return {"skipped": "training disabled or unlabeled batch"}
+    if run.skipped:
+        return {"skipped": run.skipped}
+    return {"best": run.report.best, "oracle_gap_test": run.report.oracle_gap_test, "report": run.report.folder,
+            "models": [{"algorithm": r.algorithm, "version": r.version, "val_score": round(r.score, 4),
+                        "existing": r.existing} for r in run.registered],
+            "champion": {"promoted": run.decision.applied, "version": run.decision.version,
+                         "reason": run.decision.reason}}
+
+
+def main_summary(stages: BatchStages, stored: StoreCounts, exported: Exported | None, run: TrainingRun | None) -> dict:
+    """The main flow's summary (the ``--json`` line)."""
+    summary = batch_summary(stages, stored)
+    exports = {"parquet": exported.parquet, "csv": exported.csv, "schema": exported.schema} if exported else {}
+    seconds = {**summary["seconds"], **({"export": exported.seconds} if exported else {})}
+    return {**summary, "exports": exports, "training": training_summary(run), "seconds": seconds}
+
+
+def score_summary(stages: BatchStages, stored: StoreCounts, scored: Scored, drift: DriftCheck) -> dict:
+    """The scoring flow's summary."""
+    summary = batch_summary(stages, stored)
+    return {**summary, "scoring": asdict(scored), "drift": asdict(drift),
+            "seconds": {**summary["seconds"], "score": scored.seconds, "drift": drift.seconds}}
+
+
+def retrain_summary(stages: BatchStages, stored: StoreCounts, drift: DriftCheck, live: LivePerformance,
+                    decision: RetrainDecision, outcome: GateOutcome | None) -> dict:
+    """The retraining flow's summary."""
+    return {**batch_summary(stages, stored), "drift": asdict(drift), "live": asdict(live),
+            "retrain": asdict(decision), "promotion": asdict(outcome) if outcome else None}
+
+
+def rollback_summary(result: RolledBack) -> dict:
+    """The rollback flow's summary."""
+    return {"model": result.model, "rolled_back": result.rolled_back, "champion": result.champion,
+            "from": result.from_version}
+
+
+# --- the lines a person reads --------------------------------------------------------------------------
+
+
+def render_summary(summary: dict) -> str:
+    """A few aligned lines about the batch, the store, quality, exports and training."""
+    lines = [
+        f"batch      {summary['batch_id']} (seq {summary['batch_seq']}, {summary['kind']})",
+        f"store      {summary['store']}",
+        f"records    {summary['input']} in: {summary['accepted']} accepted, {summary['rejected']} rejected",
+        "counts     " + ", ".join(f"{name} {count}" for name, count in summary["counts"].items()),
+    ]
+    for stage, quality in summary.get("quality", {}).items():
+        lines.append(f"quality    {stage}: {quality['evaluated']} expectations, {quality['failed']} failed, "
+                     f"{quality['findings']} findings")
+    if summary.get("data_docs"):
+        lines.append(f"data docs  {summary['data_docs']}")
+    for name, path in summary.get("exports", {}).items():
+        lines.append(f"export     {name:8s} {path}")
+    training = summary.get("training", {})
+    if "skipped" in training:
+        lines.append(f"training   skipped: {training['skipped']}")
+    elif training:
+        lines.append("models     " + ", ".join(f"{m['algorithm']} v{m['version']} ({m['val_score']}"
+                                              f"{', already registered' if m.get('existing') else ''})"
+                                              for m in training["models"]))
+        lines.append(f"best       {training['best']}; test gap to the oracle {training['oracle_gap_test']}")
+        lines.append(f"champion   {training['champion']['reason']}")
+        lines.append(f"report     {training['report']}")
+    lines.append("seconds    " + ", ".join(f"{stage} {secs:.2f}" for stage, secs in summary["seconds"].items()))
+    return "\n".join(lines)
+
+
+def _drift_line(drift: dict) -> str:
+    line = f"drift      {drift['status']} vs v{drift['reference_version']}: drifted {drift['drifted'] or 'none'}"
+    if drift.get("prediction_drift"):
+        line += f"; prediction drift p={drift['prediction_drift']['p_value']:.3g}"
+    return line
+
+
+def render_score(summary: dict) -> str:
+    """The scoring flow's lines."""
+    scored = summary["scoring"]
+    return "\n".join([
+        render_summary(summary),
+        f"scored     {scored['scored']} students with {scored['model']} v{scored['version']} "
+        f"({scored['new_predictions']} new predictions, {scored['already_logged']} already logged); "
+        f"predicted {scored['distribution']}",
+        _drift_line(summary["drift"]),
+    ])
+
+
+def render_retrain(summary: dict) -> str:
+    """The retraining flow's lines."""
+    live, decision, promotion = summary["live"], summary["retrain"], summary["promotion"]
+    measured = (f": {live['metric']} {live['live']:.4f} vs {live['reference']:.4f} at registration "
+                f"({live['rows']} rows)" if live["status"] == "ok" else "")
+    lines = [render_summary(summary), _drift_line(summary["drift"]), f"live       {live['status']}{measured}",
+             f"retrain    {'yes' if decision['retrain'] else 'no'}: {'; '.join(decision['reasons'])}"]
+    if promotion:
+        lines.append(f"promotion  {promotion['reason']} (champion v{promotion['champion_after']})")
+    return "\n".join(lines)
+
+
+def render_rollback(summary: dict) -> str:
+    """The rollback flow's line."""
+    state = "rolled back" if summary["rolled_back"] else "NOT rolled back (the champion changed meanwhile)"
+    return f"champion   {summary['model']}: v{summary['from']} -> v{summary['champion']} ({state})"

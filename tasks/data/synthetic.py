@@ -1,0 +1,190 @@
+"""The synthetic world: seeded students whose latent traits drive both their history and next-term outcome.
+
+Labels come from the latent traits, never from the features, so a model has to infer them from the
+history (no leakage). Because the world is known, each student's true probability of being a high
+performer is known too: that is the oracle a model is compared with. Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from scipy.special import ndtr
+
+from validation.contracts import HIGH_PERFORMER_THRESHOLD, MAJORS
+
+BASE_MAJOR_MIX = [0.12, 0.08, 0.22, 0.16, 0.18, 0.12, 0.12]
+# A different intake: more humanities, fewer sciences (the "major_shift" knob moves towards it)
+SHIFTED_MAJOR_MIX = [0.05, 0.04, 0.10, 0.10, 0.16, 0.27, 0.28]
+MAJOR_DIFFICULTY = dict(zip(MAJORS, [4.0, 5.0, 3.0, 2.0, 1.0, -1.0, -2.0], strict=True))
+COURSES = {
+    "Math": ["Calculus", "Linear Algebra", "Statistics", "Real Analysis"],
+    "Physics": ["Mechanics", "Electromagnetism", "Quantum Physics", "Calculus"],
+    "Computer Science": ["Programming", "Algorithms", "Databases", "Statistics"],
+    "Biology": ["Cell Biology", "Genetics", "Ecology", "Chemistry"],
+    "Economics": ["Microeconomics", "Macroeconomics", "Econometrics", "Statistics"],
+    "History": ["World History", "Historiography", "Modern Europe", "Writing"],
+    "Literature": ["Poetry", "The Novel", "Literary Theory", "Writing"],
+}
+CREDIT_CHOICES = [2, 3, 4, 5]
+OUTCOME_NOISE_SD = 6.0
+BASE_TIME = datetime(2026, 1, 5, 9, 0, 0)
+MALFORMATIONS = [
+    "missing_student_id", "string_grade", "negative_age", "empty_courses",
+    "grade_out_of_range", "bad_credits", "not_an_object", "duplicate_id",
+]
+
+
+class DriftKnobs(BaseModel):
+    """How far a batch departs from the reference world. All zero = no drift."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grade_inflation: float = Field(0.0, ge=-30, le=30, description="points added to every past grade (covariate drift)")
+    major_shift: float = Field(0.0, ge=0, le=1, description="0..1: move the major mix towards a humanities-heavy intake")
+    age_shift: float = Field(0.0, ge=-10, le=20, description="years added to every student's age")
+    concept_drift: float = Field(0.0, ge=0, le=1, description="0..1: the outcome depends on study habits more, on ability less")
+    missing_rate: float = Field(0.0, ge=0, le=1, description="share of students with missing study/demographic fields")
+    malformed_rate: float = Field(0.0, ge=0, le=1, description="share of records corrupted on purpose")
+
+    def is_zero(self) -> bool:
+        """True when the batch comes from the reference world."""
+        return all(value == 0 for value in self.model_dump().values())
+
+
+@dataclass(frozen=True)
+class GeneratedBatch:
+    """Records in the raw schema, plus the truth about each student that is never a model input."""
+
+    batch_id: str
+    labeled: bool
+    records: list
+    truth: list[dict]
+
+
+def batch_id_for(seed: int, n_students: int, labeled: bool, knobs: DriftKnobs) -> str:
+    """A readable id that is the same for the same request, so re-generating never duplicates a batch."""
+    kind = "L" if labeled else "U"
+    drift = "" if knobs.is_zero() else "-d" + _short_hash(knobs.model_dump_json())
+    return f"gen-s{seed}-n{n_students}-{kind}{drift}"
+
+
+def _short_hash(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def generate_batch(n_students: int, seed: int, labeled: bool = True, knobs: DriftKnobs | None = None) -> GeneratedBatch:
+    """Generate one batch of nested student records; student ids are ``seed * 1_000_000 + 1..n``."""
+    if n_students < 1 or n_students >= 1_000_000:
+        raise ValueError(f"n_students must be between 1 and 999999, got {n_students}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    knobs = knobs or DriftKnobs()
+    rng = np.random.default_rng(seed)
+    n = n_students
+    generated_at = (BASE_TIME + timedelta(hours=seed % 8000)).isoformat()  # stays within the base year
+    ref_year = BASE_TIME.year
+
+    # Latent traits (correlated): ability drives grades, diligence drives habits; both drive the outcome.
+    ability = rng.standard_normal(n)
+    diligence = 0.3 * ability + math.sqrt(1 - 0.09) * rng.standard_normal(n)
+    mix = (1 - knobs.major_shift) * np.array(BASE_MAJOR_MIX) + knobs.major_shift * np.array(SHIFTED_MAJOR_MIX)
+    major_idx = rng.choice(len(MAJORS), size=n, p=mix / mix.sum())
+    age = np.clip(np.round(18 + rng.gamma(2.0, 2.2, n) + knobs.age_shift), 16, 80).astype(int)
+    full_time = rng.random(n) < np.clip(0.9 - 0.03 * (age - 20), 0.2, 0.95)
+    enrollment_year = ref_year - rng.integers(0, 5, n)
+    hours = np.clip(10 + 4 * diligence + np.where(full_time, 3, -2) + rng.normal(0, 3, n), 0, 60)
+    attendance = 1 / (1 + np.exp(-(1.6 + 0.9 * diligence + rng.normal(0, 0.4, n))))
+    tutoring = rng.random(n) < 1 / (1 + np.exp(1.0 + 0.6 * ability))
+    first_gen = rng.random(n) < 0.3
+    part_time_job = rng.random(n) < np.where(full_time, 0.25, 0.7)
+    n_courses = np.clip(rng.poisson(2.5, n) + 1, 1, 6)
+
+    # Next-term outcome: from the latent traits (plus concept drift), never from the recorded grades.
+    c = knobs.concept_drift
+    mu = (
+        62.0 + (10.0 - 6.0 * c) * ability + (5.0 + 7.0 * c) * diligence
+        - 1.5 * first_gen - (2.0 + 4.0 * c) * part_time_job + 2.0 * tutoring
+    )
+    final_score = mu + rng.normal(0, OUTCOME_NOISE_SD, n)
+    p_high = 1.0 - ndtr((HIGH_PERFORMER_THRESHOLD - mu) / OUTCOME_NOISE_SD)
+
+    records: list = []
+    truth: list[dict] = []
+    for i in range(n):
+        student_id = seed * 1_000_000 + i + 1
+        major = MAJORS[major_idx[i]]
+        catalog = COURSES[major]
+        picked = rng.choice(len(catalog) + 2, size=min(n_courses[i], len(catalog) + 2), replace=False)
+        courses = []
+        for j in picked:
+            name = catalog[j] if j < len(catalog) else ("Writing" if j == len(catalog) else "Ethics")
+            n_grades = int(rng.integers(2, 5))
+            base = 68 + 9 * ability[i] + 3 * diligence[i] - MAJOR_DIFFICULTY[major] + knobs.grade_inflation
+            grades = np.clip(np.round(base + rng.normal(0, 7, n_grades)), 0, 100).astype(int).tolist()
+            courses.append({"course": name, "credits": int(rng.choice(CREDIT_CHOICES)), "grades": grades})
+        record = {
+            "student_id": student_id,
+            "age": int(age[i]),
+            "major": major,
+            "fullTime": bool(full_time[i]),
+            "enrollment_year": int(enrollment_year[i]),
+            "generated_at": generated_at,
+            "study": {
+                "hours_per_week": round(float(hours[i]), 1),
+                "attendance_rate": round(float(attendance[i]), 3),
+                "tutoring": bool(tutoring[i]),
+            },
+            "demographics": {"first_generation": bool(first_gen[i]), "part_time_job": bool(part_time_job[i])},
+            "courses": courses,
+        }
+        if labeled:
+            record["final_score"] = round(float(np.clip(final_score[i], 0, 100)), 2)
+            record["high_performer"] = bool(final_score[i] > HIGH_PERFORMER_THRESHOLD)
+        records.append(record)
+        truth.append({"student_id": student_id, "p_high_performer": float(p_high[i]), "expected_score": float(mu[i])})
+
+    _blank_fields(records, rng, knobs.missing_rate)
+    _malform(records, rng, knobs.malformed_rate)
+    return GeneratedBatch(batch_id_for(seed, n, labeled, knobs), labeled, records, truth)
+
+
+def _blank_fields(records: list, rng: np.random.Generator, rate: float) -> None:
+    """Blank one optional field (study or demographics) in a share of the records."""
+    if rate <= 0:
+        return
+    optional = [("study", "hours_per_week"), ("study", "attendance_rate"), ("demographics", "first_generation")]
+    for i in np.flatnonzero(rng.random(len(records)) < rate):
+        group, field = optional[int(rng.integers(len(optional)))]
+        records[i][group][field] = None
+
+
+def _malform(records: list, rng: np.random.Generator, rate: float) -> None:
+    """Corrupt a share of the records, cycling through the known kinds of damage."""
+    if rate <= 0:
+        return
+    for k, i in enumerate(np.flatnonzero(rng.random(len(records)) < rate)):
+        kind = MALFORMATIONS[k % len(MALFORMATIONS)]
+        record = records[i]
+        if kind == "missing_student_id":
+            record.pop("student_id")
+        elif kind == "string_grade":
+            record["courses"][0]["grades"][0] = str(record["courses"][0]["grades"][0])
+        elif kind == "negative_age":
+            record["age"] = -abs(record["age"])
+        elif kind == "empty_courses":
+            record["courses"] = []
+        elif kind == "grade_out_of_range":
+            record["courses"][0]["grades"][0] = 140
+        elif kind == "bad_credits":
+            record["courses"][0]["credits"] = 0
+        elif kind == "not_an_object":
+            records[i] = [record.get("student_id"), "corrupted row"]
+        elif kind == "duplicate_id" and i > 0 and isinstance(records[i - 1], dict) and "student_id" in records[i - 1]:
+            record["student_id"] = records[i - 1]["student_id"]

@@ -1,0 +1,40 @@
+"""What the registry stores for a trained model (pure): its version document, and its drift reference (its
+held-out data: features, the label and the model's own predictions)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tasks.training.dataset import TrainingData
+from tasks.training.models import TrainedModel
+from tasks.training.results import Evaluation
+from validation.contracts import BOOLEAN, CATEGORICAL, NUMERIC
+
+
+def common_record(data: TrainingData, evaluation: Evaluation, split_id: str, code: dict,
+                  flow_run_id: str | None) -> dict:
+    """What every version trained in one run shares: problem, schema, lineage, oracle and baseline."""
+    baseline = next((row for row in evaluation.models if row["algorithm"] == "baseline"), {})
+    return {"problem": data.problem, "target": data.target, "code_version": code,
+            "feature_schema": {"numeric": NUMERIC, "boolean": BOOLEAN, "categorical": CATEGORICAL},
+            "lineage": {**data.lineage, "split_id": split_id},
+            "oracle": evaluation.oracle, "baseline": {k: baseline.get(k) for k in ("val", "test")},
+            "flow_run_id": flow_run_id}
+
+
+def version_record(model: TrainedModel, row: dict, common: dict, identity: str) -> dict:
+    """One version's document: parameters, metrics, importance (a list: data values never become field
+    names), training time and, for the forest, its growth curve."""
+    return {**common, "identity": identity, "algorithm": model.algorithm, "params": model.params,
+            "metrics": {"val": row["val"], "test": row["test"]},
+            "importance": {kind: [{"feature": feature, "value": value} for feature, value in values.items()]
+                           for kind, values in row["importance"].items()},
+            "train_seconds": model.seconds, "curve": model.curve}
+
+
+def reference_frame(model, data: TrainingData, parts: tuple[str, ...]) -> pd.DataFrame:
+    """A model's held-out data as its drift reference: features, the label, and the model's predictions."""
+    frame = pd.concat([data.X[part] for part in parts], ignore_index=True)
+    frame[data.target] = pd.concat([data.y[part] for part in parts], ignore_index=True).to_numpy()
+    frame["prediction"] = model.predict(frame[data.X[parts[0]].columns])
+    return frame

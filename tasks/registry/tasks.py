@@ -1,0 +1,87 @@
+"""The registry's Prefect tasks: register a run's models (once per identity), and check the champion before a
+run writes anything."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+from pymongo.errors import DuplicateKeyError
+
+from infra.collections import MODELS
+from infra.retry import DB_RETRIES, retry_on_transient
+from infra.settings import get_settings
+from infra.storage import get_database
+from tasks.registry.records import common_record, reference_frame, version_record
+from tasks.registry.store import (
+    CHAMPION,
+    ModelNotFoundError,
+    code_version,
+    get_alias,
+    load_model,
+    load_reference,
+    model_identity,
+    register_version,
+    save_reference,
+)
+from tasks.training.dataset import TrainingData
+from tasks.training.models import TrainedModel
+from tasks.training.results import Evaluation, RegisteredModel
+from tasks.training.store import save_split
+from validation.contracts import PRIMARY
+
+DB_TASK = {"retry_condition_fn": retry_on_transient, "cache_policy": NO_CACHE, **DB_RETRIES}
+
+
+def flow_run_id() -> str | None:
+    """The current flow run's id, for lineage (None outside a run)."""
+    context = FlowRunContext.get()
+    return str(context.flow_run.id) if context and context.flow_run else None
+
+
+@task(name="register-models", **DB_TASK)
+def register_models(trained: list[TrainedModel], evaluation: Evaluation, data: TrainingData, seed: int,
+                    reference_parts: tuple[str, ...]) -> list[RegisteredModel]:
+    """Register every real model (not the baseline) as a new version with metrics, schema and lineage.
+
+    Each version keeps ``reference_parts`` (held-out data, never trained on) as its drift reference. A model
+    whose identity (algorithm, parameters, training data, split, reference) is registered already is not
+    registered again: the existing version is returned (``existing``).
+    """
+    db = get_database()
+    metric, _ = PRIMARY[data.problem]
+    rows = {row["algorithm"]: row for row in evaluation.models}
+    split_id = save_split(db, data.split_ids, seed)
+    common = common_record(data, evaluation, split_id, code_version(), flow_run_id())
+    registered = []
+    for model in (m for m in trained if m.algorithm != "baseline"):
+        identity = model_identity(model.algorithm, data.problem, model.params, data.lineage["data_sha256"], split_id,
+                                  reference_parts)
+        doc = db[MODELS].find_one({"name": data.target, "identity": identity})
+        existing = doc is not None
+        if not existing:
+            try:
+                doc = register_version(db, data.target, model.pipeline,
+                                       version_record(model, rows[model.algorithm], common, identity),
+                                       get_settings().artifacts_path)
+            except DuplicateKeyError:  # a concurrent run registered the same model first
+                doc, existing = db[MODELS].find_one({"name": data.target, "identity": identity}), True
+        save_reference(db, doc["name"], doc["version"], reference_frame(model.pipeline, data, reference_parts))
+        registered.append(RegisteredModel(doc["name"], doc["version"], model.algorithm,
+                                          rows[model.algorithm]["val"][metric], doc["binary"]["sha256"],
+                                          doc["binary"]["path"], existing))
+    return registered
+
+
+@task(name="verify-champion", **DB_TASK)
+def verify_champion(name: str) -> int:
+    """Before a run writes anything: the store answers, the champion exists, and its binary and drift reference
+    still match the hashes recorded when they were written. Returns the champion's version."""
+    db = get_database()
+    champion = get_alias(db, name, CHAMPION)
+    if champion is None:
+        raise ModelNotFoundError(f"model {name!r} has no champion yet: run python flows/main.py on a labeled batch "
+                                 "first")
+    load_model(db, name, version=champion["version"])
+    load_reference(db, name, champion["version"])
+    return champion["version"]

@@ -1,0 +1,37 @@
+"""Predictions (pure): one vectorised predict over a frame of features, the documents that log them, and what
+they look like in aggregate. Batch scoring and the prediction service share these."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from validation.contracts import FEATURES
+
+
+def predict_frame(model, frame: pd.DataFrame, problem: str) -> pd.DataFrame:
+    """Vectorised predictions (and the probability of the positive class for classification)."""
+    out = pd.DataFrame({"student_id": frame["student_id"].to_numpy()})
+    out["prediction"] = model.predict(frame[FEATURES])
+    out["probability"] = model.predict_proba(frame[FEATURES])[:, 1] if problem == "classification" else np.nan
+    return out
+
+
+def prediction_documents(predictions: pd.DataFrame, batch_id: str, name: str, version: int, arm: str | None,
+                         at: datetime, **extra) -> list[dict]:
+    """One ``predictions`` document per student: the model version, the A/B arm (or None), the time."""
+    rows = predictions.to_dict(orient="records")
+    return [{"student_id": int(r["student_id"]), "batch_id": batch_id, "model": name, "version": version,
+             "prediction": r["prediction"].item() if hasattr(r["prediction"], "item") else r["prediction"],
+             "probability": None if pd.isna(r["probability"]) else float(r["probability"]),
+             "arm": arm, "scored_at": at, **extra} for r in rows]
+
+
+def distribution(predictions: pd.DataFrame, problem: str) -> dict:
+    """Counts per predicted class (classification), or the mean prediction (regression)."""
+    if problem == "classification":
+        return {str(k): v for k, v in Counter(predictions["prediction"].tolist()).items()}
+    return {"mean": float(predictions["prediction"].mean())}

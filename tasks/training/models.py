@@ -1,0 +1,133 @@
+"""Models (pure apart from CPU time): one preprocessing pipeline fitted on training data only and saved inside
+every model; logistic / linear regression, a decision tree, a random forest grown a step of trees at a time
+(reporting its validation score as it grows), XGBoost, and a majority-class / mean baseline. Optional small
+grid search with cross-validation on the training split. Every hyperparameter comes from ``ModelParams``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.metrics import mean_absolute_error, roc_auc_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from xgboost import XGBClassifier, XGBRegressor
+
+from tasks.training.dataset import TrainingData
+from tasks.training.params import ModelParams
+from validation.contracts import BOOLEAN, CATEGORICAL, NUMERIC, Problem
+
+
+def _as_float(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.astype(float)
+
+
+def build_preprocessor() -> ColumnTransformer:
+    """Impute, scale numbers; booleans as 0/1 with the most frequent value for gaps; one-hot the major."""
+    return ColumnTransformer([
+        ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), NUMERIC),
+        ("boolean", make_pipeline(FunctionTransformer(_as_float, feature_names_out="one-to-one"),
+                                  SimpleImputer(strategy="most_frequent")), BOOLEAN),
+        ("categorical", make_pipeline(SimpleImputer(strategy="most_frequent"),
+                                      OneHotEncoder(handle_unknown="ignore", sparse_output=False)), CATEGORICAL),
+    ], verbose_feature_names_out=False)
+
+
+def make_estimator(algorithm: str, problem: Problem, seed: int, hyper: ModelParams):
+    """The estimator with its hyperparameters (the random forest starts with one step of trees and grows)."""
+    classify = problem == "classification"
+    if algorithm == "baseline":
+        return DummyClassifier(strategy="most_frequent") if classify else DummyRegressor(strategy="mean")
+    if algorithm == "linear":
+        return LogisticRegression(max_iter=2000, C=hyper.linear_c) if classify else LinearRegression()
+    if algorithm == "decision_tree":
+        kind = DecisionTreeClassifier if classify else DecisionTreeRegressor
+        return kind(max_depth=hyper.tree_max_depth, min_samples_leaf=hyper.tree_min_leaf, random_state=seed)
+    if algorithm == "random_forest":
+        kind = RandomForestClassifier if classify else RandomForestRegressor
+        return kind(n_estimators=hyper.forest_step, warm_start=True, min_samples_leaf=hyper.forest_min_leaf,
+                    random_state=seed, n_jobs=1)
+    if algorithm == "xgboost":
+        kind = XGBClassifier if classify else XGBRegressor
+        return kind(n_estimators=hyper.xgb_trees, learning_rate=hyper.xgb_learning_rate, max_depth=hyper.xgb_max_depth,
+                    subsample=hyper.xgb_subsample, colsample_bytree=hyper.xgb_colsample, random_state=seed, n_jobs=1,
+                    **({"eval_metric": "logloss"} if classify else {}))
+    raise ValueError(f"unknown algorithm {algorithm!r}")
+
+
+def tuning_grid(algorithm: str, problem: Problem, hyper: ModelParams) -> dict[str, list] | None:
+    """What ``--tune`` searches for an algorithm (None: nothing to tune, e.g. ordinary least squares)."""
+    grids = {
+        "linear": {"model__C": hyper.grid_linear_c} if problem == "classification" else None,
+        "decision_tree": {"model__max_depth": hyper.grid_tree_depth, "model__min_samples_leaf": hyper.grid_tree_leaf},
+        "xgboost": {"model__max_depth": hyper.grid_xgb_depth, "model__learning_rate": hyper.grid_xgb_rate},
+    }
+    return grids.get(algorithm)
+
+
+def validation_score(model, X: pd.DataFrame, y: pd.Series, problem: Problem) -> float:
+    """ROC AUC for classification, MAE for regression (the metric the forest reports as it grows)."""
+    if problem == "classification":
+        return float(roc_auc_score(y, model.predict_proba(X)[:, 1]))
+    return float(mean_absolute_error(y, model.predict(X)))
+
+
+def grow_forest(pipeline: Pipeline, data: TrainingData, trees: int, step: int,
+                report: Callable[[int, float], None]) -> list[dict]:
+    """Fit the preprocessor once, then add ``step`` trees at a time, scoring on validation after each step."""
+    pre, forest = pipeline.named_steps["pre"], pipeline.named_steps["model"]
+    X_train = pre.fit_transform(data.X["train"], data.y["train"])
+    curve = []
+    for n in range(step, trees + step, step):
+        forest.set_params(n_estimators=min(n, trees))
+        forest.fit(X_train, data.y["train"])
+        score = validation_score(pipeline, data.X["val"], data.y["val"], data.problem)
+        curve.append({"trees": forest.n_estimators, "val_score": round(score, 5)})
+        report(forest.n_estimators, score)
+    return curve
+
+
+@dataclass
+class TrainedModel:
+    """A fitted pipeline (preprocessing + estimator) with its parameters and training time."""
+
+    algorithm: str
+    pipeline: Pipeline
+    params: dict
+    seconds: float
+    curve: list[dict] = field(default_factory=list)
+
+
+def fit_model(algorithm: str, data: TrainingData, seed: int, hyper: ModelParams, tune: bool, trees: int,
+              report: Callable[[int, float], None] | None = None) -> TrainedModel:
+    """Fit one algorithm on the training split (preprocessing included)."""
+    start = time.perf_counter()
+    estimator = make_estimator(algorithm, data.problem, seed, hyper)
+    pipeline = Pipeline([("pre", build_preprocessor()), ("model", estimator)])
+    curve: list[dict] = []
+    grid = tuning_grid(algorithm, data.problem, hyper) if tune else None
+    if algorithm == "random_forest":
+        curve = grow_forest(pipeline, data, trees, hyper.forest_step, report or (lambda n, s: None))
+    elif grid:
+        scoring = "roc_auc" if data.problem == "classification" else "neg_mean_absolute_error"
+        search = GridSearchCV(pipeline, grid, cv=hyper.cv_folds, scoring=scoring, n_jobs=1)
+        pipeline = search.fit(data.X["train"], data.y["train"]).best_estimator_
+    else:
+        pipeline.fit(data.X["train"], data.y["train"])
+    params = {k: _plain(v) for k, v in pipeline.named_steps["model"].get_params().items()
+              if isinstance(v, (int, float, str, bool, type(None)))}
+    return TrainedModel(algorithm, pipeline, params, round(time.perf_counter() - start, 3), curve)
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,57 @@
+"""The training report a person reads: the leaderboard as a markdown table, the report text, and the plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tasks.training.dataset import TrainingData
+from tasks.training.models import TrainedModel
+from tasks.training.plots import plot_confusion, plot_importance, plot_predicted_vs_actual, plot_roc
+from tasks.training.results import Evaluation
+from validation.contracts import PRIMARY
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """Rows of plain values as a markdown table (columns from the first row; None as an empty cell)."""
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join("" if row[c] is None else str(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def training_markdown(data: TrainingData, rows: list[dict], best: str, gap: float | None, decision_reason: str,
+                      applied: bool, plots: dict[str, str], folder: Path) -> str:
+    """The training report: data, leaderboard, the best model and its gap to the oracle, the champion decision."""
+    metric, _ = PRIMARY[data.problem]
+    return "\n".join([
+        f"# Training report: {data.target} ({data.problem})", "",
+        f"{data.lineage['rows']} labeled students from {len(data.lineage['batches'])} batch(es); split "
+        f"{data.lineage['split_sizes']}; data sha256 `{data.lineage['data_sha256'][:12]}`.", "",
+        markdown_table(rows), "",
+        f"Best by validation {metric}: **{best}**; test gap to the oracle: {gap}.", "",
+        f"Champion decision: {decision_reason} (applied: {applied}).", "",
+        "Plots:", *(f"- {name}: `{path}`" for name, path in plots.items()), "",
+        f"Files: `{folder}`",
+    ])
+
+
+def make_plots(trained: list[TrainedModel], best: str, data: TrainingData, evaluation: Evaluation,
+               folder: Path) -> dict[str, str]:
+    """The best model's importance, ROC of every model with the oracle and the best's confusion matrix
+    (classification) or its predicted-vs-actual plot (regression), as PNG files in ``folder``."""
+    models = {m.algorithm: m.pipeline for m in trained if m.algorithm != "baseline"}
+    best_row = next(r for r in evaluation.models if r["algorithm"] == best)
+    plots = {
+        "importance_own": plot_importance(best_row["importance"]["own"], f"{best}: own importance",
+                                          folder / "importance_own.png"),
+        "importance_permutation": plot_importance(best_row["importance"]["permutation"],
+                                                  f"{best}: permutation importance (validation)",
+                                                  folder / "importance_permutation.png"),
+    }
+    if data.problem == "classification":
+        plots["roc"] = plot_roc(models, data, evaluation.oracle is not None, folder / "roc.png")
+        plots["confusion_matrix"] = plot_confusion(models[best], data, f"{best} (test)", folder / "confusion.png")
+    else:
+        plots["predicted_vs_actual"] = plot_predicted_vs_actual(models[best], data, f"{best} (test)",
+                                                                folder / "predicted_vs_actual.png")
+    return {name: str(path) for name, path in plots.items()}

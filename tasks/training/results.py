@@ -1,0 +1,37 @@
+"""What the training stage's tasks hand back to a flow: small frozen records, read by attribute."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Every model's validation and test metrics (rows by algorithm, with importance), and the oracle's."""
+
+    models: list[dict]
+    oracle: dict | None
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A model version in the registry, new or (same identity) already there."""
+
+    name: str
+    version: int
+    algorithm: str
+    score: float  # validation score on the problem's primary metric
+    sha256: str
+    path: str
+    existing: bool = False
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    """Where a training run's report went, and what it says."""
+
+    folder: str
+    best: str
+    oracle_gap_test: float | None
+    leaderboard: list[dict]
+    plots: dict[str, str]

@@ -1,0 +1,114 @@
+"""The training stage's Prefect tasks: read the labeled window, train one model per task (in parallel), evaluate
+them against the baseline and the oracle, and publish the report."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from infra.artifacts import publish_markdown, publish_table
+from infra.progress import Progress, run_logger
+from infra.retry import DB_RETRIES, retry_on_transient
+from infra.settings import get_settings
+from infra.storage import get_database
+from tasks.promotion.results import FirstChampion
+from tasks.training import store
+from tasks.training.dataset import NotEnoughDataError, TrainingData, choose_window, make_training_data, window_split
+from tasks.training.evaluation import best_and_gap, evaluate, feature_importance, leaderboard, oracle_metrics
+from tasks.training.models import TrainedModel, fit_model
+from tasks.training.params import TrainingParams
+from tasks.training.report import make_plots, training_markdown
+from tasks.training.results import Evaluation, RegisteredModel, TrainingReport
+from validation.contracts import PRIMARY, TARGETS
+
+DB_TASK = {"retry_condition_fn": retry_on_transient, "cache_policy": NO_CACHE, **DB_RETRIES}
+
+
+@task(name="load-training-data", **DB_TASK)
+def load_training_data(training: TrainingParams) -> TrainingData | None:
+    """The labeled features of the recent window of batches (or all), with the generator's truth (when known)
+    for the oracle. Returns None (and says why in the log) when there are too few labeled students."""
+    db = get_database()
+    batches = choose_window(store.labeled_batches(db), training.window_batches)
+    frame, truth = store.read_labeled(db, TARGETS[training.problem], batches)
+    try:
+        data = make_training_data(frame, truth, training.problem, training.split_seed, training.val_size,
+                                  training.test_size, training.min_rows)
+    except NotEnoughDataError as exc:
+        run_logger(__name__).warning("training skipped: %s", exc)
+        return None
+    data.lineage["window_batches"] = training.window_batches
+    return data
+
+
+@task(name="load-window", **DB_TASK)
+def load_window(newest_batch: str, training: TrainingParams, holdout_share: float,
+                min_holdout_rows: int) -> TrainingData:
+    """The recent labeled window only (older batches are never read), split for a fair champion/challenger test:
+    the holdout is a share of the newest batch that neither model trained on."""
+    db = get_database()
+    batches = choose_window(store.labeled_batches(db), training.window_batches, newest=newest_batch)
+    frame, truth = store.read_labeled(db, TARGETS[training.problem], batches)
+    split = window_split(frame, newest_batch, training.problem, training.split_seed, holdout_share,
+                         training.val_size, min_holdout_rows)
+    data = make_training_data(frame, truth, training.problem, training.split_seed, training.val_size,
+                              training.test_size, training.min_rows, split_ids=split)
+    data.lineage["window_batches"] = training.window_batches
+    return data
+
+
+@task(name="train-model", cache_policy=NO_CACHE)
+def train_model(algorithm: str, data: TrainingData, training: TrainingParams) -> TrainedModel:
+    """Train one model; the random forest reports its validation score after every step of trees."""
+    logger = run_logger(__name__)
+    progress = Progress(f"random forest ({training.trees} trees)", training.trees) \
+        if algorithm == "random_forest" else None
+
+    def report(n: int, score: float) -> None:
+        logger.info("random forest: %d trees, validation %s %.4f", n,
+                    "ROC AUC" if data.problem == "classification" else "MAE", score)
+        progress(n)
+
+    trained = fit_model(algorithm, data, training.split_seed, training.models, training.tune, training.trees, report)
+    logger.info("trained %s in %.2f s", algorithm, trained.seconds)
+    return trained
+
+
+@task(name="evaluate-models", cache_policy=NO_CACHE)
+def evaluate_models(trained: list[TrainedModel], data: TrainingData, training: TrainingParams) -> Evaluation:
+    """Every model's validation and test metrics, importance for the real models, and the oracle's metrics."""
+    rows = []
+    for model in trained:
+        row = {"algorithm": model.algorithm, **evaluate(model.pipeline, data), "train_seconds": model.seconds,
+               "curve": model.curve}
+        if model.algorithm != "baseline":
+            row["importance"] = feature_importance(model.pipeline, data, training.split_seed,
+                                                   training.importance_repeats)
+        rows.append(row)
+    oracle = {part: oracle_metrics(data.truth[part], data.y[part], data.problem) for part in ("val", "test")}
+    return Evaluation(rows, oracle if oracle["test"] is not None else None)
+
+
+@task(name="publish-training-report", cache_policy=NO_CACHE)
+def publish_training_report(trained: list[TrainedModel], evaluation: Evaluation, registered: list[RegisteredModel],
+                            decision: FirstChampion, data: TrainingData) -> TrainingReport:
+    """Write plots and metrics.json into a new folder per run, and publish the leaderboard and the report."""
+    metric, _ = PRIMARY[data.problem]
+    rows = leaderboard(evaluation, registered, data.problem)
+    best, gap = best_and_gap(rows, data.problem)
+    folder = get_settings().artifacts_path / "training" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    folder.mkdir(parents=True, exist_ok=False)
+    plots = make_plots(trained, best, data, evaluation, folder)
+    metrics = {"problem": data.problem, "metric": metric, "leaderboard": rows, "oracle_gap_test": gap,
+               "champion_decision": {"reason": decision.reason, "version": decision.version,
+                                     "applied": decision.applied, "numbers": decision.numbers},
+               "lineage": data.lineage, "plots": plots}
+    with open(folder / "metrics.json", "x") as handle:
+        json.dump(metrics, handle, indent=2, default=str)
+    publish_table("model-leaderboard", rows, f"{data.target}: models, baseline and oracle")
+    publish_markdown("training-report", training_markdown(data, rows, best, gap, decision.reason, decision.applied,
+                                                          plots, folder), f"Training report for {data.target}")
+    return TrainingReport(str(folder), best, gap, rows, plots)

@@ -1,0 +1,34 @@
+"""Export: Parquet and CSV with the contract's columns and types, and the schema with lineage beside them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from tasks.data.tasks import aggregate_features
+from validation.contracts import FEATURE_SCHEMA
+from tasks.data.tasks import export_features
+from tasks.data.ingest import BatchInput
+from tasks.data.tasks import ingest_batch
+from tasks.data.synthetic import generate_batch
+
+
+def test_export_writes_parquet_csv_and_schema(db):
+    batch = generate_batch(150, 14)
+    ingest_batch.fn(BatchInput(batch.batch_id, True, batch.records, {"type": "test"}), 1000)
+    aggregate_features.fn(batch.batch_id)
+    result = export_features.fn(batch.batch_id)
+    table = pq.read_table(result.parquet)
+    assert table.column_names == [name for name, *_ in FEATURE_SCHEMA] and table.num_rows == 150
+    assert str(table.schema.field("avg_grade").type) == "double" and str(table.schema.field("fullTime").type) == "bool"
+    csv = pd.read_csv(result.csv)
+    assert len(csv) == 150 and csv["student_id"].is_monotonic_increasing
+    schema = json.loads(Path(result.schema).read_text())
+    assert schema["rows"] == 150 and schema["after_batch"] == batch.batch_id and schema["batches"] == [batch.batch_id]
+    assert schema["data_sha256"] == hashlib.sha256(Path(result.csv).read_bytes()).hexdigest()
+    assert {c["name"]: c["role"] for c in schema["columns"]}["high_performer"] == "label"
+    assert Path(result.parquet).parent.name == batch.batch_id

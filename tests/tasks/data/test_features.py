@@ -1,0 +1,77 @@
+"""Feature aggregation inside MongoDB: exact values, idempotent, the newest batch wins, equal to pandas."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from validation.pandas_twin import pandas_features
+
+from infra.collections import STUDENTS_FEATURES, STUDENTS_RAW
+from tasks.data.features import feature_pipeline
+from tasks.data.tasks import aggregate_features
+from validation.contracts import FEATURE_SCHEMA
+from tasks.data.ingest import BatchInput
+from tasks.data.tasks import ingest_batch
+from tasks.data.synthetic import DriftKnobs, generate_batch
+
+
+def ingest(records, batch_id="ref", labeled=False):
+    return ingest_batch.fn(BatchInput(batch_id, labeled, records, {"type": "test"}), 1000)
+
+
+def test_reference_record_features_are_exact(db, reference_record):
+    ingest([reference_record])
+    aggregate_features.fn("ref")
+    doc = db[STUDENTS_FEATURES].find_one({"student_id": 3}, {"_id": 0})
+    assert doc["avg_grade"] == pytest.approx(66.1667, abs=1e-4)
+    assert (doc["max_grade"], doc["min_grade"], doc["num_courses"], doc["num_grades"]) == (75, 57, 2, 6)
+    assert doc["fullTime"] is False and doc["total_credits"] == 7 and doc["grade_range"] == 18
+    assert doc["credit_weighted_avg"] == pytest.approx((3 * 190 / 3 + 4 * 207 / 3) / 7)
+    assert doc["course_avg_std"] == pytest.approx(abs(190 / 3 - 207 / 3) / 2)
+    assert doc["study_hours"] is None and "final_score" not in doc
+    assert (doc["batch_id"], doc["batch_seq"], doc["major"], doc["age"]) == ("ref", 1, "Math", 27)
+
+
+def test_rerunning_the_aggregation_changes_no_counts(db):
+    batch = generate_batch(200, 12)
+    ingest(batch.records, batch.batch_id, labeled=True)
+    first = aggregate_features.fn(batch.batch_id)
+    snapshot = list(db[STUDENTS_FEATURES].find({}, {"_id": 0}).sort("student_id", 1))
+    second = aggregate_features.fn(batch.batch_id)
+    assert (first.inserted, second.inserted, second.unchanged) == (200, 0, 200)
+    assert list(db[STUDENTS_FEATURES].find({}, {"_id": 0}).sort("student_id", 1)) == snapshot
+    assert db[STUDENTS_RAW].count_documents({}) == 200
+
+
+def test_the_newest_batch_wins_even_when_an_older_one_is_rerun(db, reference_record):
+    later = {**reference_record, "courses": [{"course": "Statistics", "credits": 3, "grades": [90, 92]}]}
+    ingest([reference_record], "first")
+    ingest([later], "second")
+    aggregate_features.fn("first")
+    aggregate_features.fn("second")
+    rerun = aggregate_features.fn("first")
+    doc = db[STUDENTS_FEATURES].find_one({"student_id": 3})
+    assert (doc["batch_id"], doc["num_courses"], doc["avg_grade"]) == ("second", 1, 91.0)
+    assert rerun.kept_newer == 1 and db[STUDENTS_FEATURES].count_documents({}) == 1
+
+
+def test_pipeline_equals_the_pandas_reference_on_generated_data(db):
+    batch = generate_batch(300, 13, knobs=DriftKnobs(missing_rate=0.2))
+    result = ingest(batch.records, batch.batch_id, labeled=True)
+    aggregate_features.fn(batch.batch_id)
+    columns = [name for name, *_ in FEATURE_SCHEMA]
+    ours = pd.DataFrame(list(db[STUDENTS_FEATURES].find({}, {"_id": 0}).sort("student_id", 1)))[columns]
+    theirs = pandas_features(batch.records, batch.batch_id, result.seq, labeled=True)[columns]
+    pd.testing.assert_frame_equal(ours, theirs, check_dtype=False, check_exact=False, rtol=1e-9)
+
+
+def test_pipeline_is_sorted_and_matches_only_the_batch():
+    stages = feature_pipeline("b", 4, labeled=False)
+    assert stages[0] == {"$match": {"batch_id": "b"}} and stages[-1] == {"$sort": {"student_id": 1}}
+    assert [next(iter(s)) for s in stages].count("$unwind") == 1
+    assert "final_score" not in str(stages) and "final_score" in str(feature_pipeline("b", 4, labeled=True))
+
+
+def test_aggregating_an_unknown_batch_is_a_clear_error(db):
+    with pytest.raises(LookupError, match="ingest it first"):
+        aggregate_features.fn("nope")
