@@ -1,5 +1,6 @@
 # Two commands do everything: `make run` (set up, then run the pipeline on the local MongoDB server, which it
-# starts on first use) and `make test` (set up, then run the whole test suite). Both create .venv on first use.
+# starts on first use) and `make test` (set up, lint with ruff, then run the whole test suite). Both create
+# .venv on first use.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup run test bench db-start db-status db-stop clean
+.PHONY: setup run lint test bench db-start db-status db-stop clean
 
 setup: $(VENV)/.installed
 
@@ -20,7 +21,10 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(BIN)/python flows/main.py $(ARGS)
 
-test: setup
+lint: setup
+	$(BIN)/ruff check .
+
+test: lint
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: setup

@@ -103,6 +103,10 @@ def is_number(value: Any) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool) and value == value  # NaN fails
 
 
+_KIND_CHECKS = {"int": is_int, "number": is_number, "bool": lambda v: isinstance(v, bool),
+                "text": lambda v: isinstance(v, str), "datetime": lambda v: isinstance(v, str)}
+
+
 def check_field(container: dict, name: str, rule: Rule, where: str = "") -> list[dict]:
     """The reasons (none, or one) why ``container[name]`` breaks ``rule``."""
     return check_value(container.get(name), where + name, rule)
@@ -112,9 +116,7 @@ def check_value(value: Any, field: str, rule: Rule) -> list[dict]:
     """The reasons (none, or one) why ``value``, found at ``field``, breaks ``rule``."""
     if value is None:
         return [_reason(field, "required", None, "a value")] if rule.required else []
-    kind_ok = {"int": is_int, "number": is_number, "bool": lambda v: isinstance(v, bool),
-               "text": lambda v: isinstance(v, str), "datetime": lambda v: isinstance(v, str)}[rule.kind](value)
-    if not kind_ok:
+    if not _KIND_CHECKS[rule.kind](value):
         return [_reason(field, "type", value, EXPECTED[rule.kind])]
     if rule.limits is not None and not rule.limits.low <= value <= rule.limits.high:
         return [_reason(field, "range", value, f"{rule.limits.low:g}..{rule.limits.high:g}")]
@@ -193,6 +195,8 @@ def _check_courses(courses: Any) -> list[dict]:
         if len(grades) > MAX_GRADES:
             reasons.append(_reason(f"{where}.grades", "max_length", len(grades), f"at most {MAX_GRADES} grades"))
             continue
+        if all(type(grade) in (int, float) and GRADE.low <= grade <= GRADE.high for grade in grades):
+            continue  # the common case, without building a field name per grade
         for j, grade in enumerate(grades):
             reasons += check_value(grade, f"{where}.grades[{j}]", GRADE_RULE)
     return reasons
@@ -202,7 +206,7 @@ def check_storable(record: dict) -> list[dict]:
     """Why MongoDB could not store this record as it is: field names starting with ``$`` or holding ``.`` or
     NUL, integers beyond 64 bits, nesting beyond MongoDB's limit, or a document far too large."""
     reasons: list[dict] = []
-    _walk(record, "", 1, reasons)
+    _walk(record, [], 1, reasons)
     if reasons:
         return reasons[:5]
     try:
@@ -214,26 +218,33 @@ def check_storable(record: dict) -> list[dict]:
     return []
 
 
-def _walk(value: Any, path: str, depth: int, reasons: list[dict]) -> None:
-    if len(reasons) >= 5:
-        return
+def _path(parts: list) -> str:
+    """``["courses", 0, "grades", 1]`` -> ``courses[0].grades[1]``."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "$"
+
+
+def _walk(value: Any, parts: list, depth: int, reasons: list[dict]) -> None:
+    """Collect what MongoDB could not store below ``value`` (paths are built only for what is reported)."""
     if depth > MAX_NESTING:
-        reasons.append(_reason(path or "$", "storable", f"nested {depth}+ levels", f"at most {MAX_NESTING} levels"))
+        reasons.append(_reason(_path(parts), "storable", f"nested {depth}+ levels", f"at most {MAX_NESTING} levels"))
         return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            name = f"{path}.{key}" if path else str(key)
-            if not isinstance(key, str):
-                reasons.append(_reason(name, "storable", key, "a text field name"))
-            elif key.startswith("$") or "." in key or "\x00" in key:
-                reasons.append(_reason(name, "storable", key, "a field name without a leading '$', '.' or NUL"))
-            else:
-                _walk(item, name, depth + 1, reasons)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _walk(item, f"{path}[{index}]", depth + 1, reasons)
-    elif is_int(value) and not INT64[0] <= value <= INT64[1]:
-        reasons.append(_reason(path or "$", "storable", value, "an integer within 64 bits"))
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        if len(reasons) >= 5:
+            return
+        if isinstance(value, dict) and (not isinstance(key, str) or key.startswith("$") or "." in key
+                                        or "\x00" in key):
+            reasons.append(_reason(_path([*parts, key]) if isinstance(key, str) else repr(key), "storable", key,
+                                   "a text field name without a leading '$', '.' or NUL"))
+        elif isinstance(item, (dict, list)):
+            parts.append(key)
+            _walk(item, parts, depth + 1, reasons)
+            parts.pop()
+        elif type(item) is int and not INT64[0] <= item <= INT64[1]:
+            reasons.append(_reason(_path([*parts, key]), "storable", item, "an integer within 64 bits"))
 
 
 def split_records(records: list, labeled: bool) -> tuple[list[tuple[int, dict]], list[dict]]:
