@@ -24,6 +24,8 @@ PREDICTIONS = "predictions"
 DRIFT_REPORTS = "drift_reports"
 EVALUATIONS = "evaluations"
 META = "meta"  # facts about the store itself (its id, which namespaces files on disk)
+AB_TESTS = "ab_tests"
+FEEDBACK = "feedback"  # true outcomes posted for students (the prediction service's feedback endpoint)
 IN_CHUNK = 200  # values per $in query (see find_in)
 
 INDEXES: dict[str, list[IndexModel]] = {
@@ -51,7 +53,15 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("student_id", ASCENDING), ("batch_id", ASCENDING), ("model", ASCENDING), ("version", ASCENDING)],
                    unique=True, name="prediction_unique"),
         IndexModel([("batch_id", ASCENDING)], name="batch"),
+        IndexModel([("ab_test", ASCENDING), ("arm", ASCENDING)], name="ab_test_arm",
+                   partialFilterExpression={"ab_test": {"$exists": True}}),
     ],
+    AB_TESTS: [
+        IndexModel([("test_id", ASCENDING)], unique=True, name="test_unique"),
+        IndexModel([("model", ASCENDING)], unique=True, name="one_running_test_per_model",
+                   partialFilterExpression={"state": "running"}),
+    ],
+    FEEDBACK: [IndexModel([("student_id", ASCENDING)], unique=True, name="student_unique")],
     DRIFT_REPORTS: [IndexModel([("batch_id", ASCENDING), ("at", DESCENDING)], name="batch_time")],
     EVALUATIONS: [IndexModel([("name", ASCENDING), ("at", DESCENDING)], name="name_time")],
     BATCHES: [

@@ -10,7 +10,6 @@ it. A state file in the folder (pid, port) lets later processes find it; a ping 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -19,12 +18,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from infra.errors import StorageError
+from infra.locks import file_lock
 
 STATE_FILE = "pipeline-server.json"
 LOG_FILE = "pipeline-server.log"
@@ -143,16 +142,9 @@ def folder_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
-@contextlib.contextmanager
-def start_lock(folder: Path) -> Iterator[None]:
+def start_lock(folder: Path) -> contextlib.AbstractContextManager[None]:
     """Serialise check-then-start between processes, so two first users never start two servers."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / LOCK_FILE, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(folder / LOCK_FILE)
 
 
 def server_command() -> str:

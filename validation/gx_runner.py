@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from infra.locks import file_lock
+
 DATASOURCE = "student-pipeline"
 
 
@@ -58,7 +60,15 @@ def _gx_not_found() -> tuple[type[Exception], ...]:
 
 
 def run_suite(frame: pd.DataFrame, suite, asset_name: str, gx_root: Path, run_name: str) -> SuiteResult:
-    """Validate ``frame`` against ``suite`` through a Checkpoint that also updates Data Docs."""
+    """Validate ``frame`` against ``suite`` through a Checkpoint that also updates Data Docs.
+
+    The GX project's files are not safe for concurrent writers, so runs on one machine take turns (two flows
+    validating at once otherwise collide: "Store already has the following key")."""
+    with file_lock(gx_root / ".gx.lock"):
+        return _run_suite(frame, suite, asset_name, gx_root, run_name)
+
+
+def _run_suite(frame: pd.DataFrame, suite, asset_name: str, gx_root: Path, run_name: str) -> SuiteResult:
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 

@@ -1,0 +1,136 @@
+"""A/B tests between two model versions (pure): sticky assignment, the sample size planned up front, the
+sample-ratio check, the current estimate with its interval, and the fixed-horizon conclusion.
+
+The design (docs/statistics.md, "A/B tests"): a unit (a student) is assigned by sha256(salt + ":" + id), so it
+always sees the same arm; the sample size per arm is computed before the test starts; a chi-square test on the
+arms' unit counts flags a broken split (p < 0.001: the test is invalid and cannot promote); at the horizon, a
+two-proportion z-test (accuracy) or a Welch t-test on absolute error (regression) names the winner; a look before
+the horizon has to be forced, is labelled so, and is held to half the significance level. Only a winner that is
+the challenger, better by at least the margin, in a valid test, replaces the champion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+BUCKETS = 10_000
+
+
+def assign_arm(salt: str, unit: int | str, split: float) -> str:
+    """``"B"`` when sha256(salt:unit) falls in the first ``split`` of 10,000 buckets, else ``"A"``; sticky."""
+    bucket = int.from_bytes(hashlib.sha256(f"{salt}:{unit}".encode()).digest()[:8], "big") % BUCKETS
+    return "B" if bucket < split * BUCKETS else "A"
+
+
+def sample_size_proportions(p_a: float, mde: float, alpha: float, power: float) -> int:
+    """Units per arm to detect accuracy ``p_a`` -> ``p_a + mde`` with a two-sided two-proportion z-test."""
+    p_b = min(max(p_a + mde, 1e-6), 1 - 1e-6)
+    p_bar = (p_a + p_b) / 2
+    z_alpha, z_beta = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
+    n = (z_alpha * math.sqrt(2 * p_bar * (1 - p_bar)) + z_beta * math.sqrt(p_a * (1 - p_a) + p_b * (1 - p_b))) ** 2
+    return math.ceil(n / (p_b - p_a) ** 2)
+
+
+def sample_size_means(sd: float, mde: float, alpha: float, power: float) -> int:
+    """Units per arm to detect a difference ``mde`` in mean absolute error whose spread is ``sd``."""
+    z_alpha, z_beta = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
+    return math.ceil(2 * ((z_alpha + z_beta) * sd / mde) ** 2)
+
+
+def sample_ratio_check(units_a: int, units_b: int, split: float) -> dict:
+    """Chi-square goodness of fit of the arms' unit counts to the planned split; p < 0.001 means broken."""
+    total = units_a + units_b
+    if total == 0:
+        return {"p_value": 1.0, "statistic": 0.0, "valid": True, "observed_b_share": None}
+    expected = np.array([total * (1 - split), total * split])
+    statistic, p_value = stats.chisquare([units_a, units_b], expected)
+    return {"p_value": float(p_value), "statistic": float(statistic), "valid": bool(p_value >= 0.001),
+            "observed_b_share": units_b / total}
+
+
+@dataclass(frozen=True)
+class ArmOutcomes:
+    """What one arm's labelled units say: per unit, correct or not (classification) or the absolute error."""
+
+    values: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Labelled units."""
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        """Accuracy, or mean absolute error."""
+        return float(self.values.mean()) if self.n else float("nan")
+
+
+def compare_arms(a: ArmOutcomes, b: ArmOutcomes, metric: str, alpha: float) -> dict:
+    """B against A: the difference (B better is positive), its confidence interval and the two-sided p-value.
+
+    ``accuracy``: two-proportion z-test (pooled for the p-value, unpooled for the interval).
+    ``mae``: Welch's t-test on absolute errors (lower is better, so the difference is A - B)."""
+    if a.n < 2 or b.n < 2:
+        return {"metric": metric, "a": a.mean, "b": b.mean, "difference": None, "ci_low": None, "ci_high": None,
+                "p_value": None, "n_a": a.n, "n_b": b.n}
+    z = stats.norm.ppf(1 - alpha / 2)
+    if metric == "accuracy":
+        p_a, p_b = a.mean, b.mean
+        difference = p_b - p_a
+        pooled = (p_a * a.n + p_b * b.n) / (a.n + b.n)
+        se_pooled = math.sqrt(pooled * (1 - pooled) * (1 / a.n + 1 / b.n))
+        p_value = 1.0 if se_pooled == 0 else float(2 * stats.norm.sf(abs(difference) / se_pooled))
+        se = math.sqrt(p_a * (1 - p_a) / a.n + p_b * (1 - p_b) / b.n)
+    else:
+        difference = a.mean - b.mean
+        result = stats.ttest_ind(a.values, b.values, equal_var=False)
+        p_value = 1.0 if np.isnan(result.pvalue) else float(result.pvalue)
+        se = math.sqrt(a.values.var(ddof=1) / a.n + b.values.var(ddof=1) / b.n)
+    return {"metric": metric, "a": a.mean, "b": b.mean, "difference": difference, "ci_low": difference - z * se,
+            "ci_high": difference + z * se, "p_value": p_value, "n_a": a.n, "n_b": b.n}
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """A test's verdict: the winner (or none), whether B replaces the champion, why, and the numbers."""
+
+    winner: str | None
+    promote: bool
+    reason: str
+    numbers: dict
+
+
+def conclude(comparison: dict, ratio: dict, horizon_reached: bool, alpha: float, margin: float,
+             b_is_challenger: bool) -> Conclusion:
+    """The fixed-horizon decision. The winner is the arm that is significantly better (two-sided, at ``alpha``,
+    halved for a forced look before the horizon); B replaces the champion only when the test is valid, B won,
+    B is the challenger, and B is better by at least ``margin``."""
+    early = not horizon_reached
+    level = alpha / 2 if early else alpha
+    numbers = {**comparison, "alpha_used": level, "forced_early_look": early, "sample_ratio": ratio}
+    label = " (a forced look before the horizon, at half the significance level)" if early else ""
+    if not ratio["valid"]:
+        return Conclusion(None, False, f"invalid test: the arms' sizes do not match the split (sample-ratio p = "
+                                       f"{ratio['p_value']:.2g}); no winner, nothing is promoted{label}", numbers)
+    if comparison["p_value"] is None:
+        return Conclusion(None, False, f"not enough labelled units to compare the arms{label}", numbers)
+    difference, p_value, metric = comparison["difference"], comparison["p_value"], comparison["metric"]
+    if p_value >= level:
+        return Conclusion(None, False, f"no winner: the difference {difference:+.4f} ({metric}) is not significant "
+                                       f"(p = {p_value:.3g} >= {level}); the champion stays{label}", numbers)
+    if difference < 0:
+        return Conclusion("A", False, f"A wins by {-difference:.4f} ({metric}, p = {p_value:.3g}); the champion "
+                                      f"stays{label}", numbers)
+    if not b_is_challenger:
+        return Conclusion("B", False, f"B wins by {difference:.4f} ({metric}, p = {p_value:.3g}), but A is not the "
+                                      f"champion, so nothing is promoted{label}", numbers)
+    if difference < margin:
+        return Conclusion("B", False, f"B wins by {difference:.4f} ({metric}, p = {p_value:.3g}), below the margin "
+                                      f"{margin}: the champion stays{label}", numbers)
+    return Conclusion("B", True, f"B wins by {difference:.4f} ({metric}, p = {p_value:.3g} < {level}, at least the "
+                                 f"margin {margin}): B becomes champion{label}", numbers)

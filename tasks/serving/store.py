@@ -1,0 +1,91 @@
+"""The prediction service's reads and writes in MongoDB: features for a request's records (the batch pipeline's
+own stages over ``$documents``), the prediction log, A/B tests, and the outcomes posted back as feedback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+from pymongo import ReturnDocument
+
+from infra.collections import AB_TESTS, FEEDBACK, PREDICTIONS, STUDENTS_FEATURES, find_in
+from infra.storage import Db
+from tasks.data.features import feature_stages
+from validation.features import features_frame
+
+
+def request_features(db: Db, records: list[dict], request_id: str) -> pd.DataFrame:
+    """The features of a request's (valid) records, computed inside MongoDB by the very stages the batch flow
+    runs, fed by ``$documents`` instead of a batch's ``$match``: serving and batch agree by construction."""
+    documents = [{k: v for k, v in record.items() if k != "_id"} for record in records]
+    stages = feature_stages(f"api:{request_id}", 0, labeled=False)
+    return features_frame(list(db.aggregate([{"$documents": documents}, *stages])))
+
+
+def log_predictions(db: Db, documents: list[dict]) -> None:
+    """Log every served prediction; an error here must reach the caller, never an unlogged answer."""
+    if documents:
+        db[PREDICTIONS].insert_many(documents, ordered=True)
+
+
+def create_test(db: Db, document: dict) -> dict:
+    """Store a new running test (a second running test for the same model is a duplicate key)."""
+    db[AB_TESTS].insert_one(document)
+    return get_test(db, document["test_id"])
+
+
+def get_test(db: Db, test_id: str) -> dict | None:
+    """One test by id."""
+    return db[AB_TESTS].find_one({"test_id": test_id}, {"_id": 0})
+
+
+def list_tests(db: Db) -> list[dict]:
+    """Every test, newest first."""
+    return list(db[AB_TESTS].find({}, {"_id": 0}).sort("created_at", -1))
+
+
+def running_tests(db: Db) -> dict[str, dict]:
+    """The running test of each model, by model name."""
+    return {doc["model"]: doc for doc in db[AB_TESTS].find({"state": "running"}, {"_id": 0})}
+
+
+def update_test(db: Db, test_id: str, expected_state: str, fields: dict) -> dict | None:
+    """Change a test only if it is still in ``expected_state`` (two concurrent conclusions cannot both act)."""
+    return db[AB_TESTS].find_one_and_update({"test_id": test_id, "state": expected_state}, {"$set": fields},
+                                            projection={"_id": 0}, return_document=ReturnDocument.AFTER)
+
+
+def served_predictions(db: Db, test_id: str) -> pd.DataFrame:
+    """Each unit's first prediction in a test: student, arm, version, prediction (units are sticky)."""
+    rows = db[PREDICTIONS].aggregate([
+        {"$match": {"ab_test": test_id}},
+        {"$sort": {"scored_at": 1}},
+        {"$group": {"_id": "$student_id", "arm": {"$first": "$arm"}, "version": {"$first": "$version"},
+                    "prediction": {"$first": "$prediction"}}},
+    ])
+    frame = pd.DataFrame([{"student_id": r["_id"], "arm": r["arm"], "version": r["version"],
+                           "prediction": r["prediction"]} for r in rows],
+                         columns=["student_id", "arm", "version", "prediction"])
+    return frame
+
+
+def record_feedback(db: Db, outcomes: list[dict]) -> int:
+    """Store true outcomes posted for students (the latest per student wins). Returns how many were stored."""
+    from pymongo import UpdateOne
+
+    now = datetime.now(UTC)
+    operations = [UpdateOne({"student_id": o["student_id"]}, {"$set": {**o, "received_at": now}}, upsert=True)
+                  for o in outcomes]
+    if operations:
+        db[FEEDBACK].bulk_write(operations, ordered=False)
+    return len(operations)
+
+
+def labels_for(db: Db, student_ids: list[int], target: str) -> pd.DataFrame:
+    """The known outcome ``target`` of these students: posted feedback, else a labeled batch's features."""
+    found: dict[int, object] = {}
+    for collection in (STUDENTS_FEATURES, FEEDBACK):  # feedback is read last: it overrides a batch's label
+        for doc in find_in(db[collection], "student_id", student_ids, {"_id": 0, "student_id": 1, target: 1},
+                           {target: {"$ne": None}}):
+            found[doc["student_id"]] = doc[target]
+    return pd.DataFrame({"student_id": list(found), target: list(found.values())}, columns=["student_id", target])
