@@ -38,6 +38,18 @@ class Settings(BaseSettings):
         default=30.0, gt=0,
         validation_alias=AliasChoices("PIPELINE_LOCAL_MONGO_START_TIMEOUT_S", "local_mongo_start_timeout_s"),
     )
+    api_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("PIPELINE_API_HOST", "api_host"))
+    api_port: int = Field(default=8000, ge=1, le=65535, validation_alias=AliasChoices("PIPELINE_API_PORT", "api_port"))
+    api_workers: int = Field(default=1, ge=1, le=64,
+                             validation_alias=AliasChoices("PIPELINE_API_WORKERS", "api_workers"))
+    api_refresh_s: float = Field(
+        default=1.0, gt=0, validation_alias=AliasChoices("PIPELINE_API_REFRESH_S", "api_refresh_s"),
+        description="how often the service looks for a new champion or A/B test",
+    )
+    api_max_records: int = Field(
+        default=1000, ge=1, validation_alias=AliasChoices("PIPELINE_API_MAX_RECORDS", "api_max_records"))
+    api_max_body_bytes: int = Field(
+        default=5_000_000, ge=1000, validation_alias=AliasChoices("PIPELINE_API_MAX_BODY_BYTES", "api_max_body_bytes"))
     server_timeout_ms: int = Field(
         default=5000, ge=100, validation_alias=AliasChoices("MONGO_TIMEOUT_MS", "server_timeout_ms")
     )

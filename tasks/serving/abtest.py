@@ -65,9 +65,9 @@ class ArmOutcomes:
         return len(self.values)
 
     @property
-    def mean(self) -> float:
-        """Accuracy, or mean absolute error."""
-        return float(self.values.mean()) if self.n else float("nan")
+    def mean(self) -> float | None:
+        """Accuracy, or mean absolute error (None before any unit is labelled)."""
+        return float(self.values.mean()) if self.n else None
 
 
 def compare_arms(a: ArmOutcomes, b: ArmOutcomes, metric: str, alpha: float) -> dict:
@@ -134,3 +134,29 @@ def conclude(comparison: dict, ratio: dict, horizon_reached: bool, alpha: float,
                                       f"{margin}: the champion stays{label}", numbers)
     return Conclusion("B", True, f"B wins by {difference:.4f} ({metric}, p = {p_value:.3g} < {level}, at least the "
                                  f"margin {margin}): B becomes champion{label}", numbers)
+
+
+def route(student_ids: list[int], champion_version: int, test: dict | None) -> list[tuple[str | None, int]]:
+    """The (arm, version) that answers each student: the champion, or the running test's sticky arm."""
+    if test is None:
+        return [(None, champion_version)] * len(student_ids)
+    arms = []
+    for student in student_ids:
+        arm = assign_arm(test["salt"], student, test["split"])
+        arms.append((arm, test["arms"][arm]["version"]))
+    return arms
+
+
+def outcomes_by_arm(served, labels, target: str, metric: str) -> dict[str, ArmOutcomes]:
+    """Join each unit's served prediction with its true outcome: per arm, correct or not (accuracy) or the
+    absolute error (mae). ``served``: student_id, arm, prediction; ``labels``: student_id, target."""
+    joined = served.merge(labels, on="student_id")
+    outcomes = {}
+    for arm in ("A", "B"):
+        part = joined[joined["arm"] == arm]
+        if metric == "accuracy":
+            values = (part["prediction"].astype(int) == part[target].astype(int)).to_numpy(dtype=float)
+        else:
+            values = (part["prediction"].astype(float) - part[target].astype(float)).abs().to_numpy()
+        outcomes[arm] = ArmOutcomes(values)
+    return outcomes

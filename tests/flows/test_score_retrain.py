@@ -16,6 +16,7 @@ from infra.collections import ALIAS_HISTORY, DRIFT_REPORTS, EVALUATIONS, PREDICT
 from tasks.data.synthetic import DriftKnobs
 from tasks.registry.store import CHAMPION, PREVIOUS_CHAMPION, ModelNotFoundError, get_alias
 from tasks.training.params import TrainingParams
+from tests.builders import copy_database
 from tests.conftest import drop_database, use_store
 
 FAST = TrainingParams(algorithms=["linear", "xgboost"])
@@ -35,15 +36,8 @@ def trained_store(mongo_server, tmp_path_factory):
 @pytest.fixture
 def champion(db, trained_store):
     """This test's database starts as a copy of the trained store; returns the champion's version."""
-    from infra.collections import ensure_indexes
-
     name, version = trained_store
-    source = db.client[name]
-    for collection in source.list_collection_names():
-        documents = list(source[collection].find())
-        if documents:
-            db[collection].insert_many(documents)
-    ensure_indexes(db)
+    copy_database(db.client[name], db)
     return version
 
 

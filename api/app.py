@@ -1,0 +1,86 @@
+"""The prediction service's application: routes, the in-memory view of the registry, and the guards that
+turn bad requests into clear 4xx answers (never a 500): a JSON content type, a body size limit, malformed or
+too deeply nested JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.guards import JsonBodyGuard
+from api.routes import ab_tests, feedback, ops, predict
+from api.state import ServingState
+from infra.errors import StorageError
+from infra.settings import Settings, get_settings
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities become null: JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON with NaN as null (a model's ROC AUC on a one-class split, an arm with no labels yet)."""
+
+    def render(self, content: Any) -> bytes:
+        """Encode, with non-finite numbers as null."""
+        from fastapi.encoders import jsonable_encoder
+
+        return json.dumps(_finite(jsonable_encoder(content)), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service for ``settings`` (from the environment by default): ``uvicorn --factory api.app:create_app``."""
+    settings = settings or get_settings()
+    state = ServingState(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        state.start()
+        yield
+        state.stop()
+
+    app = FastAPI(title="student-pipeline prediction service", version="0.1.0", lifespan=lifespan,
+                  default_response_class=SafeJSONResponse,
+                  description="Predictions for raw student records with the registry's champion (features from the "
+                              "batch pipeline's own aggregation), A/B tests between versions, and feedback.")
+    app.state.serving = state
+    app.add_middleware(JsonBodyGuard, max_bytes=settings.api_max_body_bytes)
+    for module in (ops, predict, ab_tests, feedback):
+        app.include_router(module.router)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(error.get("type") == "json_invalid" for error in errors):
+            return SafeJSONResponse({"detail": "the body is not valid JSON"}, status_code=400)
+        if any(error.get("type") == "missing" and tuple(error.get("loc", ())) == ("body",) for error in errors):
+            return SafeJSONResponse({"detail": "the body is empty: send a JSON object"}, status_code=400)
+        return SafeJSONResponse({"detail": [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                                            for e in errors]}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            detail = "the body could not be read as JSON (malformed, or nested too deeply)"
+        return SafeJSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(StorageError)
+    async def store_unavailable(request: Request, exc: StorageError) -> JSONResponse:
+        return SafeJSONResponse({"detail": f"the store is not available: {exc}"}, status_code=503)
+
+    return app

@@ -1,0 +1,149 @@
+"""A/B tests between the champion and another version: create one (its sample size planned up front), see how
+it stands, conclude it at its horizon (a winner that beats the champion by the margin is promoted through the
+registry's compare-and-set, with the test's numbers in the alias history)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, HTTPException, Request
+from pymongo.errors import DuplicateKeyError
+
+from api.schemas import ConcludeRequest
+from infra.collections import MODELS
+from infra.storage import Db
+from tasks.promotion.store import promote
+from tasks.registry.store import CHAMPION, get_alias, load_reference
+from tasks.serving.abtest import (
+    compare_arms,
+    conclude,
+    outcomes_by_arm,
+    sample_ratio_check,
+    sample_size_means,
+    sample_size_proportions,
+)
+from tasks.serving.params import ABTestParams
+from tasks.serving.store import create_test, get_test, labels_for, list_tests, served_predictions, update_test
+from validation.contracts import TARGETS
+
+router = APIRouter(prefix="/ab-tests", tags=["A/B tests"])
+
+
+def plan(db: Db, name: str, problem: str, version_a: int, params: ABTestParams) -> tuple[str, float, int]:
+    """The metric, the baseline it starts from (A's test accuracy, or the spread of A's absolute errors on its
+    held-out data) and the units needed per arm."""
+    if problem == "classification":
+        accuracy = db[MODELS].find_one({"name": name, "version": version_a})["metrics"]["test"]["accuracy"]
+        return "accuracy", accuracy, sample_size_proportions(accuracy, params.mde, params.alpha, params.power)
+    reference = load_reference(db, name, version_a)
+    spread = float((reference["prediction"] - reference[name]).abs().std())
+    return "mae", spread, sample_size_means(spread, params.mde, params.alpha, params.power)
+
+
+@router.post("", status_code=201, responses={404: {"description": "no such version"},
+                                              409: {"description": "a test is already running for this model"}})
+def create(params: ABTestParams, request: Request) -> dict:
+    """Start a test: version B against version A (the champion unless given), sample size planned now."""
+    state = request.app.state.serving
+    db = state.db()
+    name = TARGETS[params.problem]
+    champion = get_alias(db, name, CHAMPION)
+    version_a = params.version_a or (champion and champion["version"])
+    if version_a is None:
+        raise HTTPException(409, f"model {name!r} has no champion yet: run python flows/main.py first")
+    for version in (version_a, params.version_b):
+        if db[MODELS].count_documents({"name": name, "version": version}) == 0:
+            raise HTTPException(404, f"model {name!r} has no version {version}")
+    if version_a == params.version_b:
+        raise HTTPException(422, "version A and version B are the same version")
+    metric, baseline, n_per_arm = plan(db, name, params.problem, version_a, params)
+    test = {"test_id": uuid.uuid4().hex[:12], "name": params.name, "model": name, "problem": params.problem,
+            "metric": metric, "arms": {"A": {"version": version_a}, "B": {"version": params.version_b}},
+            "split": params.split, "salt": uuid.uuid4().hex, "mde": params.mde, "alpha": params.alpha,
+            "power": params.power, "margin": params.margin, "baseline": baseline, "n_per_arm": n_per_arm,
+            "state": "running", "created_at": datetime.now(UTC), "result": None}
+    try:
+        created = create_test(db, test)
+    except DuplicateKeyError:
+        raise HTTPException(409, f"a test is already running for model {name!r}: conclude it first") from None
+    state.wait_for(lambda snapshot: snapshot.tests.get(name, {}).get("test_id") == test["test_id"], timeout_s=10)
+    return created
+
+
+@router.get("")
+def index(request: Request) -> list[dict]:
+    """Every test, newest first."""
+    return list_tests(request.app.state.serving.db())
+
+
+def standing(db: Db, test: dict) -> dict:
+    """How a test stands now: units served and labelled per arm, the sample-ratio check, the estimate with its
+    interval, and whether the planned horizon is reached."""
+    served = served_predictions(db, test["test_id"])
+    labels = labels_for(db, served["student_id"].tolist(), test["model"])
+    outcomes = outcomes_by_arm(served, labels, test["model"], test["metric"])
+    units = {arm: int((served["arm"] == arm).sum()) for arm in ("A", "B")}
+    ratio = sample_ratio_check(units["A"], units["B"], test["split"])
+    return {"served": units, "labelled": {arm: outcomes[arm].n for arm in ("A", "B")}, "sample_ratio": ratio,
+            "estimate": compare_arms(outcomes["A"], outcomes["B"], test["metric"], test["alpha"]),
+            "horizon_reached": min(outcomes["A"].n, outcomes["B"].n) >= test["n_per_arm"]}
+
+
+def found(db: Db, test_id: str) -> dict:
+    """The test, or 404."""
+    test = get_test(db, test_id)
+    if test is None:
+        raise HTTPException(404, f"no A/B test {test_id!r}")
+    return test
+
+
+@router.get("/{test_id}", responses={404: {"description": "no such test"}})
+def show(test_id: str, request: Request) -> dict:
+    """A test and how it stands. A running test whose arms do not match its split is marked invalid."""
+    state = request.app.state.serving
+    db = state.db()
+    test = found(db, test_id)
+    now = standing(db, test)
+    if test["state"] == "running" and not now["sample_ratio"]["valid"]:
+        test = update_test(db, test_id, "running", {"state": "invalid", "invalid_at": datetime.now(UTC),
+                                                    "invalid_reason": "sample-ratio mismatch"}) or test
+        state.refresh_quietly()  # stop routing to it
+    return {**test, **now}
+
+
+@router.post("/{test_id}/conclude", responses={404: {"description": "no such test"},
+                                               409: {"description": "before the horizon (unless forced), or over"}})
+def conclude_test(test_id: str, body: ConcludeRequest, request: Request) -> dict:
+    """Conclude at the horizon (or, forced, before it): name the winner, promote B if it beats the champion
+    significantly and by the margin, record why either way, and stop routing."""
+    state = request.app.state.serving
+    db = state.db()
+    test = found(db, test_id)
+    if test["state"] not in ("running", "invalid"):
+        raise HTTPException(409, f"test {test_id!r} is already {test['state']}")
+    now = standing(db, test)
+    if not now["horizon_reached"] and not body.force:
+        raise HTTPException(409, f"the horizon is not reached: {now['labelled']} labelled units of "
+                                 f"{test['n_per_arm']} per arm; pass force=true for an early look (labelled as "
+                                 "such, at half the significance level)")
+    champion = get_alias(db, test["model"], CHAMPION)
+    version_a, version_b = test["arms"]["A"]["version"], test["arms"]["B"]["version"]
+    b_is_challenger = champion is not None and champion["version"] == version_a
+    verdict = conclude(now["estimate"], now["sample_ratio"], now["horizon_reached"], test["alpha"], test["margin"],
+                       b_is_challenger)
+    applied, reason = False, verdict.reason
+    if verdict.promote:
+        applied = promote(db, test["model"], version_a, version_b, f"A/B test {test_id}: {verdict.reason}",
+                          {**verdict.numbers, "ab_test": test_id}, by=f"ab-test:{test_id}")
+        if not applied:
+            reason += "; not applied: the champion changed meanwhile"
+    result = {"winner": verdict.winner, "promoted": applied, "reason": reason, "numbers": verdict.numbers,
+              "forced": body.force and not now["horizon_reached"]}
+    updated = update_test(db, test_id, test["state"], {"state": "concluded", "result": result,
+                                                       "concluded_at": datetime.now(UTC)})
+    if updated is None:
+        raise HTTPException(409, f"test {test_id!r} was concluded by someone else meanwhile")
+    state.wait_for(lambda snapshot: test["model"] not in snapshot.tests or
+                   snapshot.tests[test["model"]]["test_id"] != test_id, timeout_s=10)
+    return {**updated, **now}

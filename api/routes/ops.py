@@ -1,0 +1,51 @@
+"""Is the service alive, ready, and what models does it know: /health, /ready, /models."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from infra.collections import MODEL_ALIASES, MODELS
+from infra.storage import describe_store
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health")
+def health() -> dict:
+    """The process is alive (says nothing about the store or the models)."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", responses={503: {"description": "no verified champion loaded, or the store unreachable"}})
+def ready(request: Request) -> JSONResponse:
+    """Ready when the store answers and the classification champion is loaded and its SHA-256 verified."""
+    state = request.app.state.serving
+    champions = {name: {"version": m.version, "algorithm": m.algorithm, "sha256": m.sha256,
+                        "loaded_at": m.loaded_at.isoformat()} for name, m in state.snapshot.champions.items()}
+    try:
+        state.db().command("ping")
+        store, reachable = describe_store(state.settings), True
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        store, reachable = f"unreachable: {type(exc).__name__}", False
+    body = {"store": store, "champions": champions, "last_error": state.last_error,
+            "refreshed_at": state.refreshed_at.isoformat() if state.refreshed_at else None}
+    if not reachable:
+        return JSONResponse({"status": "not ready", "detail": "the store does not answer", **body}, status_code=503)
+    if "high_performer" not in champions:
+        return JSONResponse({"status": "not ready", "detail": "no champion yet: run python flows/main.py on a "
+                                                              "labeled batch", **body}, status_code=503)
+    return JSONResponse({"status": "ready", **body})
+
+
+@router.get("/models")
+def models(request: Request) -> list[dict]:
+    """Every registered version: algorithm, problem, metrics, the aliases pointing at it, lineage."""
+    db = request.app.state.serving.db()
+    aliases: dict[tuple[str, int], list[str]] = {}
+    for pointer in db[MODEL_ALIASES].find({}, {"_id": 0, "name": 1, "alias": 1, "version": 1}):
+        aliases.setdefault((pointer["name"], pointer["version"]), []).append(pointer["alias"])
+    fields = {"_id": 0, "name": 1, "version": 1, "algorithm": 1, "problem": 1, "metrics": 1, "lineage": 1,
+              "created_at": 1, "binary.sha256": 1, "params": 1}
+    return [{**doc, "aliases": sorted(aliases.get((doc["name"], doc["version"]), []))}
+            for doc in db[MODELS].find({}, fields).sort([("name", 1), ("version", 1)])]

@@ -1,0 +1,69 @@
+"""The service's request and response bodies (they are also its OpenAPI documentation at /docs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class PredictRequest(BaseModel):
+    """Raw nested student records, as ingest takes them."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"records": [{
+        "student_id": 3, "age": 27, "major": "Math", "fullTime": False, "enrollment_year": 2021,
+        "courses": [{"course": "Statistics", "credits": 3, "grades": [74, 57, 59]},
+                    {"course": "Linear Algebra", "credits": 4, "grades": [68, 64, 75]}]}]}]})
+
+    records: list[Any] = Field(description="raw student records (the ingest schema)")
+
+
+class Prediction(BaseModel):
+    """One answer: which model version (and A/B arm) predicted what for which student."""
+
+    student_id: int
+    prediction: float | int | bool
+    probability: float | None
+    model: str
+    version: int
+    arm: str | None
+
+
+class PredictResponse(BaseModel):
+    """Every record's prediction, in the order the records came, under one request id (logged)."""
+
+    request_id: str
+    predictions: list[Prediction]
+
+
+class Outcome(BaseModel):
+    """A student's true outcome, once known."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    student_id: int = Field(ge=1, le=2**53)
+    high_performer: bool | None = None
+    final_score: float | None = Field(None, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def some_outcome(self) -> Outcome:
+        """At least one of the two outcomes."""
+        if self.high_performer is None and self.final_score is None:
+            raise ValueError("give high_performer, final_score or both")
+        return self
+
+
+class FeedbackRequest(BaseModel):
+    """True outcomes for students the service (or a batch) scored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcomes: list[Outcome] = Field(min_length=1, max_length=10_000)
+
+
+class ConcludeRequest(BaseModel):
+    """Conclude a test; before its horizon only when forced (the look is labelled so)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    force: bool = False

@@ -1,0 +1,172 @@
+"""The prediction service over real HTTP: health and readiness, the registry's models, predictions that agree
+with the batch pipeline and are all logged, every kind of bad request answered with a clear 4xx, and a
+promotion or rollback made by another process served without a restart."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from infra.collections import ALIAS_HISTORY, PREDICTIONS
+from tasks.data.synthetic import generate_batch
+from tests.api.conftest import serve, stop
+from tests.conftest import REFERENCE_RECORD
+from validation.records import split_records
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def records(n: int, seed: int) -> list[dict]:
+    return generate_batch(n, seed, labeled=False).records
+
+
+def test_health_ready_and_the_registry_s_models(service):
+    assert service.http.get("/health").json() == {"status": "ok"}
+    ready = service.http.get("/ready")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    champion = ready.json()["champions"]["high_performer"]
+    assert champion["version"] == 1 and len(champion["sha256"]) == 64
+    models = service.http.get("/models").json()
+    assert [(m["version"], m["algorithm"], m["aliases"]) for m in models] == [(1, "linear", ["champion"]),
+                                                                              (2, "linear", [])]
+    assert models[0]["metrics"]["test"]["accuracy"] > 0.5 and models[1]["lineage"]["rows"] == 2000
+    assert "/predict" in service.http.get("/openapi.json").json()["paths"]
+
+
+def test_the_reference_record_gets_the_features_and_the_prediction_the_batch_pipeline_gives(service):
+    import pandas as pd
+
+    from tasks.data.ingest import BatchInput
+    from tasks.data.tasks import aggregate_features, ingest_batch
+    from tasks.registry.store import load_model
+    from tasks.scoring.predict import predict_frame
+    from tasks.serving.store import request_features
+    from validation.features import features_frame
+
+    record = {**copy.deepcopy(REFERENCE_RECORD), "student_id": 77_000_003}
+    served = request_features(service.db, [record], "parity")
+    ingest_batch.fn(BatchInput("parity-batch", False, [record], {"type": "test"}), 1000)
+    aggregate_features.fn("parity-batch")
+    stored = features_frame(list(service.db["students_features"].find({"student_id": 77_000_003}, {"_id": 0})))
+    columns = [c for c in stored.columns if c not in ("batch_id", "batch_seq")]
+    pd.testing.assert_frame_equal(served[columns], stored[columns])
+    assert served.loc[0, "avg_grade"] == pytest.approx(66.1667, abs=1e-4) and served.loc[0, "num_courses"] == 2
+
+    answer = service.http.post("/predict", json={"records": [record]}).json()["predictions"][0]
+    batch = predict_frame(load_model(service.db, "high_performer", version=1), stored, "classification")
+    assert (answer["version"], answer["arm"]) == (1, None)
+    assert answer["probability"] == pytest.approx(float(batch.loc[0, "probability"]), abs=1e-12)
+    assert answer["prediction"] == int(batch.loc[0, "prediction"])
+
+
+def test_every_answer_is_logged_with_its_request_and_answers_keep_the_request_order(service):
+    batch = records(40, 901)
+    shuffled = batch[::-1]
+    response = service.http.post("/predict", json={"records": shuffled})
+    body = response.json()
+    assert response.status_code == 200 and [p["student_id"] for p in body["predictions"]] == \
+        [r["student_id"] for r in shuffled]
+    logged = list(service.db[PREDICTIONS].find({"request_id": body["request_id"]}, {"_id": 0}))
+    assert len(logged) == 40 and {doc["source"] for doc in logged} == {"api"}
+    assert {(doc["student_id"], doc["prediction"]) for doc in logged} == \
+        {(p["student_id"], p["prediction"]) for p in body["predictions"]}
+
+
+def test_requests_answered_equal_predictions_logged_under_concurrency(service):
+    before = service.db[PREDICTIONS].count_documents({"source": "api"})
+    batches = [records(5, 910 + i) for i in range(24)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(lambda b: service.http.post("/predict", json={"records": b}), batches))
+    assert all(r.status_code == 200 for r in responses)
+    answered = sum(len(r.json()["predictions"]) for r in responses)
+    assert answered == 120 and service.db[PREDICTIONS].count_documents({"source": "api"}) - before == answered
+
+
+def test_invalid_records_get_422_with_the_same_reasons_as_the_ingest_quarantine(service):
+    good = copy.deepcopy(REFERENCE_RECORD)
+    bad = [{**good, "student_id": 5, "age": -1}, {**good, "student_id": 6, "study": {"tutoring": "sometimes"}},
+           {**good, "student_id": 7, "nickname": 2**70}, [1, 2], {**good, "student_id": 3}]
+    response = service.http.post("/predict", json={"records": [good, *bad]})
+    assert response.status_code == 422
+    invalid = response.json()["detail"]["invalid"]
+    _, quarantined = split_records([good, *bad], labeled=False)
+    assert invalid == [{"position": q["position"], "student_id": q["student_id"], "reasons": q["reasons"]}
+                       for q in quarantined]
+    assert [(i["position"], i["reasons"][0]["rule"]) for i in invalid] == [
+        (1, "range"), (2, "type"), (3, "storable"), (4, "type"), (5, "unique")]
+
+
+@pytest.mark.parametrize(("content", "headers", "status", "says"), [
+    (b"", {"content-type": "application/json"}, 400, "empty"),
+    (b'{"records": [', {"content-type": "application/json"}, 400, "not valid JSON"),
+    (b"[" * 50_000 + b"]" * 50_000, {"content-type": "application/json"}, 400, "nested too deeply"),
+    (b'{"records": []}', {"content-type": "application/json"}, 422, "records is empty"),
+    (b'{"rows": []}', {"content-type": "application/json"}, 422, "records"),
+    (b"[]", {"content-type": "application/json"}, 422, ""),
+    (b"records=1", {"content-type": "application/x-www-form-urlencoded"}, 415, "must be JSON"),
+    (b'{"records": []}', {"content-type": "text/plain"}, 415, "must be JSON"),
+    (b'{"records": ["' + b"x" * 6_000_000 + b'"]}', {"content-type": "application/json"}, 413, "at most"),
+])
+def test_bad_requests_get_a_clear_4xx_never_a_500(service, content, headers, status, says):
+    response = service.http.post("/predict", content=content, headers=headers)
+    assert response.status_code == status, response.text
+    assert says in str(response.json()["detail"])
+
+
+def test_too_many_records_and_deep_records_are_refused(service):
+    too_many = service.http.post("/predict", json={"records": [REFERENCE_RECORD] * 1001})
+    assert too_many.status_code == 413 and "at most 1000" in too_many.json()["detail"]
+    deep: dict = {}
+    for _ in range(150):
+        deep = {"n": deep}
+    response = service.http.post("/predict", json={"records": [{**REFERENCE_RECORD, "extra": deep}]})
+    assert response.status_code == 422
+    assert response.json()["detail"]["invalid"][0]["reasons"][0]["expected"] == "at most 100 levels"
+
+
+def test_no_champion_yet_is_a_503_that_says_what_to_do(store, monkeypatch):
+    server, thread, url = serve(monkeypatch)
+    try:
+        import httpx
+
+        with httpx.Client(base_url=url) as http:
+            ready = http.get("/ready")
+            predict = http.post("/predict", json={"records": [REFERENCE_RECORD]})
+        assert ready.status_code == 503 and "run python flows/main.py" in ready.json()["detail"]
+        assert predict.status_code == 503 and "run python flows/main.py" in predict.json()["detail"]
+    finally:
+        stop(server, thread)
+
+
+def served_version(service) -> int:
+    return service.http.post("/predict", json={"records": records(1, 950)}).json()["predictions"][0]["version"]
+
+
+def wait_for_version(service, version: int, timeout: float = 10) -> float:
+    start = time.monotonic()
+    while served_version(service) != version:
+        assert time.monotonic() - start < timeout, f"still not serving v{version}"
+        time.sleep(0.1)
+    return time.monotonic() - start
+
+
+def test_a_promotion_and_a_rollback_by_other_processes_are_served_without_a_restart(service):
+    env = {**os.environ, **service.env}
+    env.pop("PREFECT_API_URL", None)
+    promote = ("from infra.storage import get_database; from tasks.promotion.store import promote; "
+               "assert promote(get_database(), 'high_performer', 1, 2, 'test: another process', {}, by='test')")
+    subprocess.run([sys.executable, "-c", promote], cwd=ROOT, env=env, check=True, timeout=120)
+    wait_for_version(service, 2)
+    rollback = subprocess.run([sys.executable, "flows/rollback.py", "--json"], cwd=ROOT, env=env, timeout=240,
+                              capture_output=True, text=True)
+    assert rollback.returncode == 0, rollback.stderr[-2000:]
+    assert wait_for_version(service, 1) < 10
+    history = [(h["to_version"], h["by"]) for h in service.db[ALIAS_HISTORY].find({"alias": "champion"}).sort("at", 1)]
+    assert history[-2:] == [(2, "test"), (1, "rollback")]
