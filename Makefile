@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup run lint test bench db-start db-status db-stop clean
+.PHONY: setup run api lint test bench db-start db-status db-stop clean
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,10 @@ $(VENV)/.installed: pyproject.toml
 
 run: setup
 	$(BIN)/python flows/main.py $(ARGS)
+
+# The prediction service (predictions, A/B tests, feedback; docs at /docs) on PIPELINE_API_HOST:PIPELINE_API_PORT
+api: setup
+	$(BIN)/python -m api
 
 lint: setup
 	$(BIN)/ruff check .

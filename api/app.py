@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.answering import answer_jobs
+from api.batching import Batcher
 from api.guards import JsonBodyGuard
 from api.routes import ab_tests, feedback, ops, predict
 from api.state import ServingState
@@ -50,7 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state.start()
+        app.state.batcher = Batcher(lambda jobs: answer_jobs(state, jobs), settings.api_max_records)
         yield
+        app.state.batcher.stop()
         state.stop()
 
     app = FastAPI(title="student-pipeline prediction service", version="0.1.0", lifespan=lifespan,

@@ -80,7 +80,8 @@ class ServingState:
     def refresh(self) -> None:
         """Look at the champion pointers and the running tests; load what changed, then swap in one step."""
         db = self.db()
-        ensure_indexes(db)
+        if self.refreshed_at is None:
+            ensure_indexes(db)  # once: the service writes predictions and tests before any flow may have
         champions = {}
         for name in TARGETS.values():
             pointer = get_alias(db, name, CHAMPION)

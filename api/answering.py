@@ -1,0 +1,59 @@
+"""Answering a batch of prediction requests: features for all their records in one aggregation over
+``$documents``, each student routed (the champion, or a running A/B test's sticky arm), one prediction per model
+version, and every answer logged in one insert before any is returned."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from api.batching import Job
+from api.state import ServingState
+from infra.errors import UserError
+from tasks.scoring.predict import predict_frame, prediction_documents
+from tasks.serving.abtest import route
+from tasks.serving.store import log_predictions, request_features
+
+
+class NoChampionError(UserError, LookupError):
+    """The model has no champion yet (the service answers 503)."""
+
+
+class LogWriteError(UserError, RuntimeError):
+    """The prediction log could not be written, so no answer is given (the service answers 503)."""
+
+
+ANSWER_FIELDS = ("student_id", "prediction", "probability", "model", "version", "arm")
+
+
+def answer_jobs(state: ServingState, jobs: list[Job]) -> None:
+    """Fill every job's answers (in its records' order), or raise: then no job is answered."""
+    name = jobs[0].name
+    snapshot = state.snapshot  # one view of the registry for the whole batch
+    champion = snapshot.champions.get(name)
+    if champion is None:
+        raise NoChampionError(f"model {name!r} has no champion yet: run python flows/main.py on a labeled batch")
+    db = state.db()
+    frame = request_features(db, [record for job in jobs for record in job.records], jobs[0].request_id)
+    test = snapshot.tests.get(name)
+    routes = route(frame["student_id"].tolist(), champion.version, test)
+    frame = frame.assign(arm=[arm for arm, _ in routes], version=[version for _, version in routes])
+    request_of = {student: job.request_id for job in jobs for student in job.students}
+    now, documents = datetime.now(UTC), []
+    for (arm, version), part in frame.groupby(["arm", "version"], dropna=False, sort=False):
+        arm = None if pd.isna(arm) else arm
+        loaded = state.model(name, int(version))
+        predictions = predict_frame(loaded.model, part, loaded.problem)
+        extra = {"source": "api", **({"ab_test": test["test_id"]} if test else {})}
+        for request_id, rows in predictions.groupby(predictions["student_id"].map(request_of)):
+            documents += prediction_documents(rows, f"api:{request_id}", name, loaded.version, arm, now,
+                                              request_id=request_id, **extra)
+    try:
+        log_predictions(db, documents)
+    except Exception as exc:  # noqa: BLE001 - an unlogged answer is never given
+        raise LogWriteError(f"the predictions could not be logged ({type(exc).__name__}), so none are returned; "
+                            "retry when the store answers") from None
+    by_student = {doc["student_id"]: doc for doc in documents}
+    for job in jobs:
+        job.answers = [{key: by_student[record["student_id"]][key] for key in ANSWER_FIELDS} for record in job.records]
