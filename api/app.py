@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.answering import answer_jobs
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.batcher.stop()
         state.stop()
 
-    app = FastAPI(title="student-pipeline prediction service", version="0.1.0", lifespan=lifespan,
+    app = FastAPIOffline(title="student-pipeline prediction service", version="0.1.0", lifespan=lifespan,
                   default_response_class=SafeJSONResponse,
                   description="Predictions for raw student records with the registry's champion (features from the "
                               "batch pipeline's own aggregation), A/B tests between versions, and feedback.")

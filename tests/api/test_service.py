@@ -38,6 +38,9 @@ def test_health_ready_and_the_registry_s_models(service):
                                                                               (2, "linear", [])]
     assert models[0]["metrics"]["test"]["accuracy"] > 0.5 and models[1]["lineage"]["rows"] == 2000
     assert "/predict" in service.http.get("/openapi.json").json()["paths"]
+    docs = service.http.get("/docs").text
+    assert "cdn" not in docs.lower() and "/static-offline-docs/swagger-ui-bundle.js" in docs  # works offline
+    assert service.http.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
 
 
 def test_the_reference_record_gets_the_features_and_the_prediction_the_batch_pipeline_gives(service):
