@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.answering import answer_jobs
 from api.batching import Batcher
 from api.guards import JsonBodyGuard
-from api.routes import ab_tests, feedback, ops, predict
+from api.routes import ab_tests, alerts, dashboard, feedback, ops, predict
 from api.state import ServingState
 from infra.errors import StorageError
 from infra.settings import Settings, get_settings
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "batch pipeline's own aggregation), A/B tests between versions, and feedback.")
     app.state.serving = state
     app.add_middleware(JsonBodyGuard, max_bytes=settings.api_max_body_bytes)
-    for module in (ops, predict, ab_tests, feedback):
+    for module in (ops, predict, ab_tests, feedback, alerts, dashboard):
         app.include_router(module.router)
 
     @app.exception_handler(RequestValidationError)

@@ -13,21 +13,25 @@ class BodyTooLarge(Exception):
 class JsonBodyGuard:
     """415 for a body that is not JSON, 413 for one over the size limit (declared or actually received)."""
 
-    def __init__(self, app, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app, max_bytes: int, form_paths: tuple[str, ...] = ("/dashboard/",)) -> None:
+        self.app, self.max_bytes, self.form_paths = app, max_bytes, form_paths
 
     async def __call__(self, scope, receive, send) -> None:
         """Check the request's headers, then count its body's bytes as they arrive."""
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH") \
+                or scope["path"].startswith(self.form_paths):  # the dashboard's buttons post forms, no body
             await self.app(scope, receive, send)
             return
         headers = {key.decode().lower(): value.decode() for key, value in scope["headers"]}
+        declared = headers.get("content-length")
+        if declared in (None, "0") and "transfer-encoding" not in headers:  # no body: nothing to check
+            await self.app(scope, receive, send)
+            return
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             await self._answer(send, 415, f"the body must be JSON (Content-Type: application/json), got "
                                           f"{content_type or 'no content type'!r}")
             return
-        declared = headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_bytes:
             await self._answer(send, 413, f"the body is {declared} bytes; at most {self.max_bytes} "
                                           "(PIPELINE_API_MAX_BODY_BYTES)")

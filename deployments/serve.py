@@ -73,6 +73,14 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("PREFECT_LOCAL_STORAGE_PATH", str(ROOT / "artifacts" / "results"))
     from prefect import serve
 
+    from infra.settings import get_settings
+
+    settings = get_settings()
+    if settings.alert_webhook_url.get_secret_value():  # alerts delivered to the webhook, as setup_alerts.py does
+        from deployments.setup_alerts import setup
+
+        setup(settings.alert_webhook_url.get_secret_value(), settings.dashboard_base)
+
     serve(*runner_deployments(load_spec()), limit=limit)
 
 

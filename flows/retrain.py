@@ -1,7 +1,8 @@
 """Drift-gated retraining: retrain and promote only when drift, a performance drop or --force says so.
 
-Brings in a labeled batch, checks drift and live performance against the champion, and only then trains
-challengers on the recent window and puts the best through the promotion gate.
+Brings in a labeled batch (or, with ``--labels-for BATCH_ID``, the labels of a batch scored earlier: what the
+drift event's trigger does with the drifted batch), checks drift and live performance against the champion, and
+only then trains challengers on the recent window and puts the best through the promotion gate.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tasks.promotion.decisions import best_challenger
 from tasks.promotion.results import GateOutcome
 from tasks.promotion.tasks import decide_retraining, promotion_gate
 from tasks.registry.tasks import register_models, verify_champion
+from tasks.reporting.tasks import publish_run_report
 from tasks.training.tasks import evaluate_models, load_window
 from validation.contracts import PRIMARY, TARGETS
 
@@ -33,13 +35,15 @@ def retrain_flow(params: RetrainParams | None = None) -> dict:
     params = params or RetrainParams()
     name = TARGETS[params.training.problem]
     verify_champion(name)  # a missing or tampered champion stops the run before the batch is stored
-    stages = bring_in_batch(params, labeled_by_default=True)
+    stages = bring_in_batch(params, labeled_by_default=True, labels_for=params.labels_for)
     batch_id = stages.ingested.batch_id
-    drift = check_drift(batch_id, name, params.drift_check)
-    live = measure_live_performance(batch_id, name, params.min_live_rows)
+    # the check decides this run; it does not announce drift (the event would only start another retraining run)
+    drift = check_drift(batch_id, name, params.drift_check, announce=False)
+    live = measure_live_performance(batch_id, name, params.min_live_rows, params.max_live_drop)
     decision = decide_retraining(drift.status, live, params.force, params.max_live_drop)
     outcome = challenge(batch_id, params) if decision.retrain else None
-    return retrain_summary(stages, count_collections(), drift, live, decision, outcome)
+    report = publish_run_report("retraining", name, stages, drift, live=live, decision=decision, outcome=outcome)
+    return retrain_summary(stages, count_collections(), drift, live, decision, outcome, report)
 
 
 @flow(name="train-challengers")

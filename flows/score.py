@@ -1,4 +1,7 @@
-"""Score a batch with the champion: bring it in, predict in bulk, log every prediction, check drift.
+"""Score a batch with the champion: predict in bulk, log every prediction, estimate accuracy, check drift.
+
+The accuracy estimate needs no labels (the champion's calibrated probabilities); the drift check compares the
+batch's features, their missing values and the predicted classes with the champion's reference.
 
 With no ``--source`` an unlabeled batch is generated (``--seed`` picks the students; the same seed later with
 ``python flows/retrain.py`` brings their labels, so the champion's live performance can be measured).
@@ -18,8 +21,9 @@ from flows.params import ScoreParams
 from flows.shared import bring_in_batch
 from flows.summary import render_score, score_summary
 from tasks.data.tasks import count_collections
-from tasks.monitoring.tasks import check_drift
+from tasks.monitoring.tasks import check_drift, estimate_performance
 from tasks.registry.tasks import verify_champion
+from tasks.reporting.tasks import publish_run_report
 from tasks.scoring.tasks import score_batch
 from validation.contracts import TARGETS
 
@@ -32,8 +36,11 @@ def score_flow(params: ScoreParams | None = None) -> dict:
     verify_champion(name)  # a missing or tampered champion stops the run before the batch is stored
     stages = bring_in_batch(params, labeled_by_default=False)
     scored = score_batch(stages.ingested.batch_id, name)
-    drift = check_drift(stages.ingested.batch_id, name, params.drift_check)
-    return score_summary(stages, count_collections(), scored, drift)
+    estimate = estimate_performance(stages.ingested.batch_id, name, params.estimate)
+    drift = check_drift(stages.ingested.batch_id, name, params.drift_check, estimate)
+    report = publish_run_report("scoring", name, stages, drift, scored=scored,
+                                estimate=estimate.as_dict() if estimate.status == "ok" else None)
+    return score_summary(stages, count_collections(), scored, estimate, drift, report)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from tasks.data.tasks import (
     choose_seed,
     generate_students,
     ingest_batch,
+    labels_for_batch,
     load_source,
     validate_features,
     validate_raw,
@@ -27,11 +28,14 @@ from tasks.training.tasks import train_model
 
 
 @flow(name="bring-in-batch")
-def bring_in_batch(params: BatchParams, labeled_by_default: bool) -> BatchStages:
-    """One batch from its source to validated features: check the store, generate or load, ingest, validate the
-    records, aggregate in MongoDB, validate the features."""
+def bring_in_batch(params: BatchParams, labeled_by_default: bool, labels_for: str | None = None) -> BatchStages:
+    """One batch from its source to validated features: check the store, generate or load (or bring in the labels
+    of the scored batch ``labels_for``), ingest, validate the records, aggregate in MongoDB, validate the
+    features."""
     check_store()
-    if params.source:
+    if labels_for:
+        batch = labels_for_batch(labels_for)
+    elif params.source:
         batch = load_source(params.source, params.kind)
     else:
         labeled = labeled_by_default if params.kind == "auto" else params.kind == "labeled"
@@ -41,7 +45,7 @@ def bring_in_batch(params: BatchParams, labeled_by_default: bool) -> BatchStages
     features = aggregate_features(ingested.batch_id)
     feature_quality = validate_features(ingested.batch_id)
     return BatchStages(ingested, raw_quality, features, feature_quality,
-                       "load" if params.source else "generate", batch.seconds)
+                       "labels" if labels_for else "load" if params.source else "generate", batch.seconds)
 
 
 def train_candidates(data: TrainingData, training: TrainingParams) -> list[TrainedModel]:

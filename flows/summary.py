@@ -7,9 +7,10 @@ from dataclasses import asdict
 
 from flows.shared import TrainingRun
 from tasks.data.results import BatchStages, Exported, Quality, StoreCounts
-from tasks.monitoring.results import DriftCheck, LivePerformance
+from tasks.monitoring.results import DriftCheck, LivePerformance, PerformanceEstimate
 from tasks.promotion.decisions import RetrainDecision
 from tasks.promotion.results import GateOutcome, RolledBack
+from tasks.reporting.results import RunReport
 from tasks.scoring.results import Scored
 
 
@@ -53,18 +54,21 @@ def main_summary(stages: BatchStages, stored: StoreCounts, exported: Exported | 
     return {**summary, "exports": exports, "training": training_summary(run), "seconds": seconds}
 
 
-def score_summary(stages: BatchStages, stored: StoreCounts, scored: Scored, drift: DriftCheck) -> dict:
+def score_summary(stages: BatchStages, stored: StoreCounts, scored: Scored, estimate: PerformanceEstimate,
+                  drift: DriftCheck, report: RunReport) -> dict:
     """The scoring flow's summary."""
     summary = batch_summary(stages, stored)
-    return {**summary, "scoring": asdict(scored), "drift": asdict(drift),
+    return {**summary, "scoring": asdict(scored), "estimate": asdict(estimate), "drift": asdict(drift),
+            "report": asdict(report),
             "seconds": {**summary["seconds"], "score": scored.seconds, "drift": drift.seconds}}
 
 
 def retrain_summary(stages: BatchStages, stored: StoreCounts, drift: DriftCheck, live: LivePerformance,
-                    decision: RetrainDecision, outcome: GateOutcome | None) -> dict:
+                    decision: RetrainDecision, outcome: GateOutcome | None, report: RunReport) -> dict:
     """The retraining flow's summary."""
     return {**batch_summary(stages, stored), "drift": asdict(drift), "live": asdict(live),
-            "retrain": asdict(decision), "promotion": asdict(outcome) if outcome else None}
+            "retrain": asdict(decision), "promotion": asdict(outcome) if outcome else None,
+            "report": asdict(report)}
 
 
 def rollback_summary(result: RolledBack) -> dict:
@@ -107,9 +111,18 @@ def render_summary(summary: dict) -> str:
 
 def _drift_line(drift: dict) -> str:
     line = f"drift      {drift['status']} vs v{drift['reference_version']}: drifted {drift['drifted'] or 'none'}"
+    if drift.get("missing_drifted"):
+        line += f"; missing values changed in {drift['missing_drifted']}"
     if drift.get("prediction_drift"):
         line += f"; prediction drift p={drift['prediction_drift']['p_value']:.3g}"
     return line
+
+
+def _estimate_line(estimate: dict) -> str:
+    if estimate["status"] != "ok":
+        return f"estimate   none: {estimate['reason']}"
+    return (f"estimate   {estimate['metric']} {estimate['value']:.4f} [{estimate['low']:.4f}, {estimate['high']:.4f}] "
+            f"without labels (calibration: {estimate['calibration']}); {estimate['reference']:.4f} at registration")
 
 
 def render_score(summary: dict) -> str:
@@ -120,7 +133,10 @@ def render_score(summary: dict) -> str:
         f"scored     {scored['scored']} students with {scored['model']} v{scored['version']} "
         f"({scored['new_predictions']} new predictions, {scored['already_logged']} already logged); "
         f"predicted {scored['distribution']}",
+        _estimate_line(summary["estimate"]),
         _drift_line(summary["drift"]),
+        f"report     {summary['report']['html']}",
+        f"dashboard  {summary['report']['dashboard']}",
     ])
 
 
@@ -129,10 +145,13 @@ def render_retrain(summary: dict) -> str:
     live, decision, promotion = summary["live"], summary["retrain"], summary["promotion"]
     measured = (f": {live['metric']} {live['live']:.4f} vs {live['reference']:.4f} at registration "
                 f"({live['rows']} rows)" if live["status"] == "ok" else "")
+    if live.get("estimated") is not None:
+        measured += f"; the label-free estimate for these rows was {live['estimated']:.4f}"
     lines = [render_summary(summary), _drift_line(summary["drift"]), f"live       {live['status']}{measured}",
              f"retrain    {'yes' if decision['retrain'] else 'no'}: {'; '.join(decision['reasons'])}"]
     if promotion:
         lines.append(f"promotion  {promotion['reason']} (champion v{promotion['champion_after']})")
+    lines += [f"report     {summary['report']['html']}", f"dashboard  {summary['report']['dashboard']}"]
     return "\n".join(lines)
 
 

@@ -26,6 +26,9 @@ EVALUATIONS = "evaluations"
 META = "meta"  # facts about the store itself (its id, which namespaces files on disk)
 AB_TESTS = "ab_tests"
 FEEDBACK = "feedback"  # true outcomes posted for students (the prediction service's feedback endpoint)
+ALERTS = "alerts"
+PERFORMANCE = "performance"  # each model version's measured (and estimated) performance per batch
+RUN_REPORTS = "run_reports"  # what a scoring or retraining run found, as its dashboard page and HTML report show
 IN_CHUNK = 200  # values per $in query (see find_in)
 
 INDEXES: dict[str, list[IndexModel]] = {
@@ -62,7 +65,21 @@ INDEXES: dict[str, list[IndexModel]] = {
                    partialFilterExpression={"state": "running"}),
     ],
     FEEDBACK: [IndexModel([("student_id", ASCENDING)], unique=True, name="student_unique")],
-    DRIFT_REPORTS: [IndexModel([("batch_id", ASCENDING), ("at", DESCENDING)], name="batch_time")],
+    ALERTS: [
+        IndexModel([("alert_id", ASCENDING)], unique=True, name="alert_unique"),
+        IndexModel([("kind", ASCENDING), ("batch_id", ASCENDING), ("model", ASCENDING), ("version", ASCENDING)],
+                   unique=True, name="one_open_alert_per_condition", partialFilterExpression={"acknowledged": False}),
+        IndexModel([("at", DESCENDING)], name="time"),
+    ],
+    PERFORMANCE: [
+        IndexModel([("model", ASCENDING), ("version", ASCENDING), ("batch_id", ASCENDING), ("source", ASCENDING)],
+                   unique=True, name="version_batch_source_unique"),
+        IndexModel([("model", ASCENDING), ("at", ASCENDING)], name="model_time"),
+    ],
+    RUN_REPORTS: [IndexModel([("run_id", ASCENDING)], unique=True, name="run_unique"),
+                  IndexModel([("at", DESCENDING)], name="time")],
+    DRIFT_REPORTS: [IndexModel([("batch_id", ASCENDING), ("at", DESCENDING)], name="batch_time"),
+                    IndexModel([("model", ASCENDING), ("at", DESCENDING)], name="model_time")],
     EVALUATIONS: [IndexModel([("name", ASCENDING), ("at", DESCENDING)], name="name_time")],
     BATCHES: [
         IndexModel([("batch_id", ASCENDING)], unique=True, name="batch_unique"),

@@ -39,3 +39,13 @@ def stopwatch() -> Iterator[dict]:
         yield timing
     finally:
         timing["seconds"] = round(time.perf_counter() - start, 3)
+
+
+def db_task_options() -> dict:
+    """Options for a task that talks to MongoDB: retried on transient errors only, never cached."""
+    from prefect.cache_policies import NO_CACHE
+
+    return {"retry_condition_fn": retry_on_transient, "cache_policy": NO_CACHE, **DB_RETRIES}
+
+
+DB_TASK = db_task_options()

@@ -50,6 +50,14 @@ class Settings(BaseSettings):
         default=1000, ge=1, validation_alias=AliasChoices("PIPELINE_API_MAX_RECORDS", "api_max_records"))
     api_max_body_bytes: int = Field(
         default=5_000_000, ge=1000, validation_alias=AliasChoices("PIPELINE_API_MAX_BODY_BYTES", "api_max_body_bytes"))
+    dashboard_url: str = Field(
+        default="", validation_alias=AliasChoices("PIPELINE_DASHBOARD_URL", "dashboard_url"),
+        description="where people open the dashboard (links in artifacts); empty = the service's own address",
+    )
+    alert_webhook_url: SecretStr = Field(
+        default=SecretStr(""), validation_alias=AliasChoices("PIPELINE_ALERT_WEBHOOK_URL", "alert_webhook_url"),
+        description="where alert notifications are posted (deployments/setup_alerts.py); may hold a token",
+    )
     server_timeout_ms: int = Field(
         default=5000, ge=100, validation_alias=AliasChoices("MONGO_TIMEOUT_MS", "server_timeout_ms")
     )
@@ -67,6 +75,11 @@ class Settings(BaseSettings):
     def artifacts_path(self) -> Path:
         """The artifacts folder, absolute."""
         return self.resolved(self.artifacts_dir)
+
+    @property
+    def dashboard_base(self) -> str:
+        """The dashboard's address for links: PIPELINE_DASHBOARD_URL, or the service's own."""
+        return (self.dashboard_url or f"http://{self.api_host}:{self.api_port}/dashboard").rstrip("/")
 
     @property
     def local_mongo_path(self) -> Path:

@@ -13,6 +13,8 @@ from pymongo.errors import DuplicateKeyError
 from api.schemas import ConcludeRequest
 from infra.collections import MODELS
 from infra.storage import Db
+from tasks.monitoring.alerts import ab_invalid_alert
+from tasks.monitoring.store import raise_alert
 from tasks.promotion.store import promote
 from tasks.registry.store import CHAMPION, get_alias, load_reference
 from tasks.serving.abtest import (
@@ -106,9 +108,13 @@ def show(test_id: str, request: Request) -> dict:
     test = found(db, test_id)
     now = standing(db, test)
     if test["state"] == "running" and not now["sample_ratio"]["valid"]:
-        test = update_test(db, test_id, "running", {"state": "invalid", "invalid_at": datetime.now(UTC),
-                                                    "invalid_reason": "sample-ratio mismatch"}) or test
+        invalid = update_test(db, test_id, "running", {"state": "invalid", "invalid_at": datetime.now(UTC),
+                                                       "invalid_reason": "sample-ratio mismatch"})
+        if invalid is not None:
+            test = invalid
+            raise_alert(db, ab_invalid_alert(test, now["sample_ratio"]))
         state.refresh_quietly()  # stop routing to it
+    update_test(db, test_id, test["state"], {"standing": now, "standing_at": datetime.now(UTC)})
     return {**test, **now}
 
 
@@ -140,7 +146,7 @@ def conclude_test(test_id: str, body: ConcludeRequest, request: Request) -> dict
             reason += "; not applied: the champion changed meanwhile"
     result = {"winner": verdict.winner, "promoted": applied, "reason": reason, "numbers": verdict.numbers,
               "forced": body.force and not now["horizon_reached"]}
-    updated = update_test(db, test_id, test["state"], {"state": "concluded", "result": result,
+    updated = update_test(db, test_id, test["state"], {"state": "concluded", "result": result, "standing": now,
                                                        "concluded_at": datetime.now(UTC)})
     if updated is None:
         raise HTTPException(409, f"test {test_id!r} was concluded by someone else meanwhile")

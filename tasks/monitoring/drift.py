@@ -4,7 +4,9 @@ The design (docs/statistics.md): KS for numbers, two-sample chi-square for categ
 merged into "other", categories unseen in the reference reported apart), Bonferroni over the features tested
 (Benjamini-Hochberg optional), and a feature's drift is *material* only when it is significant after
 correction and its effect size (normalised Wasserstein / Jensen-Shannon distance) is at least ``min_effect``.
-The thresholds come from ``DriftParams``.
+The tests above see only the values present, so each feature's share of missing values is tested too (two
+proportions: z-test, or Fisher's exact test when a cell is small; effect: Cohen's h), in the same family and
+with the same correction and the same rule for *material*. The thresholds come from ``DriftParams``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,32 @@ class FeatureDrift:
 
 
 @dataclass
+class MissingDrift:
+    """One feature's share of missing values now against the reference: test, p-values, effect, verdicts."""
+
+    feature: str
+    reference_share: float
+    current_share: float
+    test: str  # "two_proportion_z" or "fisher_exact"
+    statistic: float
+    p_value: float
+    effect_size: float
+    effect_measure: str = "cohen_h"
+    p_adjusted: float = float("nan")
+    significant: bool = False
+    drifted: bool = False
+
+
+@dataclass
+class MissingReport:
+    """The missing-value side of a drift check: the features with any missing value on either side (a feature
+    never missing on either side cannot change and is not tested), and those whose share moved materially."""
+
+    features: list[MissingDrift] = field(default_factory=list)
+    drifted: list[str] = field(default_factory=list)
+
+
+@dataclass
 class DriftReport:
     """A batch's drift check: every feature's test and the dataset's decision."""
 
@@ -49,6 +77,7 @@ class DriftReport:
     share_drifted: float
     findings: list[str]
     settings: dict
+    missing: MissingReport = field(default_factory=MissingReport)
 
     def as_dict(self) -> dict:
         """As stored in drift_reports."""
@@ -102,6 +131,28 @@ def categorical_drift(name: str, reference, current, min_expected: float) -> Fea
                         unseen_categories=unseen)
 
 
+def missing_drift(name: str, reference, current) -> MissingDrift | None:
+    """Has the share of missing values changed? None when neither side has any (nothing to test).
+
+    Two-proportion z-test (the 2 x 2 chi-square without continuity correction) when every expected cell count is
+    at least 5, else Fisher's exact test; the effect is Cohen's h = |2 asin sqrt(p1) - 2 asin sqrt(p2)|, a
+    distance on proportions that, unlike the raw difference, counts 0% -> 2% as more than 40% -> 42%."""
+    ref_missing, ref_n = int(pd.isna(reference).sum()), len(reference)
+    cur_missing, cur_n = int(pd.isna(current).sum()), len(current)
+    if ref_missing + cur_missing == 0 or ref_n == 0 or cur_n == 0:
+        return None
+    table = np.array([[ref_missing, ref_n - ref_missing], [cur_missing, cur_n - cur_missing]])
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    p_ref, p_cur = ref_missing / ref_n, cur_missing / cur_n
+    if (expected < 5).any():
+        test, (statistic, p_value) = "fisher_exact", stats.fisher_exact(table)
+    else:
+        chi2, p_value, _, _ = stats.chi2_contingency(table, correction=False)
+        test, statistic = "two_proportion_z", float(np.sign(p_cur - p_ref) * np.sqrt(chi2))
+    effect = abs(2 * np.arcsin(np.sqrt(p_cur)) - 2 * np.arcsin(np.sqrt(p_ref)))
+    return MissingDrift(name, p_ref, p_cur, test, float(statistic), float(p_value), float(effect))
+
+
 def adjust(p_values: list[float], method: str) -> list[float]:
     """Bonferroni or Benjamini-Hochberg adjusted p-values (NaN stays NaN and is not counted)."""
     p = np.asarray(p_values, dtype=float)
@@ -129,16 +180,27 @@ def detect_drift(reference: pd.DataFrame, current: pd.DataFrame, numeric: list[s
     features = [numeric_drift(name, reference[name], current[name]) for name in numeric]
     features += [categorical_drift(name, reference[name], current[name], settings.min_expected_count)
                  for name in categorical]
-    for feature, p_adjusted in zip(features, adjust([f.p_value for f in features], settings.correction),
-                                   strict=True):
+    missing = [m for name in numeric + categorical if (m := missing_drift(name, reference[name], current[name]))]
+    # one family: the distribution tests and the missing-value tests share the correction
+    adjusted = adjust([f.p_value for f in features] + [m.p_value for m in missing], settings.correction)
+    for feature, p_adjusted in zip(features, adjusted[:len(features)], strict=True):
         feature.p_adjusted = p_adjusted
         feature.significant = bool(p_adjusted < settings.drift_alpha)
         feature.material = bool(feature.significant and feature.effect_size >= settings.min_effect)
+    for test, p_adjusted in zip(missing, adjusted[len(features):], strict=True):
+        test.p_adjusted = p_adjusted
+        test.significant = bool(p_adjusted < settings.drift_alpha)
+        test.drifted = bool(test.significant and test.effect_size >= settings.min_effect)
     drifted = [f.feature for f in features if f.material]
+    missing_drifted = [m.feature for m in missing if m.drifted]
     findings = [f"{f.feature}: categories never seen in the reference: {f.unseen_categories}"
                 for f in features if f.unseen_categories]
-    return DriftReport("drift" if drifted else "no_drift", len(reference), len(current), features, drifted,
-                       len(drifted) / len(features) if features else 0.0, findings, settings.model_dump())
+    findings += [f"{m.feature}: {m.current_share:.1%} missing against {m.reference_share:.1%} in the reference "
+                 f"(corrected p = {m.p_adjusted:.2g}, Cohen's h {m.effect_size:.2f})" for m in missing if m.drifted]
+    any_drift = set(drifted) | set(missing_drifted)
+    return DriftReport("drift" if any_drift else "no_drift", len(reference), len(current), features, drifted,
+                       len(any_drift) / len(features) if features else 0.0, findings, settings.model_dump(),
+                       MissingReport(missing, missing_drifted))
 
 
 def prediction_drift(reference_classes, current_classes, settings: DriftParams) -> dict:

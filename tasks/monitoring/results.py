@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -16,8 +16,29 @@ class DriftCheck:
     prediction_drift: dict | None
     report_id: str
     reference_version: int
-    plots: list[str]
     seconds: float
+    missing_drifted: list[str] = field(default_factory=list)  # features whose share of missing values moved
+
+
+@dataclass(frozen=True)
+class PerformanceEstimate:
+    """The champion's expected performance on a scored batch, without labels (see estimate.py)."""
+
+    status: str  # "ok", or "unsupported" (regression: see estimate.py) / "no_predictions"
+    version: int | None = None
+    metric: str | None = None
+    value: float | None = None
+    low: float | None = None
+    high: float | None = None
+    rows: int = 0
+    calibration: str | None = None
+    reference: float | None = None  # the same metric at registration (test part)
+    drop: float | None = None  # reference - value (positive = worse)
+    reason: str | None = None
+
+    def as_dict(self) -> dict:
+        """As stored with a drift check and shown on its page."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -31,3 +52,5 @@ class LivePerformance:
     live: float | None = None
     reference: float | None = None
     drop: float | None = None  # how much worse than at registration (positive = worse)
+    estimated: float | None = None  # the label-free estimate over the same rows, from the logged probabilities
+    estimate_error: float | None = None  # live - estimated (negative = the estimate was optimistic)

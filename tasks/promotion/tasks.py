@@ -7,11 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from infra.artifacts import publish_markdown
 from infra.collections import EVALUATIONS, MODELS, ensure_indexes
-from infra.retry import DB_RETRIES, retry_on_transient
+from infra.retry import DB_TASK
 from infra.storage import get_database
 from tasks.monitoring.results import LivePerformance
 from tasks.promotion.decisions import RetrainDecision, choose_first_champion, decide_retrain, should_promote
@@ -31,8 +30,6 @@ from tasks.registry.tasks import flow_run_id
 from tasks.training.dataset import TrainingData
 from tasks.training.results import RegisteredModel
 from validation.contracts import PRIMARY
-
-DB_TASK = {"retry_condition_fn": retry_on_transient, "cache_policy": NO_CACHE, **DB_RETRIES}
 
 
 @task(name="promote-first-champion", **DB_TASK)

@@ -1,10 +1,12 @@
-"""What the registry stores for a trained model (pure): its version document, and its drift reference (its
-held-out data: features, the label and the model's own predictions)."""
+"""What the registry stores for a trained model (pure): its version document (with the calibration of a
+classifier's probabilities, for label-free estimates), and its drift reference (its held-out data: features,
+the label and the model's own predictions)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from tasks.monitoring.estimate import fit_calibration
 from tasks.training.dataset import TrainingData
 from tasks.training.models import TrainedModel
 from tasks.training.results import Evaluation
@@ -22,14 +24,24 @@ def common_record(data: TrainingData, evaluation: Evaluation, split_id: str, cod
             "flow_run_id": flow_run_id}
 
 
-def version_record(model: TrainedModel, row: dict, common: dict, identity: str) -> dict:
+def version_record(model: TrainedModel, row: dict, common: dict, identity: str,
+                   calibration: dict | None = None) -> dict:
     """One version's document: parameters, metrics, importance (a list: data values never become field
-    names), training time and, for the forest, its growth curve."""
+    names), training time, the calibration of its probabilities and, for the forest, its growth curve."""
     return {**common, "identity": identity, "algorithm": model.algorithm, "params": model.params,
             "metrics": {"val": row["val"], "test": row["test"]},
             "importance": {kind: [{"feature": feature, "value": value} for feature, value in values.items()]
                            for kind, values in row["importance"].items()},
-            "train_seconds": model.seconds, "curve": model.curve}
+            "train_seconds": model.seconds, "curve": model.curve, "calibration": calibration}
+
+
+def model_calibration(model, data: TrainingData) -> dict | None:
+    """A classifier's probability calibration, fitted on the validation part and checked on the test part
+    (neither trained on); None for regression."""
+    if data.problem != "classification":
+        return None
+    val, test = model.predict_proba(data.X["val"])[:, 1], model.predict_proba(data.X["test"])
+    return fit_calibration(val, data.y["val"], test[:, 1], data.y["test"], model.classes_[test.argmax(axis=1)])
 
 
 def reference_frame(model, data: TrainingData, parts: tuple[str, ...]) -> pd.DataFrame:

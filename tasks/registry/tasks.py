@@ -4,15 +4,14 @@ run writes anything."""
 from __future__ import annotations
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from pymongo.errors import DuplicateKeyError
 
 from infra.collections import MODELS
-from infra.retry import DB_RETRIES, retry_on_transient
+from infra.retry import DB_TASK
 from infra.settings import get_settings
 from infra.storage import get_database
-from tasks.registry.records import common_record, reference_frame, version_record
+from tasks.registry.records import common_record, model_calibration, reference_frame, version_record
 from tasks.registry.store import (
     CHAMPION,
     ModelNotFoundError,
@@ -29,8 +28,6 @@ from tasks.training.models import TrainedModel
 from tasks.training.results import Evaluation, RegisteredModel
 from tasks.training.store import save_split
 from validation.contracts import PRIMARY
-
-DB_TASK = {"retry_condition_fn": retry_on_transient, "cache_policy": NO_CACHE, **DB_RETRIES}
 
 
 def flow_run_id() -> str | None:
@@ -62,7 +59,8 @@ def register_models(trained: list[TrainedModel], evaluation: Evaluation, data: T
         if not existing:
             try:
                 doc = register_version(db, data.target, model.pipeline,
-                                       version_record(model, rows[model.algorithm], common, identity),
+                                       version_record(model, rows[model.algorithm], common, identity,
+                                                      model_calibration(model.pipeline, data)),
                                        get_settings().artifacts_path)
             except DuplicateKeyError:  # a concurrent run registered the same model first
                 doc, existing = db[MODELS].find_one({"name": data.target, "identity": identity}), True

@@ -6,11 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from infra.collections import MODELS, PREDICTIONS, STUDENTS_FEATURES, ensure_indexes
 from infra.progress import run_logger
-from infra.retry import DB_RETRIES, retry_on_transient, stopwatch
+from infra.retry import DB_TASK, stopwatch
 from infra.storage import get_database
 from infra.writes import insert_new
 from tasks.registry.store import CHAMPION, ModelNotFoundError, get_alias, load_model
@@ -19,7 +18,7 @@ from tasks.scoring.results import Scored
 from validation.features import features_frame
 
 
-@task(name="score-batch", retry_condition_fn=retry_on_transient, cache_policy=NO_CACHE, **DB_RETRIES)
+@task(name="score-batch", **DB_TASK)
 def score_batch(batch_id: str, name: str) -> Scored:
     """Predict every student of the batch with the champion; re-scoring with the same model adds nothing."""
     with stopwatch() as timing:

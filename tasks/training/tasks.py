@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from infra.artifacts import publish_markdown, publish_table
 from infra.progress import Progress, run_logger
-from infra.retry import DB_RETRIES, retry_on_transient
+from infra.retry import DB_TASK
 from infra.settings import get_settings
 from infra.storage import get_database
 from tasks.promotion.results import FirstChampion
@@ -23,8 +23,6 @@ from tasks.training.params import TrainingParams
 from tasks.training.report import make_plots, training_markdown
 from tasks.training.results import Evaluation, RegisteredModel, TrainingReport
 from validation.contracts import PRIMARY, TARGETS
-
-DB_TASK = {"retry_condition_fn": retry_on_transient, "cache_policy": NO_CACHE, **DB_RETRIES}
 
 
 @task(name="load-training-data", **DB_TASK)

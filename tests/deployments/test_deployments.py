@@ -76,6 +76,8 @@ def test_deploy_from_prefect_yaml_run_through_a_worker_and_retrain_on_the_drift_
     subprocess.run([sys.executable, "-c", emit], env=server.env, check=True, timeout=60)
     [run] = server.wait_for(triggered, 90, "a retrain run from the drift event")
     assert run["state_type"] in ("SCHEDULED", "PENDING", "RUNNING", "COMPLETED")
+    # ... on the drifted batch's labels: the trigger passes the event's batch id
+    assert run["parameters"] == {"params": {"labels_for": "b", "training": {"window_batches": 3}}}
 
 
 def test_serve_script_registers_the_deployments_with_their_schedules(prefect_server):

@@ -3,7 +3,12 @@ its own database."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
+
+from tests.builders import copy_database
+from tests.conftest import drop_database, use_store
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -19,3 +24,28 @@ def prefect_harness():
 def flow_store(store):
     """Every flow test gets its own database and folders."""
     return store
+
+
+@pytest.fixture(scope="module")
+def trained_store(mongo_server, tmp_path_factory):
+    """A store in which the main flow named a champion (linear or XGBoost, 2,500 students): trained once for the
+    module that asks for it."""
+    from flows.main import main_flow
+    from flows.params import MainParams
+    from tasks.training.params import TrainingParams
+
+    name = f"template_{uuid.uuid4().hex[:8]}"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        use_store(monkeypatch, mongo_server, name, tmp_path_factory.mktemp("template"))
+        summary = main_flow(MainParams(students=2500, seed=0, export=False,
+                                       training=TrainingParams(algorithms=["linear", "xgboost"])))
+    yield name, summary["training"]["champion"]["version"]
+    drop_database(mongo_server, name)
+
+
+@pytest.fixture
+def champion(db, trained_store):
+    """This test's database starts as a copy of the trained store; returns the champion's version."""
+    name, version = trained_store
+    copy_database(db.client[name], db)
+    return version

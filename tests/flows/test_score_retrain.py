@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from flows.main import main_flow
-from flows.params import MainParams, RetrainParams, ScoreParams
+from flows.params import RetrainParams, ScoreParams
 from flows.retrain import retrain_flow
 from flows.score import main as score_main
 from flows.score import score_flow
@@ -16,30 +14,8 @@ from infra.collections import ALIAS_HISTORY, DRIFT_REPORTS, EVALUATIONS, PREDICT
 from tasks.data.synthetic import DriftKnobs
 from tasks.registry.store import CHAMPION, PREVIOUS_CHAMPION, ModelNotFoundError, get_alias
 from tasks.training.params import TrainingParams
-from tests.builders import copy_database
-from tests.conftest import drop_database, use_store
 
 FAST = TrainingParams(algorithms=["linear", "xgboost"])
-
-
-@pytest.fixture(scope="module")
-def trained_store(mongo_server, tmp_path_factory):
-    """A store in which the main flow named a champion: trained once for the module."""
-    name = f"template_{uuid.uuid4().hex[:8]}"
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        use_store(monkeypatch, mongo_server, name, tmp_path_factory.mktemp("template"))
-        summary = main_flow(MainParams(students=2500, seed=0, export=False, training=FAST))
-    yield name, summary["training"]["champion"]["version"]
-    drop_database(mongo_server, name)
-
-
-@pytest.fixture
-def champion(db, trained_store):
-    """This test's database starts as a copy of the trained store; returns the champion's version."""
-    name, version = trained_store
-    copy_database(db.client[name], db)
-    return version
-
 
 def test_scoring_logs_every_prediction_once_and_checks_drift(db, champion):
     first = score_flow(ScoreParams(students=800, seed=1))

@@ -7,7 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.monitoring.drift import adjust, categorical_drift, detect_drift, numeric_drift, prediction_drift
+from tasks.monitoring.drift import (
+    adjust,
+    categorical_drift,
+    detect_drift,
+    missing_drift,
+    numeric_drift,
+    prediction_drift,
+)
 from tasks.monitoring.params import DriftParams
 
 DEFAULTS = DriftParams()
@@ -138,3 +145,45 @@ def test_prediction_drift_on_predicted_classes():
     stable = prediction_drift([0] * 700 + [1] * 300, [0] * 690 + [1] * 310, DEFAULTS)
     moved = prediction_drift([0] * 700 + [1] * 300, [0] * 500 + [1] * 500, DEFAULTS)
     assert not stable["drifted"] and moved["drifted"]
+
+
+def test_a_quarter_of_a_field_suddenly_missing_is_drift_with_its_numbers():
+    rng = np.random.default_rng(9)
+    reference = pd.DataFrame(rng.standard_normal((800, 10)), columns=COLUMNS)
+    current = pd.DataFrame(rng.standard_normal((2000, 10)), columns=COLUMNS)
+    current.loc[:499, "x3"] = np.nan  # the values left are still N(0,1): the distribution test sees nothing
+    report = detect_drift(reference, current, COLUMNS, [], DEFAULTS)
+    assert report.drifted == [] and report.status == "drift"
+    [test] = report.missing.features  # only features with a missing value on either side are tested
+    assert (test.feature, test.reference_share, test.current_share, test.test) == ("x3", 0.0, 0.25,
+                                                                                   "two_proportion_z")
+    assert test.p_adjusted == pytest.approx(min(test.p_value * 11, 1.0))  # one family: 10 + 1 tests
+    assert test.effect_size == pytest.approx(2 * np.arcsin(0.5))  # Cohen's h from 0 to 25%
+    assert report.missing.drifted == ["x3"] and report.share_drifted == 0.1
+    assert report.findings == [f"x3: 25.0% missing against 0.0% in the reference (corrected p = "
+                               f"{test.p_adjusted:.2g}, Cohen's h 1.05)"]
+
+
+def test_missing_values_tests_on_small_cells_and_unchanged_shares():
+    assert missing_drift("x", pd.Series([1.0] * 800), pd.Series([2.0] * 2000)) is None  # never missing: no test
+    few = missing_drift("x", pd.Series([1.0] * 800), pd.Series([np.nan] * 5 + [1.0] * 1995))
+    assert few.test == "fisher_exact" and few.p_value > 0.05  # 5 of 2,000 against none: not evidence
+    rng = np.random.default_rng(10)
+    same = sum(missing_drift("x", pd.Series(np.where(rng.random(2000) < 0.1, np.nan, 1.0)),
+                             pd.Series(np.where(rng.random(2000) < 0.1, np.nan, 1.0))).p_value < 0.05
+               for _ in range(REPEATS))
+    assert same / REPEATS <= 0.08  # the same 10% missing on both sides: false alarms at the nominal rate
+    moved = sum(missing_drift("x", pd.Series(np.where(rng.random(2000) < 0.1, np.nan, 1.0)),
+                              pd.Series(np.where(rng.random(2000) < 0.15, np.nan, 1.0))).p_value < 0.05
+                for _ in range(REPEATS))
+    assert moved / REPEATS >= 0.9  # 10% -> 15% missing
+
+
+def test_values_missing_on_both_sides_at_the_same_rate_is_no_drift():
+    rng = np.random.default_rng(11)
+    reference = pd.DataFrame(rng.standard_normal((2000, 10)), columns=COLUMNS)
+    current = pd.DataFrame(rng.standard_normal((2000, 10)), columns=COLUMNS)
+    reference.loc[rng.random(2000) < 0.2, "x1"] = np.nan
+    current.loc[rng.random(2000) < 0.2, "x1"] = np.nan
+    report = detect_drift(reference, current, COLUMNS, [], DEFAULTS)
+    assert report.status == "no_drift" and [m.feature for m in report.missing.features] == ["x1"]

@@ -1,0 +1,24 @@
+"""Alerts as JSON: the open ones, and acknowledging one (the dashboard does the same from its page)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+
+from tasks.monitoring.store import acknowledge, open_alerts
+
+router = APIRouter(prefix="/alerts", tags=["alerts"])
+
+
+@router.get("")
+def index(request: Request) -> list[dict]:
+    """Alerts not acknowledged yet, newest first."""
+    return open_alerts(request.app.state.serving.db())
+
+
+@router.post("/{alert_id}/acknowledge", responses={404: {"description": "no such open alert"}})
+def acknowledge_alert(alert_id: str, request: Request) -> dict:
+    """Mark an alert seen."""
+    found = acknowledge(request.app.state.serving.db(), alert_id, by="api")
+    if found is None:
+        raise HTTPException(404, f"no open alert {alert_id!r}")
+    return found

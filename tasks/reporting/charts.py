@@ -1,0 +1,100 @@
+"""Small SVG charts drawn on the server (pure): a page or a report carries its charts inline, so it works offline,
+with no script, no CDN, no image files beside it."""
+
+from __future__ import annotations
+
+from html import escape
+
+PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4d7c0f", "#be185d"]
+REFERENCE, CURRENT = "#94a3b8", "#2563eb"
+
+
+def _ticks(low: float, high: float, count: int = 4) -> list[float]:
+    if high <= low:
+        return [low]
+    step = (high - low) / count
+    return [low + i * step for i in range(count + 1)]
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def line_chart(series: dict[str, list[tuple[float, float]]], x_label: str, y_label: str, width: int = 640,
+               height: int = 260, x_names: dict[float, str] | None = None) -> str:
+    """One polyline with points per series (e.g. a model version's accuracy per batch), with axes and a legend."""
+    points = [point for values in series.values() for point in values if point[1] is not None]
+    if not points:
+        return f'<p class="muted">No {escape(y_label)} measured yet.</p>'
+    left, right, top, bottom = 56, 16, 12, 40
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x_low, x_high = min(xs), max(xs)
+    y_low, y_high = min(ys), max(ys)
+    pad = (y_high - y_low) * 0.1 or abs(y_high) * 0.05 or 0.05
+    y_low, y_high = y_low - pad, y_high + pad
+    span_x = (x_high - x_low) or 1.0
+
+    def sx(x: float) -> float:
+        return left + (x - x_low) / span_x * (width - left - right) if x_high > x_low else (left + width - right) / 2
+
+    def sy(y: float) -> float:
+        return top + (y_high - y) / (y_high - y_low) * (height - top - bottom)
+
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+             f'aria-label="{escape(y_label)} by {escape(x_label)}">']
+    for tick in _ticks(y_low, y_high):
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{sy(tick):.1f}" y2="{sy(tick):.1f}" class="grid"/>'
+                     f'<text x="{left - 6}" y="{sy(tick) + 4:.1f}" text-anchor="end">{_fmt(tick)}</text>')
+    for x in sorted(set(xs)):
+        label = (x_names or {}).get(x, _fmt(x))
+        parts.append(f'<text x="{sx(x):.1f}" y="{height - bottom + 16}" text-anchor="middle">{escape(label)}</text>')
+    parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 6}" text-anchor="middle" class="axis">'
+                 f'{escape(x_label)}</text>')
+    parts.append(f'<text x="12" y="{(top + height - bottom) / 2}" text-anchor="middle" class="axis" '
+                 f'transform="rotate(-90 12 {(top + height - bottom) / 2})">{escape(y_label)}</text>')
+    for i, (name, values) in enumerate(series.items()):
+        color = PALETTE[i % len(PALETTE)]
+        kept = sorted((x, y) for x, y in values if y is not None)
+        if len(kept) > 1:
+            path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in kept)
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
+        parts += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.5" fill="{color}"><title>{escape(name)}: '
+                  f'{_fmt(y)}</title></circle>' for x, y in kept]
+        parts.append(f'<rect x="{left + 8 + i * 110}" y="{top}" width="10" height="10" fill="{color}"/>'
+                     f'<text x="{left + 22 + i * 110}" y="{top + 9}">{escape(name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def histogram_chart(edges: list[float], reference: list[float], current: list[float], width: int = 300,
+                    height: int = 150) -> str:
+    """Reference and current densities over the same bins, overlaid."""
+    top, bottom, left, right = 8, 22, 6, 6
+    peak = max([*reference, *current, 1e-12])
+    bins = len(reference)
+    bar = (width - left - right) / max(bins, 1)
+    parts = [f'<svg class="chart small" viewBox="0 0 {width} {height}" width="{width}" height="{height}">']
+    for values, color, opacity in ((reference, REFERENCE, 0.8), (current, CURRENT, 0.45)):
+        for i, value in enumerate(values):
+            h = value / peak * (height - top - bottom)
+            parts.append(f'<rect x="{left + i * bar:.1f}" y="{height - bottom - h:.1f}" width="{max(bar - 1, 1):.1f}" '
+                         f'height="{h:.1f}" fill="{color}" fill-opacity="{opacity}"/>')
+    parts.append(f'<text x="{left}" y="{height - 6}">{_fmt(edges[0])}</text>'
+                 f'<text x="{width - right}" y="{height - 6}" text-anchor="end">{_fmt(edges[-1])}</text></svg>')
+    return "".join(parts)
+
+
+def share_chart(categories: list[str], reference: list[float], current: list[float], width: int = 300) -> str:
+    """Each category's share, reference beside current, as horizontal bars."""
+    row, label_width = 18, 110
+    height = row * len(categories) + 8
+    parts = [f'<svg class="chart small" viewBox="0 0 {width} {height}" width="{width}" height="{height}">']
+    scale = (width - label_width - 40) / max([*reference, *current, 1e-12])
+    for i, (name, ref, cur) in enumerate(zip(categories, reference, current, strict=True)):
+        y = 4 + i * row
+        parts.append(f'<text x="{label_width - 4}" y="{y + 12}" text-anchor="end">{escape(str(name))[:16]}</text>'
+                     f'<rect x="{label_width}" y="{y + 1}" width="{ref * scale:.1f}" height="7" fill="{REFERENCE}"/>'
+                     f'<rect x="{label_width}" y="{y + 8}" width="{cur * scale:.1f}" height="7" fill="{CURRENT}"/>'
+                     f'<text x="{label_width + max(ref, cur) * scale + 4:.1f}" y="{y + 12}">{cur:.0%}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

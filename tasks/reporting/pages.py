@@ -1,0 +1,133 @@
+"""The dashboard's pages and the run reports as HTML (pure: data in, a page out). The service serves them; a run
+writes its report with the very same function, so the file shows what the live page shows."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from tasks.reporting.charts import histogram_chart, line_chart, share_chart
+
+NAV = [("", "Overview"), ("/quality", "Data quality"), ("/drift", "Drift"), ("/ab-tests", "A/B tests"),
+       ("/alerts", "Alerts")]
+
+
+def _num(value) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1e-3 and value != 0 else f"{value:.4f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _when(value) -> str:
+    if not isinstance(value, datetime):
+        return "-" if value is None else str(value)
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _brief(numbers) -> str:
+    """A dict of numbers as one readable line (nested dicts and long lists shortened)."""
+    if not isinstance(numbers, dict):
+        return _num(numbers)
+    parts = []
+    for key, value in numbers.items():
+        if isinstance(value, dict):
+            value = "{" + ", ".join(f"{k}: {_num(v)}" for k, v in list(value.items())[:4]) + "}"
+        elif isinstance(value, list):
+            value = ", ".join(_num(v) if not isinstance(v, list | tuple) else str(v) for v in value[:5]) \
+                + (" ..." if len(value) > 5 else "")
+        else:
+            value = _num(value)
+        parts.append(f"{key} {value}")
+    return "; ".join(parts)
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    """The templates (autoescaped) with the filters they use."""
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                      autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(num=_num, pct=_pct, when=_when, brief=_brief)
+    return env
+
+
+def render(template: str, base: str, here: str, store: str, static: bool = False, live_url: str = "",
+           **data) -> str:
+    """One page: the template with the shared layout (navigation, or for a static report the live page's link)."""
+    return environment().get_template(template).render(
+        base=base, here=here, nav=NAV, store=store, static=static, live_url=live_url,
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), **data)
+
+
+def drift_charts(report: dict) -> list[dict]:
+    """Each feature's reference-vs-current chart, material ones first."""
+    material = {f["feature"] for f in report.get("features", []) if f.get("material")}
+    charts = []
+    for feature, data in (report.get("histograms") or {}).items():
+        svg = (histogram_chart(data["edges"], data["reference"], data["current"]) if data["kind"] == "numeric"
+               else share_chart(data["categories"], data["reference"], data["current"]))
+        charts.append({"feature": feature, "svg": svg, "material": feature in material})
+    return sorted(charts, key=lambda chart: not chart["material"])
+
+
+def performance_chart(points: list[dict], metric: str) -> str:
+    """Each version's performance per batch: measured on labels (solid) and estimated without them."""
+    series: dict[str, list[tuple[float, float]]] = {}
+    names: dict[float, str] = {}
+    for point in points:
+        if point.get("batch_seq") is None:
+            continue
+        label = f"v{point['version']}" + (" (estimated)" if point["source"] == "estimate" else "")
+        series.setdefault(label, []).append((float(point["batch_seq"]), point["value"]))
+        names[float(point["batch_seq"])] = f"#{point['batch_seq']}"
+    return line_chart(series, "batch (sequence number)", metric, x_names=names)
+
+
+def overview_page(data: dict, base: str, store: str) -> str:
+    """The champion of each model, its history and versions, performance across batches, latest drift, alerts."""
+    return render("overview.html", base, "", store, title="Overview", **data)
+
+
+def drift_page(report: dict, base: str, store: str, static: bool = False, live_url: str = "") -> str:
+    """One drift check: every feature's numbers and its reference-vs-current chart."""
+    return render("drift.html", base, "/drift", store, static, live_url, report=report, charts=drift_charts(report),
+                  title=f"Drift of {report['batch_id']}")
+
+
+def drift_list_page(reports: list[dict], base: str, store: str) -> str:
+    """Every drift check, newest first."""
+    return render("drift_list.html", base, "/drift", store, reports=reports, title="Drift checks")
+
+
+def quality_page(batches: list[dict], base: str, store: str) -> str:
+    """Each batch's accepted and rejected records, with the most common reasons."""
+    return render("quality.html", base, "/quality", store, batches=batches, title="Data quality")
+
+
+def ab_tests_page(tests: list[dict], base: str, store: str) -> str:
+    """The A/B tests with their arms and numbers."""
+    return render("ab_tests.html", base, "/ab-tests", store, tests=tests, title="A/B tests")
+
+
+def alerts_page(alerts: list[dict], base: str, store: str) -> str:
+    """Every alert, open ones acknowledgeable."""
+    return render("alerts.html", base, "/alerts", store, alerts=alerts, title="Alerts")
+
+
+def run_page(run: dict, report: dict | None, base: str, store: str, static: bool = False, live_url: str = "") -> str:
+    """What a scoring or retraining run found: the batch, scoring, drift, live performance, the decision."""
+    return render("run.html", base, "", store, static, live_url, run=run, report=report,
+                  charts=drift_charts(report) if report else [], title=f"{run['kind']} run {run['batch_id']}")

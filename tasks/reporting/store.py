@@ -1,0 +1,107 @@
+"""What the dashboard's pages show, read from MongoDB: small, indexed reads only (the last 100 of anything, never a
+scan of predictions), so a page answers in well under a second however much the store holds."""
+
+from __future__ import annotations
+
+from bson import ObjectId
+from bson.errors import InvalidId
+
+from infra.collections import (
+    AB_TESTS,
+    ALERTS,
+    ALIAS_HISTORY,
+    BATCHES,
+    DRIFT_REPORTS,
+    MODEL_ALIASES,
+    MODELS,
+    PERFORMANCE,
+    RUN_REPORTS,
+)
+from infra.storage import Db
+from tasks.data.store import ledger_counts
+from tasks.reporting.pages import performance_chart
+from validation.contracts import PRIMARY
+
+LIGHT_DRIFT = {"_id": 1, "batch_id": 1, "model": 1, "reference_version": 1, "at": 1, "status": 1, "drifted": 1,
+               "missing.drifted": 1, "current_rows": 1, "reference_rows": 1, "estimate.value": 1}
+
+
+def _drift_summary(doc: dict) -> dict:
+    return {**{k: v for k, v in doc.items() if k != "_id"}, "report_id": str(doc["_id"])}
+
+
+def model_overview(db: Db, name: str) -> dict:
+    """One model: its champion, versions, champion history, performance chart and latest drift check."""
+    versions = list(db[MODELS].find({"name": name}, {"_id": 0, "version": 1, "algorithm": 1, "created_at": 1,
+                                                     "problem": 1, "metrics": 1, "lineage.rows": 1,
+                                                     "lineage.batches": 1}).sort("version", -1).limit(50))
+    problem = versions[0]["problem"] if versions else "classification"
+    metric = PRIMARY[problem][0]
+    live_metric = "accuracy" if problem == "classification" else "mae"
+    aliases: dict[int, list[str]] = {}
+    for pointer in db[MODEL_ALIASES].find({"name": name}, {"_id": 0, "alias": 1, "version": 1}):
+        aliases.setdefault(pointer["version"], []).append(pointer["alias"])
+    rows = [{"version": v["version"], "algorithm": v["algorithm"], "created_at": v.get("created_at"),
+             "val": v["metrics"]["val"].get(metric), "test": v["metrics"]["test"].get(metric),
+             "rows": v.get("lineage", {}).get("rows"), "batches": len(v.get("lineage", {}).get("batches", [])),
+             "aliases": sorted(aliases.get(v["version"], []))} for v in versions]
+    champion = next((row for row in rows if "champion" in row["aliases"]), None)
+    timeline = list(db[ALIAS_HISTORY].find({"name": name, "alias": "champion"}, {"_id": 0}).sort("at", -1).limit(20))
+    points = list(db[PERFORMANCE].find({"model": name}, {"_id": 0}).sort("at", -1).limit(500))
+    latest = db[DRIFT_REPORTS].find_one({"model": name}, LIGHT_DRIFT, sort=[("at", -1)])
+    return {"name": name, "metric": metric, "metric_live": live_metric, "versions": rows,
+            "champion": champion and {**champion, "score": champion["val"]}, "timeline": timeline,
+            "performance_chart": performance_chart(points, live_metric),
+            "has_estimates": any(p["source"] == "estimate" for p in points),
+            "latest_drift": latest and _drift_summary(latest)}
+
+
+def overview_data(db: Db) -> dict:
+    """Every model's overview, the store's counts, and the open alerts."""
+    names = sorted(db[MODELS].distinct("name"))
+    alerts = list(db[ALERTS].find({"acknowledged": False}, {"_id": 0}).sort("at", -1).limit(50))
+    return {"counts": ledger_counts(db), "alerts": alerts, "models": [model_overview(db, name) for name in names]}
+
+
+def drift_reports(db: Db, limit: int = 100) -> list[dict]:
+    """The latest drift checks, without their per-feature details."""
+    return [_drift_summary(doc) for doc in db[DRIFT_REPORTS].find({}, LIGHT_DRIFT).sort("at", -1).limit(limit)]
+
+
+def drift_report(db: Db, report_id: str) -> dict | None:
+    """One drift check with every feature's numbers and histograms (None if there is no such check)."""
+    try:
+        doc = db[DRIFT_REPORTS].find_one({"_id": ObjectId(report_id)})
+    except InvalidId:
+        return None
+    return doc and _drift_summary(doc)
+
+
+def quality_rows(db: Db, limit: int = 100) -> list[dict]:
+    """Each recent batch's accepted and rejected records, status, common reasons and expectation counts."""
+    rows = []
+    for batch in db[BATCHES].find({}, {"_id": 0, "source": 0}).sort("seq", -1).limit(limit):
+        raw, features = batch.get("quality", {}).get("raw", {}), batch.get("quality", {}).get("features", {})
+        size = batch.get("size") or 0
+        expectations = [f"{stage}: {q.get('evaluated', 0)} checked, {len(q.get('failed', []))} failed"
+                        for stage, q in (("raw", raw), ("features", features)) if q]
+        rows.append({**batch, "share": (batch.get("rejected", 0) / size) if size else None,
+                     "reasons": raw.get("top_reasons", []), "expectations": "; ".join(expectations) or "-"})
+    return rows
+
+
+def ab_tests(db: Db) -> list[dict]:
+    """Every A/B test with its last computed standing, newest first."""
+    return list(db[AB_TESTS].find({}, {"_id": 0}).sort("created_at", -1).limit(50))
+
+
+def alerts(db: Db, limit: int = 200) -> list[dict]:
+    """Open alerts first, then the newest."""
+    return list(db[ALERTS].find({}, {"_id": 0}).sort([("acknowledged", 1), ("at", -1)]).limit(limit))
+
+
+def run_report(db: Db, run_id: str) -> tuple[dict | None, dict | None]:
+    """A run's report and, if it checked drift, that check."""
+    run = db[RUN_REPORTS].find_one({"run_id": run_id}, {"_id": 0})
+    report = drift_report(db, run["drift"]["report_id"]) if run and run.get("drift") else None
+    return run, report

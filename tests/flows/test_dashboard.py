@@ -1,0 +1,143 @@
+"""The dashboard, the run reports and the alerts, on a store the real flows filled: every page over real HTTP
+with its key numbers, the static report of a run, alerts stored and acknowledged, and the pages as a browser
+draws them."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from flows.main import main_flow
+from flows.params import MainParams, RetrainParams, ScoreParams
+from flows.retrain import retrain_flow
+from flows.score import score_flow
+from infra.collections import ALERTS, PERFORMANCE
+from tasks.data.synthetic import DriftKnobs
+from tasks.training.params import TrainingParams
+from tests.api.conftest import serve, stop
+from tests.conftest import drop_database, use_store
+
+FAST = TrainingParams(algorithms=["linear", "xgboost"])
+SHIFT = DriftKnobs(grade_inflation=8, concept_drift=1.0)
+
+
+@pytest.fixture(scope="module")
+def history(mongo_server, tmp_path_factory):
+    """A store with a week of history: the first champion, a calm scoring run, a drifted scoring run, the drifted
+    batch's labels (retrained, promoted), and a batch stopped by the quality gate; the service over it."""
+    from infra.storage import get_database
+
+    name = f"dashboard_{uuid.uuid4().hex[:8]}"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        use_store(monkeypatch, mongo_server, name, tmp_path_factory.mktemp("dashboard"))
+        runs = {"main": main_flow(MainParams(students=2500, seed=0, export=False, training=FAST)),
+                "calm": score_flow(ScoreParams(students=1000, seed=1)),
+                "drifted": score_flow(ScoreParams(students=1000, seed=2, drift=SHIFT)),
+                "retrain": retrain_flow(RetrainParams(students=1000, seed=2, drift=SHIFT, training=FAST))}
+        with pytest.raises(Exception, match="above the 5.0% threshold"):
+            main_flow(MainParams(students=300, seed=3, drift=DriftKnobs(malformed_rate=0.4), train=False))
+        server, thread, url = serve(monkeypatch)
+        try:
+            yield {"runs": runs, "url": url, "db": get_database(), "http": httpx.Client(base_url=url, timeout=30)}
+        finally:
+            stop(server, thread)
+    drop_database(mongo_server, name)
+
+
+def test_the_overview_shows_the_champion_its_history_performance_and_open_alerts(history):
+    page = history["http"].get("/dashboard")
+    champion = history["runs"]["retrain"]["promotion"]["champion_after"]
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    text = page.text
+    assert f"v{champion}</div>" in text and "challenger is better on accuracy" in text  # champion card, history
+    assert "<svg" in text and "batch (sequence number)" in text  # live performance per version across batches
+    assert "material drift against high_performer" in text and "rejected-share gate failed" in text  # alerts
+    assert "<script" not in text and "cdn" not in text.lower()  # offline: nothing from elsewhere
+
+
+def test_drift_pages_show_every_feature_with_its_numbers_and_histograms(history):
+    drifted = history["runs"]["drifted"]["drift"]
+    listing = history["http"].get("/dashboard/drift").text
+    assert history["runs"]["drifted"]["batch_id"] in listing and history["runs"]["calm"]["batch_id"] in listing
+    page = history["http"].get(f"/dashboard/drift/{drifted['report_id']}")
+    assert page.status_code == 200
+    text = page.text
+    for feature in drifted["drifted"]:
+        assert re.search(rf"<td>{feature}</td>.*?material", text, re.S)
+    assert text.count("<svg") >= 18  # a reference-vs-current chart per feature
+    assert "corrected p" in text and "effect size" in text
+    assert history["http"].get("/dashboard/drift/000000000000000000000000").status_code == 404
+    assert history["http"].get("/dashboard/drift/not-an-id").status_code == 404
+
+
+def test_data_quality_shows_each_batch_with_its_reasons(history):
+    text = history["http"].get("/dashboard/quality").text
+    assert "gen-s3-n300-L" in text and "quality gate failed" in text
+    assert re.search(r"courses\[\]\.grades\[\] (type|range) ×\d+", text)  # the most common reasons, counted
+    assert "gen-s0-n2500-L" in text and "featurized" in text
+
+
+def test_a_run_has_a_page_and_a_self_contained_report_with_the_same_numbers(history):
+    run = history["runs"]["drifted"]
+    html = Path(run["report"]["html"])
+    assert html.is_file() and run["report"]["dashboard"].endswith(f"/dashboard/runs/{run['report']['run_id']}")
+    report = html.read_text()
+    page = history["http"].get(f"/dashboard/runs/{run['report']['run_id']}").text
+    for text in (report, page):
+        assert run["batch_id"] in text and "Drift: batch" in text and f"{run['scoring']['scored']}</div>" in text
+        assert all(f"<td>{feature}</td>" in text for feature in run["drift"]["drifted"])
+    assert "<script" not in report and not re.search(r'(src|href)="https?://(?!127\.0\.0\.1)', report)
+    retrain = history["runs"]["retrain"]["report"]
+    assert "promoted" in Path(retrain["html"]).read_text()
+    assert history["http"].get("/dashboard/runs/nope").status_code == 404
+
+
+def test_alerts_are_stored_with_their_numbers_and_acknowledged_from_the_page(history):
+    db = history["db"]
+    drift = db[ALERTS].find_one({"kind": "drift", "batch_id": history["runs"]["drifted"]["batch_id"]})
+    assert drift["severity"] == "warning" and set(drift["numbers"]["drifted"]) == \
+        set(history["runs"]["drifted"]["drift"]["drifted"])
+    gate = db[ALERTS].find_one({"kind": "quality_gate"})
+    assert gate["batch_id"].startswith("gen-s3-n300-L") and gate["numbers"]["share"] > 0.05
+    assert db[PERFORMANCE].count_documents({"source": "labels"}) >= 1
+    response = history["http"].post(f"/dashboard/alerts/{gate['alert_id']}/acknowledge", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/dashboard/alerts"
+    stored = db[ALERTS].find_one({"alert_id": gate["alert_id"]})
+    assert stored["acknowledged"] and stored["acknowledged_by"].startswith("dashboard")
+    page = history["http"].get("/dashboard/alerts").text
+    assert page.count("acknowledge</button>") == db[ALERTS].count_documents({"acknowledged": False})
+    assert gate["alert_id"] not in [a["alert_id"] for a in history["http"].get("/alerts").json()]
+    assert history["http"].post(f"/alerts/{gate['alert_id']}/acknowledge").status_code == 404
+
+
+def test_the_ab_tests_page_answers_with_no_test(history):
+    page = history["http"].get("/dashboard/ab-tests")
+    assert page.status_code == 200 and "No A/B test yet" in page.text
+
+
+def nonblank(png: Path) -> float:
+    """The share of pixels that are not the page's background."""
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(png)[..., :3]
+    background = pixels[5, -5]
+    return float(((abs(pixels - background)).sum(axis=2) > 0.1).mean())
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="no chromium: apt-get install -y chromium")
+@pytest.mark.parametrize("page", ["", "/drift/{report_id}"])
+def test_pages_drawn_by_a_browser_are_not_blank(history, tmp_path, page):
+    path = page.format(report_id=history["runs"]["drifted"]["drift"]["report_id"])
+    png = tmp_path / "page.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1800",
+                    "--virtual-time-budget=5000", f"--screenshot={png}", f"{history['url']}/dashboard{path}"],
+                   capture_output=True, timeout=120, check=True)
+    assert png.is_file() and nonblank(png) > 0.05
