@@ -1,0 +1,96 @@
+"""The data stage's reads and writes in MongoDB: the batch documents (which double as the ledger of what each
+batch stored) and reading a batch back. Plain functions on a database; the stage's tasks call them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from infra.collections import (
+    BATCHES,
+    FEEDBACK,
+    STUDENTS_FEATURES,
+    STUDENTS_RAW,
+    STUDENTS_REJECTED,
+    STUDENTS_TRUTH,
+    find_in,
+    next_sequence,
+)
+from infra.storage import Db
+from tasks.data.ingest import BatchInput
+
+RAW_META = {"_id", "batch_id", "_ingest"}
+# what each batch document records about the work done for it (written when that stage completes)
+LEDGER = {STUDENTS_RAW: "accepted", STUDENTS_REJECTED: "rejected", STUDENTS_FEATURES: "features_new",
+          STUDENTS_TRUTH: "truth_rows"}
+SUMMARY_COLLECTIONS = [BATCHES, STUDENTS_RAW, STUDENTS_REJECTED, STUDENTS_FEATURES, STUDENTS_TRUTH]
+
+
+def register_batch(db: Db, batch: BatchInput, now: datetime) -> dict:
+    """Get the batch document, creating it with the next sequence number on first sight."""
+    existing = db[BATCHES].find_one({"batch_id": batch.batch_id})
+    if existing:
+        return existing
+    seq = next_sequence(db, "batch_seq")
+    db[BATCHES].update_one(
+        {"batch_id": batch.batch_id},
+        {"$setOnInsert": {
+            "batch_id": batch.batch_id, "seq": seq, "kind": "labeled" if batch.labeled else "unlabeled",
+            "size": len(batch.records), "source": batch.source, "created_at": now, "status": "registered",
+        }},
+        upsert=True,
+    )
+    return db[BATCHES].find_one({"batch_id": batch.batch_id})
+
+
+def get_batch(db: Db, batch_id: str) -> dict:
+    """The batch document; a batch that was never ingested is a clear error."""
+    batch = db[BATCHES].find_one({"batch_id": batch_id})
+    if batch is None:
+        raise LookupError(f"batch {batch_id!r} is not in the batches collection: ingest it first")
+    return batch
+
+
+def scored_records(db: Db, batch_id: str) -> list[dict]:
+    """A batch's accepted records as they came in, without the raw layer's own fields."""
+    return [{k: v for k, v in doc.items() if k not in RAW_META}
+            for doc in db[STUDENTS_RAW].find({"batch_id": batch_id}).sort("student_id", 1)]
+
+
+def posted_outcomes(db: Db, student_ids: list[int]) -> dict[int, dict]:
+    """Outcomes posted to the prediction service for these students, by student."""
+    return {doc["student_id"]: doc for doc in find_in(db[FEEDBACK], "student_id", student_ids,
+                                                      {"_id": 0, "student_id": 1, "final_score": 1,
+                                                       "high_performer": 1})}
+
+
+def update_batch(db: Db, batch_id: str, fields: dict) -> None:
+    """Record a stage's outcome on the batch document."""
+    db[BATCHES].update_one({"batch_id": batch_id}, {"$set": fields})
+
+
+def record_once(db: Db, batch_id: str, field: str, value: int) -> None:
+    """Record a ledger figure only the first time: asked again after its stage, the answer would differ."""
+    db[BATCHES].update_one({"batch_id": batch_id, field: {"$exists": False}}, {"$set": {field: value}})
+
+
+def latest_generator_seed(db: Db) -> int | None:
+    """The highest generator seed stored, if any batch came from the generator."""
+    latest = db[BATCHES].find_one({"source.type": "generator"}, sort=[("source.seed", -1)])
+    return None if latest is None else int(latest["source"]["seed"])
+
+
+def batch_input_records(db: Db, batch_id: str) -> tuple[list, list[dict]]:
+    """Every input record of a batch as it came (accepted ones from the raw layer), and its rejections."""
+    accepted = [{k: v for k, v in doc.items() if k not in RAW_META} for doc in db[STUDENTS_RAW].find({"batch_id": batch_id})]
+    rejected = list(db[STUDENTS_REJECTED].find({"batch_id": batch_id}))
+    return accepted + [doc["record"] for doc in rejected], rejected
+
+
+def ledger_counts(db: Db) -> dict[str, int]:
+    """Documents per contract collection as the batches recorded them when each stage completed.
+
+    Summing one small document per batch costs the same on any store; counting the collections themselves
+    would read every document on the local server (5.7 s for 100k raw records)."""
+    sums = {name: {"$sum": {"$ifNull": [f"${field}", 0]}} for name, field in LEDGER.items()}
+    totals = next(db[BATCHES].aggregate([{"$group": {"_id": None, BATCHES: {"$sum": 1}, **sums}}]), {})
+    return {name: int(totals.get(name, 0)) for name in SUMMARY_COLLECTIONS}

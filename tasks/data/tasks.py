@@ -1,0 +1,232 @@
+"""The data stage's Prefect tasks: bring a batch in (generate or load, ingest, validate, aggregate, validate,
+export) and report what the store holds. Thin: each reads, calls the stage's pure core, writes, publishes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from infra.artifacts import publish_link, publish_markdown
+from infra.collections import BATCHES, STUDENTS_FEATURES, STUDENTS_RAW, STUDENTS_REJECTED, STUDENTS_TRUTH, ensure_indexes
+from infra.progress import Progress, run_logger
+from infra.retry import DB_TASK, DB_RETRIES, retry_on_transient, stopwatch
+from infra.settings import get_settings
+from infra.storage import describe_store, get_database
+from infra.writes import insert_new, merge_outcome, merge_pipeline_output
+from tasks.data import store
+from tasks.data.export import write_export
+from tasks.data.features import feature_pipeline
+from tasks.data.ingest import BatchInput, EmptyBatchError, raw_documents, truth_buckets
+from tasks.data.labels import LabelsNotFoundError, attach_labels, generator_twin
+from tasks.data.quality import gate_lines, quality_markdown
+from tasks.data.results import Exported, Featurized, Ingested, Quality, StoreCounts
+from tasks.data.sources import BatchKind, file_batch_id, infer_labeled, read_records, write_jsonl
+from tasks.data.synthetic import DriftKnobs, generate_batch
+from tasks.monitoring.alerts import quality_alert
+from tasks.monitoring.store import raise_alert
+from validation.features import features_frame
+from validation.gate import (
+    FeatureExpectationsFailedError, RejectedShareTooHighError, decide_rejected_share, feature_failure_message,
+    rejected_share_message, top_reasons,
+)
+from validation.gx_runner import SuiteResult
+from validation.records import split_records
+from validation.suites import raw_frame
+
+
+
+@task(name="check-store", **DB_TASK)
+def check_store() -> str:
+    """Reach the store (starting the local server if it is the one) before anything is written anywhere."""
+    get_database()
+    return describe_store()
+
+
+@task(name="choose-seed", **DB_TASK)
+def choose_seed(seed: int | None) -> int:
+    """An explicit seed wins; otherwise one past the highest generator seed stored (0 on a fresh store)."""
+    if seed is not None:
+        return seed
+    latest = store.latest_generator_seed(get_database())
+    return 0 if latest is None else latest + 1
+
+
+@task(name="generate-batch", cache_policy=NO_CACHE)
+def generate_students(n_students: int, seed: int, labeled: bool, knobs: DriftKnobs) -> BatchInput:
+    """Generate the batch and save its records (and, apart, its truth) as JSON Lines in the raw folder."""
+    with stopwatch() as timing:
+        generated = generate_batch(n_students, seed, labeled, knobs)
+        raw_dir = get_settings().raw_path
+        records_path = write_jsonl(generated.records, raw_dir / f"{generated.batch_id}.jsonl")
+        write_jsonl(generated.truth, raw_dir / "truth" / f"{generated.batch_id}.jsonl")
+    return BatchInput(batch_id=generated.batch_id, labeled=labeled, records=generated.records, truth=generated.truth,
+                      source={"type": "generator", "seed": seed, "students": n_students, "drift": knobs.model_dump(),
+                              "file": str(records_path)}, seconds=timing["seconds"])
+
+
+@task(name="labels-for-batch", **DB_TASK)
+def labels_for_batch(batch_id: str) -> BatchInput:
+    """The labels of a batch scored without them: the generator's labeled twin of a generated batch (same
+    students, now with outcomes), else the batch's records joined with the outcomes posted as feedback."""
+    db = get_database()
+    batch = db[BATCHES].find_one({"batch_id": batch_id}, {"_id": 0, "source": 1, "kind": 1})
+    if batch is None:
+        raise LabelsNotFoundError(f"batch {batch_id!r} is not in the batches collection: there is nothing to bring "
+                                  "labels for (check the id on the dashboard's drift page or in the drift event)")
+    twin = generator_twin(batch.get("source") or {})
+    if twin is not None:
+        students, seed, knobs = twin
+        batch_input = generate_students.fn(students, seed, True, knobs)
+        run_logger(__name__).info("labels for %s: the generator's labeled twin %s", batch_id, batch_input.batch_id)
+        return batch_input
+    with stopwatch() as timing:
+        records = store.scored_records(db, batch_id)
+        outcomes = store.posted_outcomes(db, [r["student_id"] for r in records])
+        labels_id, labeled, counts = attach_labels(batch_id, records, outcomes)
+    run_logger(__name__).info("labels for %s from feedback: %s", batch_id, counts)
+    return BatchInput(batch_id=labels_id, labeled=True, records=labeled,
+                      source={"type": "feedback", "for_batch": batch_id, **counts}, seconds=timing["seconds"])
+
+
+@task(name="load-source-file", cache_policy=NO_CACHE)
+def load_source(path: str, kind: BatchKind) -> BatchInput:
+    """Read a file into a batch whose id is derived from its content: re-loading it never duplicates."""
+    resolved = Path(path).expanduser().resolve()
+    with stopwatch() as timing:
+        records, digest = read_records(resolved)
+    return BatchInput(batch_id=file_batch_id(resolved, digest), labeled=infer_labeled(records, kind), records=records,
+                      source={"type": "file", "path": str(resolved), "sha256": digest}, seconds=timing["seconds"])
+
+
+@task(name="ingest-batch", **DB_TASK)
+def ingest_batch(batch: BatchInput, truth_bucket: int) -> Ingested:
+    """Write the batch's records (raw or rejected), its truth and its batch document; safe to re-run."""
+    logger = run_logger(__name__)
+    if not batch.records:
+        raise EmptyBatchError(f"batch {batch.batch_id} holds no records: nothing to ingest (nothing was stored)")
+    with stopwatch() as timing:
+        db = get_database()
+        ensure_indexes(db)
+        now = datetime.now(UTC)
+        batch_doc = store.register_batch(db, batch, now)
+        accepted, rejected = split_records(batch.records, batch.labeled)
+        raw = insert_new(db[STUDENTS_RAW], raw_documents(accepted, batch.batch_id, now),
+                         on_progress=Progress(f"ingest {batch.batch_id}", len(accepted)))
+        quarantined = insert_new(
+            db[STUDENTS_REJECTED], ({**doc, "batch_id": batch.batch_id, "rejected_at": now} for doc in rejected))
+        accepted_ids = {record["student_id"] for _, record in accepted}
+        truth = [row for row in batch.truth if row["student_id"] in accepted_ids]
+        insert_new(db[STUDENTS_TRUTH], truth_buckets(truth, batch.batch_id, truth_bucket))
+        store.update_batch(db, batch.batch_id, {"accepted": len(accepted), "rejected": len(rejected),
+                                                "truth_rows": len(truth), "status": "ingested"})
+    if rejected:
+        logger.warning("batch %s: %d of %d records rejected (see students_rejected)",
+                       batch.batch_id, len(rejected), len(batch.records))
+    logger.info("batch %s (seq %d): %d new raw records, %d already present", batch.batch_id, batch_doc["seq"],
+                raw.inserted, raw.unchanged)
+    return Ingested(batch.batch_id, batch_doc["seq"], batch.labeled, len(batch.records), len(accepted), len(rejected),
+                    raw.inserted, raw.unchanged, quarantined.inserted, timing["seconds"])
+
+
+def _publish(key: str, batch_id: str, result: SuiteResult, extra: list[str]) -> None:
+    publish_markdown(key, quality_markdown(batch_id, result, extra), f"Data quality for batch {batch_id}")
+    if result.data_docs:
+        publish_link("data-docs", result.data_docs, "Great Expectations Data Docs", "Validation results")
+
+
+@task(name="validate-raw", **DB_TASK)
+def validate_raw(batch_id: str, max_rejected_share: float) -> Quality:
+    """Run the raw suite over every input record of the batch, then the rejected-share gate."""
+    from validation.gx_runner import run_suite
+    from validation.suites import raw_suite
+
+    with stopwatch() as timing:
+        db = get_database()
+        batch = store.get_batch(db, batch_id)
+        records, rejected = store.batch_input_records(db, batch_id)
+        result = run_suite(raw_frame(records), raw_suite(batch["kind"] == "labeled"), "students-raw",
+                           get_settings().artifacts_path / "gx", run_name=f"{batch_id}-raw")
+        decision = decide_rejected_share(len(records), len(rejected), max_rejected_share)
+        reasons = top_reasons(rejected)
+    _publish("data-quality-raw", batch_id, result, gate_lines(decision, reasons))
+    quality = Quality(**result.as_dict(), seconds=timing["seconds"], rejected_share=round(decision.share, 4),
+                      gate_passed=decision.passed, top_reasons=reasons)
+    store.update_batch(db, batch_id, {"quality.raw": quality.as_document(),
+                                      **({} if decision.passed else {"status": "quality_gate_failed"})})
+    if not decision.passed:
+        message = rejected_share_message(batch_id, decision, reasons)
+        raise_alert(db, quality_alert(batch_id, "rejected-share", f"{decision.rejected} of {decision.input} records "
+                                      f"rejected ({decision.share:.1%}, threshold {decision.threshold:.1%})",
+                                      {"rejected": decision.rejected, "input": decision.input,
+                                       "share": round(decision.share, 4), "threshold": decision.threshold,
+                                       "top_reasons": reasons}))
+        raise RejectedShareTooHighError(message)
+    if rejected:
+        run_logger(__name__).warning("batch %s: %d rejected (%.1f%%), within the %.1f%% threshold; top: %s",
+                                     batch_id, len(rejected), 100 * decision.share, 100 * max_rejected_share, reasons)
+    return quality
+
+
+@task(name="aggregate-features", **DB_TASK)
+def aggregate_features(batch_id: str) -> Featurized:
+    """Compute the batch's students' features in MongoDB and ``$merge`` them into students_features."""
+    with stopwatch() as timing:
+        db = get_database()
+        ensure_indexes(db, [STUDENTS_FEATURES])
+        batch = store.get_batch(db, batch_id)
+        pipeline = feature_pipeline(batch_id, batch["seq"], batch["kind"] == "labeled")
+        students = db[STUDENTS_RAW].distinct("student_id", {"batch_id": batch_id})
+        counts = merge_outcome(db[STUDENTS_FEATURES], "student_id", students, "batch_seq", batch["seq"])
+        store.record_once(db, batch_id, "features_new", counts.inserted)
+        merge_pipeline_output(db, STUDENTS_RAW, pipeline, STUDENTS_FEATURES, "student_id", keep_newer="batch_seq")
+        store.update_batch(db, batch_id, {"status": "featurized"})
+    run_logger(__name__).info("features for %s: %d new, %d updated, %d unchanged, %d kept (newer batch)", batch_id,
+                              counts.inserted, counts.modified, counts.unchanged, counts.kept_newer)
+    return Featurized(batch_id, counts.inserted, counts.modified, counts.unchanged, counts.kept_newer,
+                      timing["seconds"])
+
+
+@task(name="validate-features", **DB_TASK)
+def validate_features(batch_id: str) -> Quality:
+    """Run the feature suite on the batch's feature documents; any failed expectation stops the run."""
+    import pandas as pd
+
+    from validation.contracts import COLUMNS
+    from validation.gx_runner import run_suite
+    from validation.suites import features_suite
+
+    with stopwatch() as timing:
+        db = get_database()
+        batch = store.get_batch(db, batch_id)
+        frame = pd.DataFrame(list(db[STUDENTS_FEATURES].find({"batch_id": batch_id}, {"_id": 0})), columns=COLUMNS)
+        result = run_suite(frame, features_suite(batch["kind"] == "labeled"), "students-features",
+                           get_settings().artifacts_path / "gx", run_name=f"{batch_id}-features")
+    _publish("data-quality-features", batch_id, result, [])
+    quality = Quality(**result.as_dict(), seconds=timing["seconds"])
+    store.update_batch(db, batch_id, {"quality.features": quality.as_document(),
+                                      **({} if result.success else {"status": "quality_gate_failed"})})
+    if not result.success:
+        raise_alert(db, quality_alert(batch_id, "feature-expectations", f"{len(result.failed)} feature "
+                                      "expectation(s) failed", {"failed": result.failed}))
+        raise FeatureExpectationsFailedError(feature_failure_message(batch_id, result.failed, result.data_docs))
+    return quality
+
+
+@task(name="export-features", **DB_TASK)
+def export_features(batch_id: str) -> Exported:
+    """Export the features computed from ``batch_id`` into ``<data>/features/<batch_id>/`` (the run's own batch:
+    the work does not grow with the store's history)."""
+    with stopwatch() as timing:
+        frame = features_frame(list(get_database()[STUDENTS_FEATURES].find({"batch_id": batch_id}, {"_id": 0})))
+        lineage = {"after_batch": batch_id, "exported_at": datetime.now(UTC).isoformat(), "batches": [batch_id]}
+        files = write_export(frame, get_settings().export_path / batch_id, lineage)
+    return Exported(**files, seconds=timing["seconds"])
+
+
+@task(name="count-collections", **DB_TASK)
+def count_collections() -> StoreCounts:
+    """What the store holds, from the batch ledger, and where the store is (credentials redacted)."""
+    return StoreCounts(describe_store(), store.ledger_counts(get_database()))
