@@ -159,3 +159,32 @@ def render_rollback(summary: dict) -> str:
     """The rollback flow's line."""
     state = "rolled back" if summary["rolled_back"] else "NOT rolled back (the champion changed meanwhile)"
     return f"champion   {summary['model']}: v{summary['from']} -> v{summary['champion']} ({state})"
+
+
+def drill_summary(champion: dict, rows: list, runs: list, params, database: str, seconds: float) -> dict:
+    """The drill's JSON summary: its champion, one scorecard row per scenario, every run, the settings."""
+    return {"champion": champion, "scorecard": [row.as_row() for row in rows],
+            "runs": [{**asdict(run), "flagged": run.flagged, "error": round(run.error, 4)} for run in runs],
+            "seeds": params.seeds, "students": params.students, "drift_check": params.drift_check.model_dump(),
+            "estimate_level": params.estimate.estimate_level, "database": f"{database} (dropped)",
+            "seconds": round(seconds, 1)}
+
+
+def render_drill(summary: dict) -> str:
+    """The drill's scorecard as aligned lines."""
+    champion = summary["champion"]
+    lines = [f"champion   {champion['algorithm']} trained on {champion['reference_batch']} (test accuracy "
+             f"{champion['test_accuracy']:.4f}, calibration {champion['calibration']}, reference "
+             f"{champion['reference_rows']} rows)",
+             f"runs       {summary['seeds']} seeds x {len(summary['scorecard'])} scenarios, {summary['students']} "
+             f"students each, in {summary['seconds']} s ({summary['database']})",
+             "",
+             f"{'scenario':<20}{'expected':<10}{'flagged':>8}  {'verdict':<18}{'est. error mean/max':>21}"
+             f"{'in interval':>13}  features named"]
+    for row in summary["scorecard"]:
+        lines.append(f"{row['scenario']:<20}{row['expected']:<10}{row['flagged']:>8.0%}  {row['verdict']:<18}"
+                     f"{row['estimate_error_mean']:>+12.4f} / {row['estimate_error_max_abs']:.4f}"
+                     f"{row['inside_interval']:>12.0%}  {row['features_named']}"
+                     + (f"; significant, below min effect: {row['significant_below_min_effect']}"
+                        if row["significant_below_min_effect"] != "-" else ""))
+    return "\n".join(lines)

@@ -22,8 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 
 ECE_BINS = 10
+CALIBRATION_FOLDS = 5
+CALIBRATION_METHODS = ("none", "platt", "isotonic")  # simplest first
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class Estimate:
     low: float
     high: float
     rows: int
-    calibration: str  # "isotonic", "none" (raw probabilities were better), or "not measured" (older versions)
+    calibration: str  # "platt", "isotonic", "none" (raw probabilities were as good), or "not measured"
 
 
 def expected_calibration_error(probabilities, labels, bins: int = ECE_BINS) -> float:
@@ -52,43 +56,76 @@ def correct_probabilities(predicted, probabilities) -> np.ndarray:
     return np.where(np.asarray(predicted).astype(int) == 1, q, 1 - q)
 
 
+def _clipped_logit(probabilities) -> np.ndarray:
+    p = np.clip(np.asarray(probabilities, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
 def apply_calibration(calibration: dict | None, probabilities) -> np.ndarray:
-    """Calibrated probabilities: the stored isotonic map (piecewise linear between its points), else as they are."""
+    """Calibrated probabilities: Platt's map (a logistic curve of the logit), the isotonic map (piecewise linear
+    between its points), else the probabilities as they are."""
     p = np.asarray(probabilities, dtype=float)
-    if not calibration or calibration.get("method") != "isotonic":
-        return p
-    return np.interp(p, calibration["x"], calibration["y"])
+    method = (calibration or {}).get("method")
+    if method == "platt":
+        return 1 / (1 + np.exp(-(calibration["slope"] * _clipped_logit(p) + calibration["intercept"])))
+    if method == "isotonic":
+        return np.interp(p, calibration["x"], calibration["y"])
+    return p
 
 
-def fit_calibration(fit_probabilities, fit_labels, check_probabilities, check_labels, check_predicted) -> dict:
-    """Fit an isotonic map on one held-out part (validation) and keep it only if it calibrates better on
-    another (test): both parts' sizes and the numbers behind the choice are kept with the map."""
-    isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
-        np.asarray(fit_probabilities, dtype=float), np.asarray(fit_labels, dtype=float))
-    fitted = {"method": "isotonic", "x": [float(v) for v in isotonic.X_thresholds_],
-              "y": [float(v) for v in isotonic.y_thresholds_]}
-    raw = np.asarray(check_probabilities, dtype=float)
-    calibrated = apply_calibration(fitted, raw)
-    y = np.asarray(check_labels, dtype=int)
-    accuracy = float((np.asarray(check_predicted).astype(int) == y).mean())
-    numbers = {
-        "fitted_on": "val", "fit_rows": len(fit_labels), "checked_on": "test", "check_rows": len(y),
-        "ece_raw": expected_calibration_error(raw, y), "ece_calibrated": expected_calibration_error(calibrated, y),
-        "accuracy": accuracy,
-        "estimate_raw": float(correct_probabilities(check_predicted, raw).mean()),
-        "estimate_calibrated": float(correct_probabilities(check_predicted, calibrated).mean()),
-    }
-    if numbers["ece_calibrated"] < numbers["ece_raw"]:
-        return {**fitted, **numbers}
-    return {"method": "none", **numbers}
+def _fit_map(method: str, probabilities: np.ndarray, labels: np.ndarray) -> dict:
+    if method == "platt":
+        fitted = LogisticRegression(C=1e6).fit(_clipped_logit(probabilities).reshape(-1, 1), labels)
+        return {"method": "platt", "slope": float(fitted.coef_[0][0]), "intercept": float(fitted.intercept_[0])}
+    if method == "isotonic":
+        fitted = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(probabilities, labels)
+        return {"method": "isotonic", "x": [float(v) for v in fitted.X_thresholds_],
+                "y": [float(v) for v in fitted.y_thresholds_]}
+    return {"method": "none"}
+
+
+def fit_calibration(probabilities, labels, predicted, folds: int = CALIBRATION_FOLDS, seed: int = 0) -> dict:
+    """Choose and fit the calibration of a classifier's probabilities on its held-out rows (never trained on).
+
+    Each candidate (none, Platt, isotonic) is fitted on k-1 folds and scored (Brier) on the fold left out; the
+    lower cross-validated Brier score of none and Platt's two parameters wins, and isotonic, a step for every
+    run of the data, replaces it only when better by more than a standard error (a flexible map must earn its
+    place). The chosen map is then fitted on every row. The numbers behind the choice are kept with the map, and
+    ``rows``, which sizes the estimate's interval: a map fitted on n rows is itself only that sure."""
+    p = np.asarray(probabilities, dtype=float)
+    y = np.asarray(labels, dtype=int)
+    predicted = np.asarray(predicted).astype(int)
+    out_of_fold = {method: np.empty(len(p)) for method in CALIBRATION_METHODS}
+    for fit, check in StratifiedKFold(folds, shuffle=True, random_state=seed).split(p.reshape(-1, 1), y):
+        for method in CALIBRATION_METHODS:
+            out_of_fold[method][check] = apply_calibration(_fit_map(method, p[fit], y[fit]), p[check])
+    losses = {method: (calibrated - y) ** 2 for method, calibrated in out_of_fold.items()}
+    chosen = min(("none", "platt"), key=lambda method: losses[method].mean())
+    gain = losses[chosen] - losses["isotonic"]
+    if gain.mean() > gain.std() / np.sqrt(len(y)):  # isotonic must beat the simpler maps by a standard error
+        chosen = "isotonic"
+    accuracy = float((predicted == y).mean())
+    numbers = {"rows": len(y), "folds": folds, "accuracy": accuracy,
+               "brier": {m: float(losses[m].mean()) for m in CALIBRATION_METHODS},
+               "ece": {m: expected_calibration_error(out_of_fold[m], y) for m in CALIBRATION_METHODS},
+               "estimate": {m: float(correct_probabilities(predicted, out_of_fold[m]).mean())
+                            for m in CALIBRATION_METHODS}}
+    return {**_fit_map(chosen, p, y), **numbers}
 
 
 def expected_accuracy(predicted, probabilities, calibration: dict | None, level: float = 0.95) -> Estimate:
     """The expected accuracy of ``predicted`` classes given the model's probabilities of class 1, and the
-    interval the realised accuracy falls in with probability ``level`` if the probabilities are right."""
+    interval the realised accuracy falls in with probability ``level``.
+
+    Two things vary: the batch's own draws (a sum of Bernoulli variances) and the calibration, which was fitted on
+    ``rows`` held-out students and so is sure of the model's accuracy only to about sqrt(a(1 - a) / rows); the
+    interval adds the two variances (a calibration without ``rows``, from older versions, adds nothing)."""
     chance = correct_probabilities(predicted, apply_calibration(calibration, probabilities))
     n = len(chance)
     value = float(chance.mean())
-    half = float(norm.ppf(0.5 + level / 2) * np.sqrt((chance * (1 - chance)).sum()) / n)
+    variance = (chance * (1 - chance)).sum() / n**2
+    if calibration and calibration.get("rows"):
+        variance += (chance * (1 - chance)).mean() / calibration["rows"]
+    half = float(norm.ppf(0.5 + level / 2) * np.sqrt(variance))
     method = calibration.get("method", "none") if calibration else "not measured"
     return Estimate("accuracy", value, max(0.0, value - half), min(1.0, value + half), n, method)

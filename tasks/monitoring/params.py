@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class DriftParams(BaseModel):
@@ -28,3 +28,48 @@ class EstimateParams(BaseModel):
     max_estimated_drop: float = Field(0.05, ge=0, le=1, description="alert when the estimated accuracy is this much "
                                                                     "below the champion's at registration")
     estimate_level: float = Field(0.95, gt=0.5, lt=1, description="coverage of the estimate's sampling interval")
+
+
+class DrillParams(BaseModel):
+    """The monitoring drill: which scenarios, how many seeds each, how big the batches, which model it watches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenarios: list[str] = Field(default_factory=lambda: list(_scenario_names()),
+                                 description="scenarios to run (all by default)")
+    seeds: int = Field(5, ge=1, le=100, description="runs per scenario, each on a batch of its own seed")
+    first_seed: int = Field(9000, ge=0, le=900_000, description="seed of the reference batch; runs use the next ones")
+    students: int = Field(2000, ge=100, le=100_000, description="students in each scenario batch")
+    reference_students: int = Field(4000, ge=300, le=200_000, description="labeled students the drill's champion "
+                                                                          "trains on (its held-out part is the reference)")
+    algorithm: str | None = Field(None, description="the drill champion's algorithm (default: the current "
+                                                    "champion's, else linear)")
+    drift_check: DriftParams = Field(default_factory=DriftParams, description="drift settings")
+    estimate: EstimateParams = Field(default_factory=EstimateParams, description="label-free estimate settings")
+
+    @field_validator("scenarios")
+    @classmethod
+    def known_scenarios(cls, value: list[str]) -> list[str]:
+        """Only scenarios the drill knows, each once."""
+        unknown = sorted(set(value) - set(_scenario_names()))
+        if unknown:
+            raise ValueError(f"unknown scenarios {unknown}; choose from {list(_scenario_names())}")
+        if not value:
+            raise ValueError("name at least one scenario")
+        return list(dict.fromkeys(value))
+
+    @field_validator("algorithm")
+    @classmethod
+    def known_algorithm(cls, value: str | None) -> str | None:
+        """A real model (not the baseline)."""
+        from tasks.training.params import ALGORITHMS
+
+        if value is not None and value not in ALGORITHMS[1:]:
+            raise ValueError(f"unknown algorithm {value!r}; choose from {ALGORITHMS[1:]}")
+        return value
+
+
+def _scenario_names() -> list[str]:
+    from tasks.monitoring.drill import SCENARIOS
+
+    return list(SCENARIOS)

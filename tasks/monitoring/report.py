@@ -60,3 +60,11 @@ def drift_markdown(batch_id: str, name: str, version: int, report: DriftReport, 
     lines += [f"- finding: {f}" for f in report.findings]
     lines += ["", f"Every feature's histograms and numbers: {page}"]
     return "\n".join(lines)
+
+
+def estimate_caveat(value: float, drifted: list[str]) -> str:
+    """What drift means for the label-free estimate (the drill measures it: it holds under a shift in who the
+    students are, and is optimistic when the drifted features mean something else now)."""
+    return (f"the label-free estimate ({value:.3f}) assumes {', '.join(drifted)} still relate to the outcome as in "
+            "the reference: right for a change in who the students are, optimistic when the values mean something "
+            "else now (inflated grades); the labels decide")

@@ -28,7 +28,7 @@ from tasks.monitoring.drift import detect_drift
 from tasks.monitoring.estimate import expected_accuracy
 from tasks.monitoring.live import check_predictions, live_performance, realised_by_batch
 from tasks.monitoring.params import DriftParams, EstimateParams
-from tasks.monitoring.report import drift_markdown, drift_rows, histogram_data
+from tasks.monitoring.report import drift_markdown, drift_rows, estimate_caveat, histogram_data
 from tasks.monitoring.results import DriftCheck, LivePerformance, PerformanceEstimate
 from tasks.monitoring.store import raise_alert, record_performance
 from tasks.registry.store import CHAMPION, ModelNotFoundError, get_alias, load_reference
@@ -86,6 +86,8 @@ def check_drift(batch_id: str, name: str, settings: DriftParams, estimate: Perfo
         reference = load_reference(db, name, version)
         current = features_frame(list(db[STUDENTS_FEATURES].find({"batch_id": batch_id}, {"_id": 0})))
         report = detect_drift(reference, current, NUMERIC, BOOLEAN + CATEGORICAL, settings)
+        if report.status == "drift" and estimate is not None and estimate.status == "ok":
+            report.findings.append(estimate_caveat(estimate.value, report.drifted + report.missing.drifted))
         predicted = [p["prediction"] for p in db[PREDICTIONS].find(
             {"batch_id": batch_id, "model": name, "version": version}, {"prediction": 1})]
         problem = db[MODELS].find_one({"name": name, "version": version})["problem"]

@@ -35,13 +35,14 @@ def version_record(model: TrainedModel, row: dict, common: dict, identity: str,
             "train_seconds": model.seconds, "curve": model.curve, "calibration": calibration}
 
 
-def model_calibration(model, data: TrainingData) -> dict | None:
-    """A classifier's probability calibration, fitted on the validation part and checked on the test part
-    (neither trained on); None for regression."""
+def model_calibration(model, data: TrainingData, parts: tuple[str, ...] = ("val", "test")) -> dict | None:
+    """A classifier's probability calibration, chosen and fitted by cross-validation on its held-out parts
+    (never trained on); None for regression."""
     if data.problem != "classification":
         return None
-    val, test = model.predict_proba(data.X["val"])[:, 1], model.predict_proba(data.X["test"])
-    return fit_calibration(val, data.y["val"], test[:, 1], data.y["test"], model.classes_[test.argmax(axis=1)])
+    probabilities = model.predict_proba(pd.concat([data.X[part] for part in parts], ignore_index=True))
+    labels = pd.concat([data.y[part] for part in parts], ignore_index=True)
+    return fit_calibration(probabilities[:, 1], labels, model.classes_[probabilities.argmax(axis=1)])
 
 
 def reference_frame(model, data: TrainingData, parts: tuple[str, ...]) -> pd.DataFrame:

@@ -18,6 +18,7 @@ EXPECTED = {
     "main": ("student-pipeline-main", {"cron": "0 2 * * *", "timezone": "Europe/London"}),
     "score": ("student-pipeline-score", {"interval": 3600.0}),
     "retrain": ("student-pipeline-retrain", {"cron": "0 3 * * 1", "timezone": "Europe/London"}),
+    "drill": ("student-pipeline-drill", {"cron": "0 5 * * 0", "timezone": "Europe/London"}),
 }
 
 
@@ -50,6 +51,7 @@ def test_deploy_from_prefect_yaml_run_through_a_worker_and_retrain_on_the_drift_
     assert found["main"]["parameters"] == {"params": {"students": 2000, "export": True, "train": True}}
     assert found["main"]["work_pool_name"] == "student-pipeline-pool"
     assert "student-pipeline" in found["retrain"]["tags"] and found["score"]["description"]
+    assert found["drill"]["parameters"] == {"params": {"seeds": 5, "students": 2000}}
     assert found["main"]["pull_steps"][0]["prefect.deployments.steps.set_working_directory"]["directory"] == str(ROOT)
     [pool] = [p for p in server.post("/work_pools/filter") if p["name"] == "student-pipeline-pool"]
     assert pool["concurrency_limit"] == 4
@@ -85,10 +87,10 @@ def test_serve_script_registers_the_deployments_with_their_schedules(prefect_ser
     process = subprocess.Popen([sys.executable, "deployments/serve.py"], cwd=ROOT, env=server.env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        found = server.wait_for(lambda: (d := deployments(server)) and len(d) == 4 and d, 120,
+        found = server.wait_for(lambda: (d := deployments(server)) and len(d) == 5 and d, 120,
                                 "the served deployments")
         check_schedules(found)
-        assert len({d["flow_id"] for d in found.values()}) == 4
+        assert len({d["flow_id"] for d in found.values()}) == 5
         assert all(d["work_pool_name"] is None for d in found.values())  # served: no pool needed
         assert found["retrain"]["parameters"]["params"]["training"]["window_batches"] == 3
         automations = server.wait_for(lambda: server.post("/automations/filter"), 60, "the drift trigger's automation")

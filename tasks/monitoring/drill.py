@@ -1,0 +1,168 @@
+"""The monitoring drill (pure): scenarios whose drift the generator injects on purpose, what one run of the monitors
+found on one of them, and the scorecard that measures the monitors against that ground truth.
+
+A scenario either should be flagged (its features moved) or should not (no drift; concept drift, which changes
+only how the outcome depends on the features, so no feature test can see it and only the labels can). The
+scorecard gives, per scenario, the share of runs flagged (a detection rate, or a false-alarm rate), the features
+named, and the error of the label-free accuracy estimate against the accuracy realised on the batch's labels.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tasks.data.synthetic import DriftKnobs
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A drift the generator injects, and what the monitors should make of it."""
+
+    name: str
+    knobs: DriftKnobs
+    should_flag: bool
+    moves: tuple[str, ...]  # the features the knob moves (their missing shares, for missing values)
+    about: str
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
+    Scenario("no_drift", DriftKnobs(), False, (), "the reference world: every flag is a false alarm"),
+    Scenario("grade_inflation_1", DriftKnobs(grade_inflation=1), True, ("avg_grade", "max_grade", "min_grade",
+             "credit_weighted_avg"), "every past grade +1 point"),
+    Scenario("grade_inflation_2", DriftKnobs(grade_inflation=2), True, ("avg_grade", "max_grade", "min_grade",
+             "credit_weighted_avg"), "every past grade +2 points (0.2 sd of a student's average)"),
+    Scenario("grade_inflation_5", DriftKnobs(grade_inflation=5), True, ("avg_grade", "max_grade", "min_grade",
+             "credit_weighted_avg"), "every past grade +5 points"),
+    Scenario("grade_inflation_10", DriftKnobs(grade_inflation=10), True, ("avg_grade", "max_grade", "min_grade",
+             "credit_weighted_avg"), "every past grade +10 points"),
+    Scenario("major_shift", DriftKnobs(major_shift=0.5), True, ("major",),
+             "the intake moves halfway to a humanities-heavy mix of majors"),
+    Scenario("major_shift_small", DriftKnobs(major_shift=0.2), True, ("major",),
+             "the intake moves a fifth of the way to a humanities-heavy mix of majors"),
+    Scenario("age_shift", DriftKnobs(age_shift=1), True, ("age",), "every student a year older"),
+    Scenario("missing_values", DriftKnobs(missing_rate=0.25), True,
+             ("study_hours", "attendance_rate", "first_generation"),
+             "a quarter of the students lose one of three fields (about 8% of each goes missing)"),
+    Scenario("concept_drift", DriftKnobs(concept_drift=1.0), False, (),
+             "the outcome depends on habits more, ability less; the features do not move, so only labels can tell"),
+]}
+
+
+@dataclass(frozen=True)
+class DrillRun:
+    """What the monitors found on one generated batch of one scenario, and what its labels then said."""
+
+    scenario: str
+    seed: int
+    rows: int
+    status: str  # the drift check's decision: "drift", "no_drift" or "insufficient_data"
+    drifted: list[str]  # features whose distribution drifted materially
+    significant: list[str]  # features whose test was significant but whose effect was below min_effect
+    missing_drifted: list[str]  # features whose missing share drifted materially
+    prediction_drift: bool
+    estimate: float
+    low: float
+    high: float
+    realised: float
+
+    @property
+    def flagged(self) -> bool:
+        """The check's decision was drift (what raises the alert and starts a retraining run)."""
+        return self.status == "drift"
+
+    @property
+    def error(self) -> float:
+        """Estimated minus realised accuracy: positive when the estimate was optimistic."""
+        return self.estimate - self.realised
+
+
+@dataclass
+class ScorecardRow:
+    """One scenario's line of the scorecard."""
+
+    scenario: str
+    expected: str
+    runs: int
+    flagged: float
+    verdict: str
+    named: str
+    below_effect: str
+    prediction_drift: float
+    realised: float
+    estimate: float
+    mean_error: float
+    max_abs_error: float
+    covered: float
+    knobs: dict = field(default_factory=dict)
+
+    def as_row(self) -> dict:
+        """Plain values for a table artifact and ``--json``."""
+        return {"scenario": self.scenario, "expected": self.expected, "runs": self.runs, "flagged": self.flagged,
+                "verdict": self.verdict, "features_named": self.named,
+                "significant_below_min_effect": self.below_effect, "prediction_drift": self.prediction_drift,
+                "realised_accuracy": self.realised, "estimated_accuracy": self.estimate,
+                "estimate_error_mean": self.mean_error, "estimate_error_max_abs": self.max_abs_error,
+                "inside_interval": self.covered, "knobs": self.knobs}
+
+
+def named_features(runs: list[DrillRun]) -> str:
+    """The features the runs named, most often first, as ``feature n/N`` (missing shares as ``feature (missing)``)."""
+    counts = Counter(name for run in runs for name in run.drifted)
+    counts.update(f"{name} (missing)" for run in runs for name in run.missing_drifted)
+    return _counted(counts, len(runs))
+
+
+def _counted(counts: Counter, runs: int) -> str:
+    if not counts:
+        return "-"
+    return ", ".join(f"{name} {n}/{runs}" for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def verdict(scenario: Scenario, runs: list[DrillRun]) -> str:
+    """Detection rate (a drift that should be flagged) or false-alarm rate (one that should not), in words; a
+    flagged drift counts as found only when it names at least one of the features the knob moves."""
+    flagged = sum(run.flagged for run in runs)
+    if not scenario.should_flag:
+        return f"false alarms {flagged}/{len(runs)}"
+    found = sum(run.flagged and bool(set(run.drifted + run.missing_drifted) & set(scenario.moves)) for run in runs)
+    return f"detected {found}/{len(runs)}"
+
+
+def scorecard(runs: list[DrillRun], scenarios: dict[str, Scenario] = SCENARIOS) -> list[ScorecardRow]:
+    """One row per scenario that ran, in the scenarios' order."""
+    rows = []
+    for name, scenario in scenarios.items():
+        mine = [run for run in runs if run.scenario == name]
+        if not mine:
+            continue
+        errors = np.array([run.error for run in mine])
+        rows.append(ScorecardRow(
+            scenario=name, expected="drift" if scenario.should_flag else "no drift", runs=len(mine),
+            flagged=round(float(np.mean([run.flagged for run in mine])), 3), verdict=verdict(scenario, mine),
+            named=named_features(mine),
+            below_effect=_counted(Counter(name for run in mine for name in run.significant), len(mine)),
+            prediction_drift=round(float(np.mean([run.prediction_drift for run in mine])), 3),
+            realised=round(float(np.mean([run.realised for run in mine])), 4),
+            estimate=round(float(np.mean([run.estimate for run in mine])), 4),
+            mean_error=round(float(errors.mean()), 4), max_abs_error=round(float(np.abs(errors).max()), 4),
+            covered=round(float(np.mean([run.low <= run.realised <= run.high for run in mine])), 3),
+            knobs={k: v for k, v in scenario.knobs.model_dump().items() if v}))
+    return rows
+
+
+def scorecard_markdown(rows: list[ScorecardRow], champion: str, settings: dict) -> str:
+    """The scorecard as the drill's markdown artifact: the table, then how to read it."""
+    lines = [f"# Monitoring drill: {champion}", "",
+             "| scenario | expected | flagged | verdict | features named | significant, below min effect | "
+             "realised accuracy | est. error (mean / max) | inside interval |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r.scenario} | {r.expected} | {r.flagged:.0%} | {r.verdict} | {r.named} | {r.below_effect} | "
+              f"{r.realised:.3f} | {r.mean_error:+.3f} / {r.max_abs_error:.3f} | {r.covered:.0%} |" for r in rows]
+    lines += ["", "Flagged: the drift check decided drift (the alert and the retraining trigger). Estimate error: "
+              "label-free expected accuracy minus the accuracy realised on the batch's labels (positive = "
+              "optimistic). Inside interval: runs whose realised accuracy fell inside the estimate's interval.",
+              "", f"Settings: {settings}"]
+    return "\n".join(lines)
