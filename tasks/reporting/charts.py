@@ -21,8 +21,9 @@ def _fmt(value: float) -> str:
 
 
 def line_chart(series: dict[str, list[tuple[float, float]]], x_label: str, y_label: str, width: int = 640,
-               height: int = 260, x_names: dict[float, str] | None = None) -> str:
-    """One polyline with points per series (e.g. a model version's accuracy per batch), with axes and a legend."""
+               height: int = 260, x_names: dict[float, str] | None = None, styles: dict[str, str] | None = None) -> str:
+    """One polyline with points per series (e.g. a model version's accuracy per batch), with axes and a legend.
+    A series' style is "solid" (the default), "dashed", or "markers" (hollow points, no line)."""
     points = [point for values in series.values() for point in values if point[1] is not None]
     if not points:
         return f'<p class="muted">No {escape(y_label)} measured yet.</p>'
@@ -52,16 +53,21 @@ def line_chart(series: dict[str, list[tuple[float, float]]], x_label: str, y_lab
                  f'{escape(x_label)}</text>')
     parts.append(f'<text x="12" y="{(top + height - bottom) / 2}" text-anchor="middle" class="axis" '
                  f'transform="rotate(-90 12 {(top + height - bottom) / 2})">{escape(y_label)}</text>')
+    legend_x = left + 8
     for i, (name, values) in enumerate(series.items()):
         color = PALETTE[i % len(PALETTE)]
+        style = (styles or {}).get(name, "solid")
         kept = sorted((x, y) for x, y in values if y is not None)
-        if len(kept) > 1:
+        if len(kept) > 1 and style != "markers":
             path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in kept)
-            parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
-        parts += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.5" fill="{color}"><title>{escape(name)}: '
+            dash = ' stroke-dasharray="6 4"' if style == "dashed" else ""
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"{dash}/>')
+        fill = 'fill="white" stroke-width="2" stroke' if style == "markers" else "fill"
+        parts += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.5" {fill}="{color}"><title>{escape(name)}: '
                   f'{_fmt(y)}</title></circle>' for x, y in kept]
-        parts.append(f'<rect x="{left + 8 + i * 110}" y="{top}" width="10" height="10" fill="{color}"/>'
-                     f'<text x="{left + 22 + i * 110}" y="{top + 9}">{escape(name)}</text>')
+        parts.append(f'<rect x="{legend_x}" y="{top}" width="10" height="10" fill="{color}"/>'
+                     f'<text x="{legend_x + 14}" y="{top + 9}">{escape(name)}</text>')
+        legend_x += 24 + 7 * len(name)
     parts.append("</svg>")
     return "".join(parts)
 

@@ -84,16 +84,27 @@ def drift_charts(report: dict) -> list[dict]:
 
 
 def performance_chart(points: list[dict], metric: str) -> str:
-    """Each version's performance per batch: measured on labels (solid) and estimated without them."""
+    """Each version's performance per batch: measured when labels arrive (solid, at the labels' batch), estimated
+    without labels (dashed, at the scored batch), and what the labels later said for those same rows (hollow)."""
     series: dict[str, list[tuple[float, float]]] = {}
+    styles: dict[str, str] = {}
     names: dict[float, str] = {}
     for point in points:
         if point.get("batch_seq") is None:
             continue
-        label = f"v{point['version']}" + (" (estimated)" if point["source"] == "estimate" else "")
-        series.setdefault(label, []).append((float(point["batch_seq"]), point["value"]))
-        names[float(point["batch_seq"])] = f"#{point['batch_seq']}"
-    return line_chart(series, "batch (sequence number)", metric, x_names=names)
+        x = float(point["batch_seq"])
+        names[x] = f"#{point['batch_seq']}"
+        if point["source"] != "estimate":
+            series.setdefault(f"v{point['version']}", []).append((x, point["value"]))
+            continue
+        estimated = f"v{point['version']} estimated"
+        series.setdefault(estimated, []).append((x, point["value"]))
+        styles[estimated] = "dashed"
+        if point.get("realised") is not None:
+            realised = f"v{point['version']} realised later"
+            series.setdefault(realised, []).append((x, point["realised"]))
+            styles[realised] = "markers"
+    return line_chart(series, "batch (sequence number)", metric, x_names=names, styles=styles)
 
 
 def overview_page(data: dict, base: str, store: str) -> str:
