@@ -38,21 +38,22 @@ def _when(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _brief(numbers) -> str:
-    """A dict of numbers as one readable line (nested dicts and long lists shortened)."""
+def _brief(numbers, separator: str = "; ") -> str:
+    """A dict of numbers as one readable line (nested dicts in brackets, at most four keys each; long lists
+    shortened)."""
     if not isinstance(numbers, dict):
         return _num(numbers)
     parts = []
     for key, value in numbers.items():
         if isinstance(value, dict):
-            value = "{" + ", ".join(f"{k}: {_num(v)}" for k, v in list(value.items())[:4]) + "}"
+            value = "(" + _brief(dict(list(value.items())[:4]), ", ") + ")"
         elif isinstance(value, list):
             value = ", ".join(_num(v) if not isinstance(v, list | tuple) else str(v) for v in value[:5]) \
                 + (" ..." if len(value) > 5 else "")
         else:
             value = _num(value)
         parts.append(f"{key} {value}")
-    return "; ".join(parts)
+    return separator.join(parts)
 
 
 @lru_cache(maxsize=1)
