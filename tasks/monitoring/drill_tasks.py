@@ -74,6 +74,7 @@ def drill_database(name: str) -> Db:
 def featurize(db: Db, records: list[dict], batch_id: str, seq: int) -> pd.DataFrame:
     """Raw records to checked features through the pipeline's own aggregation and ``$merge``, then cleared."""
     ensure_indexes(db, [STUDENTS_FEATURES])
+    db[STUDENTS_RAW].delete_many({"batch_id": batch_id})  # a retried task starts clean
     db[STUDENTS_RAW].insert_many([{**record, "batch_id": batch_id} for record in records], ordered=False)
     merge_pipeline_output(db, STUDENTS_RAW, feature_pipeline(batch_id, seq, labeled=True), STUDENTS_FEATURES,
                           "student_id", keep_newer="batch_seq")

@@ -95,6 +95,9 @@ def fit_calibration(probabilities, labels, predicted, folds: int = CALIBRATION_F
     p = np.asarray(probabilities, dtype=float)
     y = np.asarray(labels, dtype=int)
     predicted = np.asarray(predicted).astype(int)
+    if min(np.bincount(y, minlength=2)) < 2 * folds:  # every fold's fit must see both classes, twice over
+        return {"method": "none", "rows": len(y), "accuracy": float((predicted == y).mean()),
+                "reason": f"too few held-out rows of one class ({min(np.bincount(y, minlength=2))}) to calibrate"}
     out_of_fold = {method: np.empty(len(p)) for method in CALIBRATION_METHODS}
     for fit, check in StratifiedKFold(folds, shuffle=True, random_state=seed).split(p.reshape(-1, 1), y):
         for method in CALIBRATION_METHODS:

@@ -88,6 +88,15 @@ def test_calibrated_probabilities_keep_no_flexible_map():
     assert apply_calibration(calibration, [0.3]).tolist() == [0.3]
 
 
+def test_too_few_of_one_class_keeps_the_raw_probabilities_and_says_why():
+    p = np.linspace(0.01, 0.99, 200)
+    y = np.zeros(200, dtype=int)
+    y[[10, 190, 195]] = 1  # three high performers among 200 held-out students
+    calibration = fit_calibration(p, y, (p > 0.5).astype(int))
+    assert calibration["method"] == "none" and calibration["rows"] == 200
+    assert calibration["reason"] == "too few held-out rows of one class (3) to calibrate"
+
+
 def test_the_interval_adds_the_calibrations_own_uncertainty():
     predicted, probabilities = [1, 0, 1, 0], [0.9, 0.2, 0.6, 0.5]
     chance = np.array([0.9, 0.8, 0.6, 0.5])
