@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from infra.errors import StorageError
+from infra.files import write_text_atomically
 from infra.locks import file_lock
 
 STATE_FILE = "pipeline-server.json"
@@ -30,7 +31,7 @@ LOG_FILE = "pipeline-server.log"
 LOCK_FILE = ".pipeline-server.lock"
 HOST = "127.0.0.1"
 COMMAND = "secantusd-py"
-OWN_FILES = {STATE_FILE, LOG_FILE, LOCK_FILE, f".{STATE_FILE}.tmp"}
+OWN_FILES = {STATE_FILE, LOG_FILE, LOCK_FILE}
 
 
 class LocalServerError(StorageError):
@@ -186,7 +187,8 @@ def ensure_server(folder: Path, port: int, start_timeout_s: float = 30.0, host: 
 
 
 def _start(folder: Path, host: str, port: int, timeout_s: float) -> ServerState:
-    foreign = sorted(entry.name for entry in folder.iterdir() if entry.name not in OWN_FILES)
+    foreign = sorted(entry.name for entry in folder.iterdir()
+                     if entry.name not in OWN_FILES and not entry.name.startswith(f".{STATE_FILE}.tmp"))
     if foreign and not (folder / "WiredTiger").exists():
         raise LocalServerError(
             f"the folder {folder} holds files that are not a SecantusDB store ({', '.join(foreign[:3])}; a store of "
@@ -216,9 +218,7 @@ def _start(folder: Path, host: str, port: int, timeout_s: float) -> ServerState:
         what = f"exited with code {process.returncode}" if exited else f"did not answer within {timeout_s:.0f} s"
         raise LocalServerError(f"the local MongoDB server {what}; its log {folder / LOG_FILE} ends: {tail[-300:]}")
     state = ServerState(process.pid, port, host, str(folder), datetime.now(UTC).isoformat(timespec="seconds"))
-    tmp = folder / f".{STATE_FILE}.tmp"
-    tmp.write_text(json.dumps(asdict(state)))
-    tmp.replace(folder / STATE_FILE)
+    write_text_atomically(folder / STATE_FILE, json.dumps(asdict(state)))
     return state
 
 

@@ -31,13 +31,6 @@ class WriteCounts:
     unchanged: int = 0
     kept_newer: int = 0
 
-    def add(self, other: WriteCounts) -> None:
-        """Add another write's counts to these."""
-        self.inserted += other.inserted
-        self.modified += other.modified
-        self.unchanged += other.unchanged
-        self.kept_newer += other.kept_newer
-
 
 def insert_new(collection: Collection, documents: Iterable[dict],
                on_progress: Callable[[int], None] | None = None) -> WriteCounts:

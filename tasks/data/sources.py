@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -82,12 +81,6 @@ def file_batch_id(path: Path, digest: str) -> str:
     return f"file-{stem}-{digest[:12]}"
 
 
-def write_jsonl(rows: list, path: Path) -> Path:
-    """Write rows as JSON Lines atomically (a crash never leaves half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, separators=(",", ":")) + "\n")
-    tmp.replace(path)
-    return path
+def jsonl_text(rows: list) -> str:
+    """Rows as JSON Lines text."""
+    return "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)

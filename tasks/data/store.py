@@ -81,7 +81,8 @@ def latest_generator_seed(db: Db) -> int | None:
 
 def batch_input_records(db: Db, batch_id: str) -> tuple[list, list[dict]]:
     """Every input record of a batch as it came (accepted ones from the raw layer), and its rejections."""
-    accepted = [{k: v for k, v in doc.items() if k not in RAW_META} for doc in db[STUDENTS_RAW].find({"batch_id": batch_id})]
+    accepted = [{k: v for k, v in doc.items() if k not in RAW_META}
+                for doc in db[STUDENTS_RAW].find({"batch_id": batch_id})]
     rejected = list(db[STUDENTS_REJECTED].find({"batch_id": batch_id}))
     return accepted + [doc["record"] for doc in rejected], rejected
 

@@ -44,10 +44,13 @@ class DriftKnobs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    grade_inflation: float = Field(0.0, ge=-30, le=30, description="points added to every past grade (covariate drift)")
-    major_shift: float = Field(0.0, ge=0, le=1, description="0..1: move the major mix towards a humanities-heavy intake")
+    grade_inflation: float = Field(0.0, ge=-30, le=30,
+                                   description="points added to every past grade (covariate drift)")
+    major_shift: float = Field(0.0, ge=0, le=1,
+                               description="0..1: move the major mix towards a humanities-heavy intake")
     age_shift: float = Field(0.0, ge=-10, le=20, description="years added to every student's age")
-    concept_drift: float = Field(0.0, ge=0, le=1, description="0..1: the outcome depends on study habits more, on ability less")
+    concept_drift: float = Field(0.0, ge=0, le=1,
+                                 description="0..1: the outcome depends on study habits more, on ability less")
     missing_rate: float = Field(0.0, ge=0, le=1, description="share of students with missing study/demographic fields")
     malformed_rate: float = Field(0.0, ge=0, le=1, description="share of records corrupted on purpose")
 

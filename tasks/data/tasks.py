@@ -3,6 +3,7 @@ export) and report what the store holds. Thin: each reads, calls the stage's pur
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,32 +11,43 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from infra.artifacts import publish_link, publish_markdown
-from infra.collections import BATCHES, STUDENTS_FEATURES, STUDENTS_RAW, STUDENTS_REJECTED, STUDENTS_TRUTH, ensure_indexes
+from infra.collections import (
+    BATCHES,
+    STUDENTS_FEATURES,
+    STUDENTS_RAW,
+    STUDENTS_REJECTED,
+    STUDENTS_TRUTH,
+    ensure_indexes,
+)
+from infra.files import write_atomically, write_text_atomically
 from infra.progress import Progress, run_logger
-from infra.retry import DB_TASK, DB_RETRIES, retry_on_transient, stopwatch
+from infra.retry import DB_TASK, stopwatch
 from infra.settings import get_settings
 from infra.storage import describe_store, get_database
 from infra.writes import insert_new, merge_outcome, merge_pipeline_output
 from tasks.data import store
-from tasks.data.export import write_export
+from tasks.data.export import export_files
 from tasks.data.features import feature_pipeline
 from tasks.data.ingest import BatchInput, EmptyBatchError, raw_documents, truth_buckets
 from tasks.data.labels import LabelsNotFoundError, attach_labels, generator_twin
 from tasks.data.quality import gate_lines, quality_markdown
 from tasks.data.results import Exported, Featurized, Ingested, Quality, StoreCounts
-from tasks.data.sources import BatchKind, file_batch_id, infer_labeled, read_records, write_jsonl
+from tasks.data.sources import BatchKind, file_batch_id, infer_labeled, jsonl_text, read_records
 from tasks.data.synthetic import DriftKnobs, generate_batch
 from tasks.monitoring.alerts import quality_alert
 from tasks.monitoring.store import raise_alert
 from validation.features import features_frame
 from validation.gate import (
-    FeatureExpectationsFailedError, RejectedShareTooHighError, decide_rejected_share, feature_failure_message,
-    rejected_share_message, top_reasons,
+    FeatureExpectationsFailedError,
+    RejectedShareTooHighError,
+    decide_rejected_share,
+    feature_failure_message,
+    rejected_share_message,
+    top_reasons,
 )
 from validation.gx_runner import SuiteResult
 from validation.records import split_records
 from validation.suites import raw_frame
-
 
 
 @task(name="check-store", **DB_TASK)
@@ -60,8 +72,8 @@ def generate_students(n_students: int, seed: int, labeled: bool, knobs: DriftKno
     with stopwatch() as timing:
         generated = generate_batch(n_students, seed, labeled, knobs)
         raw_dir = get_settings().raw_path
-        records_path = write_jsonl(generated.records, raw_dir / f"{generated.batch_id}.jsonl")
-        write_jsonl(generated.truth, raw_dir / "truth" / f"{generated.batch_id}.jsonl")
+        records_path = write_text_atomically(raw_dir / f"{generated.batch_id}.jsonl", jsonl_text(generated.records))
+        write_text_atomically(raw_dir / "truth" / f"{generated.batch_id}.jsonl", jsonl_text(generated.truth))
     return BatchInput(batch_id=generated.batch_id, labeled=labeled, records=generated.records, truth=generated.truth,
                       source={"type": "generator", "seed": seed, "students": n_students, "drift": knobs.model_dump(),
                               "file": str(records_path)}, seconds=timing["seconds"])
@@ -222,8 +234,12 @@ def export_features(batch_id: str) -> Exported:
     with stopwatch() as timing:
         frame = features_frame(list(get_database()[STUDENTS_FEATURES].find({"batch_id": batch_id}, {"_id": 0})))
         lineage = {"after_batch": batch_id, "exported_at": datetime.now(UTC).isoformat(), "batches": [batch_id]}
-        files = write_export(frame, get_settings().export_path / batch_id, lineage)
-    return Exported(**files, seconds=timing["seconds"])
+        folder = get_settings().export_path / batch_id
+        files = export_files(frame, lineage)
+        for name, content in files.items():  # file by file, each whole or not at all
+            write_atomically(folder / name, lambda tmp, content=content: tmp.write_bytes(content))
+    return Exported(str(folder / "features.parquet"), str(folder / "features.csv"), str(folder / "schema.json"),
+                    len(frame), hashlib.sha256(files["features.csv"]).hexdigest(), timing["seconds"])
 
 
 @task(name="count-collections", **DB_TASK)

@@ -7,8 +7,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -33,6 +31,7 @@ from infra.collections import (
     store_id,
 )
 from infra.errors import UserError
+from infra.files import new_folder
 from infra.progress import run_logger
 from infra.settings import PROJECT_ROOT
 from infra.storage import Db, atomically, get_bucket, read_verified
@@ -134,16 +133,13 @@ def write_model_files(folder: Path, payload: bytes, doc: dict) -> None:
     """model.joblib, metrics.json and metadata.json in a folder of their own, never overwritten: written into
     a temporary folder, then renamed into place in one step. The registry (GridFS) is the source of truth, so
     a failure here is logged, not raised."""
-    tmp = folder.with_name(f".{folder.name}.tmp{os.getpid()}")
     try:
-        tmp.mkdir(parents=True)
-        (tmp / "model.joblib").write_bytes(payload)
-        (tmp / "metrics.json").write_text(json.dumps(doc.get("metrics", {}), indent=2))
-        (tmp / "metadata.json").write_text(json.dumps({k: v for k, v in doc.items() if k != "_id"}, indent=2,
-                                                      default=str))
-        tmp.rename(folder)  # fails if the folder exists: a version folder is never overwritten
+        with new_folder(folder) as tmp:  # refuses an existing folder: a version folder is never overwritten
+            (tmp / "model.joblib").write_bytes(payload)
+            (tmp / "metrics.json").write_text(json.dumps(doc.get("metrics", {}), indent=2))
+            (tmp / "metadata.json").write_text(json.dumps({k: v for k, v in doc.items() if k != "_id"}, indent=2,
+                                                          default=str))
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         run_logger(__name__).warning("model %s v%s is registered, but its copy on disk was not written (%s)",
                                      doc["name"], doc["version"], exc)
 

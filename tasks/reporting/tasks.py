@@ -12,6 +12,7 @@ from prefect import task
 
 from infra.artifacts import publish_link
 from infra.collections import RUN_REPORTS, ensure_indexes
+from infra.files import write_text_atomically
 from infra.retry import DB_TASK
 from infra.settings import get_settings
 from infra.storage import describe_store, get_database
@@ -55,12 +56,8 @@ def publish_run_report(kind: str, model: str, stages: BatchStages, drift: DriftC
     page = f"{settings.dashboard_base}/runs/{run_id}"
     report = drift_report(db, run["drift"]["report_id"]) if run.get("drift") else None
     html = run_page(run, report, settings.dashboard_base, describe_store(settings), static=True, live_url=page)
-    folder = settings.artifacts_path / "reports"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{run['kind']}-{run['batch_id']}-{run_id[:8]}.html"
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)
+    path = write_text_atomically(
+        settings.artifacts_path / "reports" / f"{run['kind']}-{run['batch_id']}-{run_id[:8]}.html", html)
     publish_link("run-dashboard", page, f"{run['kind']} run on the dashboard", f"The {run['kind']} run's page")
     publish_link("run-report", path.as_uri(), f"{run['kind']} run report (HTML file)",
                  "Self-contained report of the run, readable without the service")

@@ -35,23 +35,23 @@ def training_markdown(data: TrainingData, rows: list[dict], best: str, gap: floa
     ])
 
 
-def make_plots(trained: list[TrainedModel], best: str, data: TrainingData, evaluation: Evaluation,
-               folder: Path) -> dict[str, str]:
+def make_plots(trained: list[TrainedModel], best: str, data: TrainingData,
+               evaluation: Evaluation) -> dict[str, tuple[str, bytes]]:
     """The best model's importance, ROC of every model with the oracle and the best's confusion matrix
-    (classification) or its predicted-vs-actual plot (regression), as PNG files in ``folder``."""
+    (classification) or its predicted-vs-actual plot (regression): name -> (file name, PNG bytes)."""
     models = {m.algorithm: m.pipeline for m in trained if m.algorithm != "baseline"}
     best_row = next(r for r in evaluation.models if r["algorithm"] == best)
     plots = {
-        "importance_own": plot_importance(best_row["importance"]["own"], f"{best}: own importance",
-                                          folder / "importance_own.png"),
-        "importance_permutation": plot_importance(best_row["importance"]["permutation"],
-                                                  f"{best}: permutation importance (validation)",
-                                                  folder / "importance_permutation.png"),
+        "importance_own": ("importance_own.png",
+                           plot_importance(best_row["importance"]["own"], f"{best}: own importance")),
+        "importance_permutation": ("importance_permutation.png",
+                                   plot_importance(best_row["importance"]["permutation"],
+                                                   f"{best}: permutation importance (validation)")),
     }
     if data.problem == "classification":
-        plots["roc"] = plot_roc(models, data, evaluation.oracle is not None, folder / "roc.png")
-        plots["confusion_matrix"] = plot_confusion(models[best], data, f"{best} (test)", folder / "confusion.png")
+        plots["roc"] = ("roc.png", plot_roc(models, data, evaluation.oracle is not None))
+        plots["confusion_matrix"] = ("confusion.png", plot_confusion(models[best], data, f"{best} (test)"))
     else:
-        plots["predicted_vs_actual"] = plot_predicted_vs_actual(models[best], data, f"{best} (test)",
-                                                                folder / "predicted_vs_actual.png")
-    return {name: str(path) for name, path in plots.items()}
+        plots["predicted_vs_actual"] = ("predicted_vs_actual.png",
+                                        plot_predicted_vs_actual(models[best], data, f"{best} (test)"))
+    return plots

@@ -10,6 +10,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from infra.artifacts import publish_markdown, publish_table
+from infra.files import new_folder
 from infra.progress import Progress, run_logger
 from infra.retry import DB_TASK
 from infra.settings import get_settings
@@ -98,14 +99,16 @@ def publish_training_report(trained: list[TrainedModel], evaluation: Evaluation,
     rows = leaderboard(evaluation, registered, data.problem)
     best, gap = best_and_gap(rows, data.problem)
     folder = get_settings().artifacts_path / "training" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    folder.mkdir(parents=True, exist_ok=False)
-    plots = make_plots(trained, best, data, evaluation, folder)
+    pictures = make_plots(trained, best, data, evaluation)
+    plots = {name: str(folder / file) for name, (file, _) in pictures.items()}
     metrics = {"problem": data.problem, "metric": metric, "leaderboard": rows, "oracle_gap_test": gap,
                "champion_decision": {"reason": decision.reason, "version": decision.version,
                                      "applied": decision.applied, "numbers": decision.numbers},
                "lineage": data.lineage, "plots": plots}
-    with open(folder / "metrics.json", "x") as handle:
-        json.dump(metrics, handle, indent=2, default=str)
+    with new_folder(folder) as tmp:  # a new folder per run, never overwritten
+        for file, png in pictures.values():
+            (tmp / file).write_bytes(png)
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
     publish_table("model-leaderboard", rows, f"{data.target}: models, baseline and oracle")
     publish_markdown("training-report", training_markdown(data, rows, best, gap, decision.reason, decision.applied,
                                                           plots, folder), f"Training report for {data.target}")

@@ -9,12 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from tasks.data.tasks import aggregate_features
-from validation.contracts import FEATURE_SCHEMA
-from tasks.data.tasks import export_features
 from tasks.data.ingest import BatchInput
-from tasks.data.tasks import ingest_batch
 from tasks.data.synthetic import generate_batch
+from tasks.data.tasks import aggregate_features, export_features, ingest_batch
+from validation.contracts import FEATURE_SCHEMA
 
 
 def test_export_writes_parquet_csv_and_schema(db):

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from validation.pandas_twin import pandas_features
 
 from infra.collections import STUDENTS_FEATURES, STUDENTS_RAW
 from tasks.data.features import feature_pipeline
-from tasks.data.tasks import aggregate_features
-from validation.contracts import FEATURE_SCHEMA
 from tasks.data.ingest import BatchInput
-from tasks.data.tasks import ingest_batch
 from tasks.data.synthetic import DriftKnobs, generate_batch
+from tasks.data.tasks import aggregate_features, ingest_batch
+from validation.contracts import FEATURE_SCHEMA
+from validation.pandas_twin import pandas_features
 
 
 def ingest(records, batch_id="ref", labeled=False):

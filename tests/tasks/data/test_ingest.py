@@ -8,10 +8,9 @@ import pytest
 
 from infra.collections import BATCHES, STUDENTS_RAW, STUDENTS_REJECTED, STUDENTS_TRUTH
 from tasks.data.ingest import BatchInput
-from tasks.data.tasks import ingest_batch
 from tasks.data.sources import SourceFileError, infer_labeled, read_records
-from tasks.data.tasks import load_source
 from tasks.data.synthetic import DriftKnobs, generate_batch
+from tasks.data.tasks import ingest_batch, load_source
 
 
 def counts(db) -> dict:
@@ -56,7 +55,8 @@ def test_raw_and_rejected_account_for_every_input_record(db):
 
 
 def test_batches_get_increasing_sequence_numbers(db, reference_record):
-    seqs = [ingest_batch.fn(BatchInput(f"b{i}", False, [reference_record], {"type": "test"}), 1000).seq for i in range(3)]
+    seqs = [ingest_batch.fn(BatchInput(f"b{i}", False, [reference_record], {"type": "test"}), 1000).seq
+            for i in range(3)]
     assert seqs == [1, 2, 3]
 
 
