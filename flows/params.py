@@ -6,10 +6,10 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.data.params import BatchParams
-from tasks.monitoring.params import DriftParams, EstimateParams
+from tasks.monitoring.params import DriftParams, EstimateParams, LiveParams
 from tasks.promotion.params import GateParams
-from tasks.training.params import TrainingParams
-from validation.contracts import Problem
+from tasks.training.params import HoldoutParams, TrainingParams
+from validation.contracts import DEFAULT_PROBLEM, Problem
 
 
 class MainParams(BatchParams):
@@ -23,7 +23,7 @@ class MainParams(BatchParams):
 class ScoreParams(BatchParams):
     """Parameters of the scoring flow."""
 
-    problem: Problem = Field("classification", description="which model scores")
+    problem: Problem = Field(DEFAULT_PROBLEM, description="which model scores")
     drift_check: DriftParams = Field(default_factory=DriftParams, description="drift settings")
     estimate: EstimateParams = Field(default_factory=EstimateParams, description="label-free estimate settings")
 
@@ -34,14 +34,14 @@ class RetrainParams(BatchParams):
     training: TrainingParams = Field(default_factory=TrainingParams, description="challenger training settings")
     drift_check: DriftParams = Field(default_factory=DriftParams, description="drift settings")
     gate: GateParams = Field(default_factory=GateParams, description="promotion-gate settings")
-    holdout_share: float = Field(0.4, gt=0.05, lt=0.9, description="share of the new batch kept as the holdout")
-    min_holdout_rows: int = Field(20, ge=2, description="fewest labeled students the new batch needs for a holdout")
+    holdout: HoldoutParams = Field(default_factory=HoldoutParams, description="the promotion gate's holdout")
+    live: LiveParams = Field(default_factory=LiveParams, description="live-performance settings")
+    estimate: EstimateParams = Field(default_factory=EstimateParams, description="label-free estimate settings (the "
+                                                                                 "interval live performance checks)")
     labels_for: str | None = Field(None, description="bring in the labels of this scored batch (the generator's "
                                                      "labeled twin, or outcomes posted as feedback) instead of a new "
                                                      "batch; the drift event's trigger passes the drifted batch")
     force: bool = Field(False, description="retrain even without drift or a performance drop")
-    max_live_drop: float = Field(0.05, ge=0, description="retrain when live performance drops by more than this")
-    min_live_rows: int = Field(100, ge=1, description="fewest scored-then-labeled students to measure live performance")
 
 
 class RollbackParams(BaseModel):
@@ -49,4 +49,4 @@ class RollbackParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    problem: Problem = Field("classification", description="which model")
+    problem: Problem = Field(DEFAULT_PROBLEM, description="which model")

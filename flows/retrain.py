@@ -39,8 +39,8 @@ def retrain_flow(params: RetrainParams | None = None) -> dict:
     batch_id = stages.ingested.batch_id
     # the check decides this run; it does not announce drift (the event would only start another retraining run)
     drift = check_drift(batch_id, name, params.drift_check, announce=False)
-    live = measure_live_performance(batch_id, name, params.min_live_rows, params.max_live_drop)
-    decision = decide_retraining(drift.status, live, params.force, params.max_live_drop)
+    live = measure_live_performance(batch_id, name, params.live, params.estimate.estimate_level)
+    decision = decide_retraining(drift.status, live, params.force, params.live.max_live_drop)
     outcome = challenge(batch_id, params) if decision.retrain else None
     report = publish_run_report("retraining", name, stages, drift, live=live, decision=decision, outcome=outcome)
     return retrain_summary(stages, count_collections(), drift, live, decision, outcome, report)
@@ -50,7 +50,7 @@ def retrain_flow(params: RetrainParams | None = None) -> dict:
 def challenge(batch_id: str, params: RetrainParams) -> GateOutcome:
     """Train challengers on the recent window and put the best through the promotion gate."""
     training = params.training
-    data = load_window(batch_id, training, params.holdout_share, params.min_holdout_rows)
+    data = load_window(batch_id, training, params.holdout)
     trained = train_candidates(data, training)
     evaluation = evaluate_models(trained, data, training)
     # the challenger's reference is the recent holdout: if it is promoted, drift is measured from today's world

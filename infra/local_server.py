@@ -161,12 +161,16 @@ def server_command() -> str:
 # --- start, reuse, stop ------------------------------------------------------------------------------------
 
 
-def ensure_server(folder: Path, port: int, start_timeout_s: float = 30.0, host: str = HOST) -> str:
+def ensure_server(folder: Path, port: int, start_timeout_s: float | None = None, host: str = HOST) -> str:
     """Return the URI of the server serving ``folder``: the running one if there is one, else a new one.
 
     A new server is a detached background process that outlives this one; its start is announced once on
     stderr. Every way this can go wrong fails fast with a message saying what to do.
     """
+    if start_timeout_s is None:
+        from infra.settings import get_settings
+
+        start_timeout_s = get_settings().local_mongo_start_timeout_s
     folder = folder.resolve()
     with start_lock(folder):
         state = read_state(folder)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Literal
 
 Problem = Literal["classification", "regression"]
+DEFAULT_PROBLEM: Problem = "classification"  # the only place the default problem is written
 
 # name, Arrow type, role, description: the feature contract, exported as schema.json beside the data
 FEATURE_SCHEMA: list[tuple[str, str, str, str]] = [

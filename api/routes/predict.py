@@ -12,7 +12,7 @@ from api.answering import LogWriteError, NoChampionError
 from api.batching import Job
 from api.schemas import PredictRequest, PredictResponse
 from infra.errors import StorageError
-from validation.contracts import TARGETS, Problem
+from validation.contracts import DEFAULT_PROBLEM, TARGETS, Problem
 from validation.records import split_records
 
 router = APIRouter(tags=["predictions"])
@@ -22,7 +22,7 @@ router = APIRouter(tags=["predictions"])
     413: {"description": "too many records"}, 422: {"description": "invalid records, with their reasons"},
     503: {"description": "no champion yet, or the store (and so the prediction log) unreachable"}})
 def predict(body: PredictRequest, request: Request,
-            problem: Annotated[Problem, Query(description="which model answers")] = "classification",
+            problem: Annotated[Problem, Query(description="which model answers")] = DEFAULT_PROBLEM,
             ) -> PredictResponse:
     """Predict every record with the champion (or its A/B arm) and log every answer before returning it."""
     state = request.app.state.serving

@@ -116,7 +116,7 @@ def fit_calibration(probabilities, labels, predicted, folds: int = CALIBRATION_F
     return {**_fit_map(chosen, p, y), **numbers}
 
 
-def expected_accuracy(predicted, probabilities, calibration: dict | None, level: float = 0.95) -> Estimate:
+def expected_accuracy(predicted, probabilities, calibration: dict | None, level: float) -> Estimate:
     """The expected accuracy of ``predicted`` classes given the model's probabilities of class 1, and the
     interval the realised accuracy falls in with probability ``level``.
 

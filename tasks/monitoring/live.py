@@ -13,7 +13,7 @@ from tasks.monitoring.results import LivePerformance
 
 
 def live_performance(labels: pd.DataFrame, predictions: pd.DataFrame, target: str, model: dict,
-                     min_rows: int) -> LivePerformance:
+                     min_rows: int, level: float) -> LivePerformance:
     """Join labels (student_id, target) with the champion's earlier predictions (student_id, prediction, and the
     logged probability when there is one) and compare with its test metric at registration: accuracy for
     classification (with the label-free estimate over the same rows), MAE for regression."""
@@ -26,7 +26,8 @@ def live_performance(labels: pd.DataFrame, predictions: pd.DataFrame, target: st
         reference = model["metrics"]["test"]["accuracy"]
         estimated = None
         if "probability" in joined and joined["probability"].notna().all():
-            estimated = expected_accuracy(joined["prediction"], joined["probability"], model.get("calibration")).value
+            estimated = expected_accuracy(joined["prediction"], joined["probability"], model.get("calibration"),
+                                          level).value
         return LivePerformance("ok", len(joined), version, "accuracy", live, reference, reference - live, estimated,
                                None if estimated is None else live - estimated)
     live = float((joined["prediction"] - joined[target]).abs().mean())
@@ -34,15 +35,17 @@ def live_performance(labels: pd.DataFrame, predictions: pd.DataFrame, target: st
     return LivePerformance("ok", len(joined), version, "mae", live, reference, live - reference)
 
 
-def realised_by_batch(labels: pd.DataFrame, predictions: pd.DataFrame, target: str, model: dict) -> list[dict]:
+def realised_by_batch(labels: pd.DataFrame, predictions: pd.DataFrame, target: str, model: dict,
+                      level: float) -> list[dict]:
     """For each scored batch the labels cover: the realised accuracy beside the label-free estimate over the same
-    students (classification, predictions with their batch and probability)."""
+    students (classification, predictions with their batch and probability), and whether it fell inside the
+    estimate's interval at ``level``."""
     if model["problem"] != "classification" or "batch_id" not in predictions:
         return []
     joined = labels.merge(predictions.drop_duplicates("student_id"), on="student_id").dropna(subset=["probability"])
     rows = []
     for batch_id, part in joined.groupby("batch_id"):
-        estimate = expected_accuracy(part["prediction"], part["probability"], model.get("calibration"))
+        estimate = expected_accuracy(part["prediction"], part["probability"], model.get("calibration"), level)
         realised = float((part["prediction"].astype(int) == part[target].astype(int)).mean())
         rows.append({"batch_id": batch_id, "rows": len(part), "realised": realised, "estimated": estimate.value,
                      "low": estimate.low, "high": estimate.high, "error": realised - estimate.value,

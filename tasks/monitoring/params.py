@@ -30,6 +30,15 @@ class EstimateParams(BaseModel):
     estimate_level: float = Field(0.95, gt=0.5, lt=1, description="coverage of the estimate's sampling interval")
 
 
+class LiveParams(BaseModel):
+    """Live performance, once labels arrive for students the champion scored: how many it takes, what drop counts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_live_drop: float = Field(0.05, ge=0, description="retrain when live performance drops by more than this")
+    min_live_rows: int = Field(100, ge=1, description="fewest scored-then-labeled students to measure live performance")
+
+
 class DrillParams(BaseModel):
     """The monitoring drill: which scenarios, how many seeds each, how big the batches, which model it watches."""
 

@@ -27,7 +27,7 @@ from tasks.monitoring.alerts import drift_alert, estimated_performance_alert, pe
 from tasks.monitoring.drift import detect_drift
 from tasks.monitoring.estimate import expected_accuracy
 from tasks.monitoring.live import check_predictions, live_performance, realised_by_batch
-from tasks.monitoring.params import DriftParams, EstimateParams
+from tasks.monitoring.params import DriftParams, EstimateParams, LiveParams
 from tasks.monitoring.report import drift_markdown, drift_rows, estimate_caveat, histogram_data
 from tasks.monitoring.results import DriftCheck, LivePerformance, PerformanceEstimate
 from tasks.monitoring.store import raise_alert, record_performance
@@ -117,9 +117,11 @@ def check_drift(batch_id: str, name: str, settings: DriftParams, estimate: Perfo
 
 
 @task(name="live-performance", **DB_TASK)
-def measure_live_performance(batch_id: str, name: str, min_rows: int, max_drop: float) -> LivePerformance:
+def measure_live_performance(batch_id: str, name: str, settings: LiveParams, level: float) -> LivePerformance:
     """Labels that just arrived vs the champion's earlier predictions for the same students; the measurement is
-    kept (``performance``) and a drop past ``max_drop`` raises an alert."""
+    kept (``performance``), each earlier estimate is checked against its interval at ``level`` (the level it was
+    made at), and a drop past ``max_live_drop`` raises an alert."""
+    min_rows, max_drop = settings.min_live_rows, settings.max_live_drop
     db = get_database()
     champion = get_alias(db, name, CHAMPION)
     if champion is None:
@@ -133,11 +135,11 @@ def measure_live_performance(batch_id: str, name: str, min_rows: int, max_drop: 
                                              "batch_id": 1},
                                             {"model": name, "version": champion["version"]})),
                                columns=["student_id", "prediction", "probability", "batch_id"])
-    live = live_performance(labels, predictions, name, model, min_rows)
+    live = live_performance(labels, predictions, name, model, min_rows, level)
     if live.status == "ok":
         record_performance(db, name, live.version, batch_id, "labels", live.metric, live.live, live.rows,
                            reference=live.reference, estimated=live.estimated, estimate_error=live.estimate_error)
-        for scored in realised_by_batch(labels, predictions, name, model):  # each estimate's error, now known
+        for scored in realised_by_batch(labels, predictions, name, model, level):  # each estimate's error, now known
             db[PERFORMANCE].update_one({"model": name, "version": live.version, "batch_id": scored["batch_id"],
                                         "source": "estimate"},
                                        {"$set": {"realised": scored["realised"], "realised_rows": scored["rows"],

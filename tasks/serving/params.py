@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from validation.contracts import Problem
+from validation.contracts import DEFAULT_PROBLEM, Problem
 
 
 class ABTestParams(BaseModel):
@@ -13,7 +13,7 @@ class ABTestParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100, description="what the test is called")
-    problem: Problem = Field("classification", description="which model (high_performer or final_score)")
+    problem: Problem = Field(DEFAULT_PROBLEM, description="which model (high_performer or final_score)")
     version_a: int | None = Field(None, ge=1, description="version A; empty = the champion")
     version_b: int = Field(ge=1, description="version B, the candidate")
     split: float = Field(0.5, gt=0, lt=1, description="share of students routed to B")

@@ -49,7 +49,7 @@ def make_estimator(algorithm: str, problem: Problem, seed: int, hyper: ModelPara
     if algorithm == "baseline":
         return DummyClassifier(strategy="most_frequent") if classify else DummyRegressor(strategy="mean")
     if algorithm == "linear":
-        return LogisticRegression(max_iter=2000, C=hyper.linear_c) if classify else LinearRegression()
+        return LogisticRegression(max_iter=hyper.linear_max_iter, C=hyper.linear_c) if classify else LinearRegression()
     if algorithm == "decision_tree":
         kind = DecisionTreeClassifier if classify else DecisionTreeRegressor
         return kind(max_depth=hyper.tree_max_depth, min_samples_leaf=hyper.tree_min_leaf, random_state=seed)

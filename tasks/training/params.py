@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from validation.contracts import Problem
+from validation.contracts import DEFAULT_PROBLEM, Problem
 
 ALGORITHMS = ["baseline", "linear", "decision_tree", "random_forest", "xgboost"]
 
@@ -18,6 +18,7 @@ class ModelParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     linear_c: float = Field(1.0, gt=0, description="logistic regression: inverse regularisation strength")
+    linear_max_iter: int = Field(2000, ge=10, description="logistic regression: most solver iterations")
     tree_max_depth: int = Field(5, ge=1, le=50, description="decision tree: maximum depth")
     tree_min_leaf: int = Field(20, ge=1, description="decision tree: fewest students in a leaf")
     forest_step: int = Field(10, ge=1, le=500, description="random forest: trees added per step (reported as it grows)")
@@ -35,12 +36,21 @@ class ModelParams(BaseModel):
     grid_xgb_rate: list[float] = Field([0.05, 0.1], description="--tune: XGBoost learning rates")
 
 
+class HoldoutParams(BaseModel):
+    """The part of a retraining run's new batch that neither champion nor challenger trains on: the gate's data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    holdout_share: float = Field(0.4, gt=0.05, lt=0.9, description="share of the new batch kept as the holdout")
+    min_holdout_rows: int = Field(20, ge=2, description="fewest labeled students the new batch needs for a holdout")
+
+
 class TrainingParams(BaseModel):
     """How models are trained and compared."""
 
     model_config = ConfigDict(extra="forbid")
 
-    problem: Problem = Field("classification", description="classification of high_performer, or regression of "
+    problem: Problem = Field(DEFAULT_PROBLEM, description="classification of high_performer, or regression of "
                                                            "final_score")
     algorithms: list[str] = Field(default_factory=lambda: [a for a in ALGORITHMS if a != "baseline"],
                                   description="models to train (the baseline is always evaluated)")

@@ -20,7 +20,7 @@ from tasks.training import store
 from tasks.training.dataset import NotEnoughDataError, TrainingData, choose_window, make_training_data, window_split
 from tasks.training.evaluation import best_and_gap, evaluate, feature_importance, leaderboard, oracle_metrics
 from tasks.training.models import TrainedModel, fit_model
-from tasks.training.params import TrainingParams
+from tasks.training.params import HoldoutParams, TrainingParams
 from tasks.training.report import make_plots, training_markdown
 from tasks.training.results import Evaluation, RegisteredModel, TrainingReport
 from validation.contracts import PRIMARY, TARGETS
@@ -44,15 +44,14 @@ def load_training_data(training: TrainingParams) -> TrainingData | None:
 
 
 @task(name="load-window", **DB_TASK)
-def load_window(newest_batch: str, training: TrainingParams, holdout_share: float,
-                min_holdout_rows: int) -> TrainingData:
+def load_window(newest_batch: str, training: TrainingParams, holdout: HoldoutParams) -> TrainingData:
     """The recent labeled window only (older batches are never read), split for a fair champion/challenger test:
     the holdout is a share of the newest batch that neither model trained on."""
     db = get_database()
     batches = choose_window(store.labeled_batches(db), training.window_batches, newest=newest_batch)
     frame, truth = store.read_labeled(db, TARGETS[training.problem], batches)
-    split = window_split(frame, newest_batch, training.problem, training.split_seed, holdout_share,
-                         training.val_size, min_holdout_rows)
+    split = window_split(frame, newest_batch, training.problem, training.split_seed, holdout.holdout_share,
+                         training.val_size, holdout.min_holdout_rows)
     data = make_training_data(frame, truth, training.problem, training.split_seed, training.val_size,
                               training.test_size, training.min_rows, split_ids=split)
     data.lineage["window_batches"] = training.window_batches

@@ -48,10 +48,11 @@ def test_deploy_from_prefect_yaml_run_through_a_worker_and_retrain_on_the_drift_
     found = deployments(server)
     assert set(found) == {*EXPECTED, "rollback"}
     check_schedules(found)
-    assert found["main"]["parameters"] == {"params": {"students": 2000, "export": True, "train": True}}
+    assert found["main"]["parameters"] == {}  # the flow's own defaults
+    assert found["score"]["parameters"] == {"params": {"students": 1000}}
     assert found["main"]["work_pool_name"] == "student-pipeline-pool"
     assert "student-pipeline" in found["retrain"]["tags"] and found["score"]["description"]
-    assert found["drill"]["parameters"] == {"params": {"seeds": 5, "students": 2000}}
+    assert found["drill"]["parameters"] == {}
     assert found["main"]["pull_steps"][0]["prefect.deployments.steps.set_working_directory"]["directory"] == str(ROOT)
     [pool] = [p for p in server.post("/work_pools/filter") if p["name"] == "student-pipeline-pool"]
     assert pool["concurrency_limit"] == 4
@@ -79,7 +80,7 @@ def test_deploy_from_prefect_yaml_run_through_a_worker_and_retrain_on_the_drift_
     [run] = server.wait_for(triggered, 90, "a retrain run from the drift event")
     assert run["state_type"] in ("SCHEDULED", "PENDING", "RUNNING", "COMPLETED")
     # ... on the drifted batch's labels: the trigger passes the event's batch id
-    assert run["parameters"] == {"params": {"labels_for": "b", "training": {"window_batches": 3}}}
+    assert run["parameters"] == {"params": {"labels_for": "b"}}
 
 
 def test_serve_script_registers_the_deployments_with_their_schedules(prefect_server):
@@ -92,7 +93,7 @@ def test_serve_script_registers_the_deployments_with_their_schedules(prefect_ser
         check_schedules(found)
         assert len({d["flow_id"] for d in found.values()}) == 5
         assert all(d["work_pool_name"] is None for d in found.values())  # served: no pool needed
-        assert found["retrain"]["parameters"]["params"]["training"]["window_batches"] == 3
+        assert found["score"]["parameters"] == {"params": {"students": 1000}}
         automations = server.wait_for(lambda: server.post("/automations/filter"), 60, "the drift trigger's automation")
         assert [a["name"] for a in automations] == ["retrain-on-drift"]
     finally:

@@ -20,7 +20,7 @@ from tasks.monitoring.live import live_performance, realised_by_batch
 
 
 def test_expected_accuracy_on_known_rows():
-    estimate = expected_accuracy([1, 0, 1, 0], [0.9, 0.2, 0.6, 0.5], None)
+    estimate = expected_accuracy([1, 0, 1, 0], [0.9, 0.2, 0.6, 0.5], None, 0.95)
     assert correct_probabilities([1, 0, 1, 0], [0.9, 0.2, 0.6, 0.5]).tolist() == [0.9, 0.8, 0.6, 0.5]
     assert estimate.value == pytest.approx(0.7) and estimate.rows == 4 and estimate.calibration == "not measured"
     half = 1.959964 * np.sqrt(0.09 + 0.16 + 0.24 + 0.25) / 4
@@ -39,7 +39,7 @@ def test_the_interval_covers_the_realised_accuracy_at_its_level_when_probabiliti
         p = rng.beta(0.6, 0.6, 2000)
         y = rng.random(2000) < p
         predicted = (p > 0.5).astype(int)
-        estimate = expected_accuracy(predicted, p, None)
+        estimate = expected_accuracy(predicted, p, None, 0.95)
         realised = float((predicted == y).mean())
         inside += estimate.low <= realised <= estimate.high
         errors.append(realised - estimate.value)
@@ -100,7 +100,7 @@ def test_too_few_of_one_class_keeps_the_raw_probabilities_and_says_why():
 def test_the_interval_adds_the_calibrations_own_uncertainty():
     predicted, probabilities = [1, 0, 1, 0], [0.9, 0.2, 0.6, 0.5]
     chance = np.array([0.9, 0.8, 0.6, 0.5])
-    estimate = expected_accuracy(predicted, probabilities, {"method": "none", "rows": 100})
+    estimate = expected_accuracy(predicted, probabilities, {"method": "none", "rows": 100}, 0.95)
     half = 1.959964 * np.sqrt((chance * (1 - chance)).sum() / 16 + (chance * (1 - chance)).mean() / 100)
     assert estimate.value == pytest.approx(0.7) and estimate.calibration == "none"
     assert estimate.low == pytest.approx(0.7 - half, abs=1e-6)
@@ -113,12 +113,29 @@ def test_live_performance_puts_the_estimate_over_the_same_rows_beside_the_realis
     predictions = pd.DataFrame({"student_id": range(1, 7), "prediction": [1, 1, 0, 1, 1, 0],
                                 "probability": [0.9, 0.8, 0.3, 0.6, 0.7, 0.1],
                                 "batch_id": ["a", "a", "a", "b", "b", "b"]})
-    live = live_performance(labels, predictions, "high_performer", model, min_rows=1)
+    live = live_performance(labels, predictions, "high_performer", model, min_rows=1, level=0.95)
     assert live.live == pytest.approx(5 / 6)
     assert live.estimated == pytest.approx((0.9 + 0.8 + 0.7 + 0.6 + 0.7 + 0.9) / 6)
     assert live.estimate_error == pytest.approx(live.live - live.estimated)
-    by_batch = {row["batch_id"]: row for row in realised_by_batch(labels, predictions, "high_performer", model)}
+    by_batch = {row["batch_id"]: row for row in realised_by_batch(labels, predictions, "high_performer", model, 0.95)}
     assert by_batch["a"]["realised"] == 1.0 and by_batch["a"]["estimated"] == pytest.approx(0.8)
     assert by_batch["b"]["realised"] == pytest.approx(2 / 3) and by_batch["b"]["rows"] == 3
-    no_probabilities = live_performance(labels, predictions.drop(columns=["probability"]), "high_performer", model, 1)
+    no_probabilities = live_performance(labels, predictions.drop(columns=["probability"]), "high_performer", model, 1,
+                                        0.95)
     assert no_probabilities.estimated is None
+
+
+def test_whether_the_realised_accuracy_fell_inside_is_judged_at_the_estimates_own_level():
+    """The interval stored at scoring is at ``--estimate-level``; checking the realised accuracy against it later
+    must use that level, not 95% (a bug once: a 0.5-level estimate was judged against a 95% interval)."""
+    model = {"version": 1, "problem": "classification", "metrics": {"test": {"accuracy": 0.8}},
+             "calibration": {"method": "none"}}
+    n = 400
+    labels = pd.DataFrame({"student_id": range(n), "high_performer": [1] * 300 + [0] * 100})
+    predictions = pd.DataFrame({"student_id": range(n), "prediction": [1] * n, "probability": [0.8] * n,
+                                "batch_id": ["a"] * n})  # estimate 0.8, realised 0.75: 2.5 sd away
+    wide, = realised_by_batch(labels, predictions, "high_performer", model, 0.999)
+    narrow, = realised_by_batch(labels, predictions, "high_performer", model, 0.5)
+    assert wide["realised"] == narrow["realised"] == 0.75
+    assert (wide["inside"], narrow["inside"]) == (True, False)
+    assert narrow["high"] - narrow["low"] < wide["high"] - wide["low"]

@@ -24,7 +24,7 @@ def predictions(values: list, first_id: int = 1) -> pd.DataFrame:
 def test_live_accuracy_is_joined_by_student_and_compared_with_registration():
     truth = labels([1] * 80 + [0] * 20)
     predicted = predictions([1] * 70 + [0] * 30)  # wrong on students 71..80
-    live = live_performance(truth, predicted, "high_performer", CLASSIFIER, min_rows=50)
+    live = live_performance(truth, predicted, "high_performer", CLASSIFIER, min_rows=50, level=0.95)
     assert (live.status, live.rows, live.metric, live.version) == ("ok", 100, "accuracy", 4)
     assert live.live == pytest.approx(0.9) and live.drop == pytest.approx(0.0)
 
@@ -32,18 +32,19 @@ def test_live_accuracy_is_joined_by_student_and_compared_with_registration():
 def test_only_students_with_both_a_label_and_a_prediction_count_and_duplicates_once():
     truth = labels([1] * 100)
     predicted = pd.concat([predictions([0] * 60, first_id=41), predictions([1] * 10, first_id=41)])  # 41..100, twice
-    live = live_performance(truth, predicted, "high_performer", CLASSIFIER, min_rows=50)
+    live = live_performance(truth, predicted, "high_performer", CLASSIFIER, min_rows=50, level=0.95)
     assert live.rows == 60 and live.live == 0.0 and live.drop == pytest.approx(0.9)
 
 
 def test_too_few_joined_rows_is_insufficient_data():
-    live = live_performance(labels([1] * 100), predictions([1] * 10), "high_performer", CLASSIFIER, min_rows=50)
+    live = live_performance(labels([1] * 100), predictions([1] * 10), "high_performer", CLASSIFIER, min_rows=50,
+                            level=0.95)
     assert (live.status, live.rows, live.drop) == ("insufficient_data", 10, None)
 
 
 def test_regression_live_mae_and_its_drop():
     truth = labels([60.0] * 100, "final_score")
-    live = live_performance(truth, predictions([67.0] * 100), "final_score", REGRESSOR, min_rows=50)
+    live = live_performance(truth, predictions([67.0] * 100), "final_score", REGRESSOR, min_rows=50, level=0.95)
     assert (live.metric, live.live, live.drop) == ("mae", 7.0, 2.0)
 
 
