@@ -18,10 +18,11 @@ logging.disable(logging.INFO)
 
 from tasks.data.synthetic import generate_batch  # noqa: E402
 from tasks.training.dataset import make_training_data  # noqa: E402
-from tasks.training.evaluation import SHOWN, leaderboard  # noqa: E402
+from tasks.training.evaluation import leaderboard  # noqa: E402
 from tasks.training.models import fit_model  # noqa: E402
 from tasks.training.params import ALGORITHMS, TrainingParams  # noqa: E402
 from tasks.training.tasks import evaluate_models  # noqa: E402
+from validation.contracts import problem_spec  # noqa: E402
 from validation.pandas_twin import pandas_features  # noqa: E402
 
 
@@ -43,7 +44,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000])
     parser.add_argument("--problem", choices=["classification", "regression"], default="classification")
     args = parser.parse_args()
-    metrics = SHOWN[args.problem]
+    metrics = list(problem_spec(args.problem).shown)
     print(f"{'students':>8}  {'model':<26}" + "".join(f"{m:>10}" for m in metrics) + f"{'gap':>8}{'train s':>9}")
     for n in args.sizes:
         rows = run(n, args.problem)

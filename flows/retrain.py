@@ -26,14 +26,14 @@ from tasks.promotion.tasks import decide_retraining, promotion_gate
 from tasks.registry.tasks import register_models, verify_champion
 from tasks.reporting.tasks import publish_run_report
 from tasks.training.tasks import evaluate_models, load_window
-from validation.contracts import PRIMARY, TARGETS
+from validation.contracts import problem_spec
 
 
 @flow(name="student-pipeline-retrain", log_prints=True, persist_result=True)
 def retrain_flow(params: RetrainParams | None = None) -> dict:
     """New labels in; retrain and promote only when drift, a live-performance drop or a parameter says so."""
     params = params or RetrainParams()
-    name = TARGETS[params.training.problem]
+    name = problem_spec(params.training.problem).target
     verify_champion(name)  # a missing or tampered champion stops the run before the batch is stored
     stages = bring_in_batch(params, labeled_by_default=True, labels_for=params.labels_for)
     batch_id = stages.ingested.batch_id
@@ -55,7 +55,7 @@ def challenge(batch_id: str, params: RetrainParams) -> GateOutcome:
     evaluation = evaluate_models(trained, data, training)
     # the challenger's reference is the recent holdout: if it is promoted, drift is measured from today's world
     registered = register_models(trained, evaluation, data, training.split_seed, reference_parts=("test",))
-    challenger = best_challenger(registered, higher_is_better=PRIMARY[training.problem][1])
+    challenger = best_challenger(registered, higher_is_better=problem_spec(training.problem).higher_is_better)
     return promotion_gate(data.target, challenger.version, data, params.gate, batch_id, by=f"retrain:{batch_id}")
 
 

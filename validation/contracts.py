@@ -3,6 +3,7 @@ metric of each problem, and the majors. Definitions only; ``validation/features.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 Problem = Literal["classification", "regression"]
@@ -43,9 +44,42 @@ NUMERIC = [name for name, dtype, role, _ in FEATURE_SCHEMA
 FEATURES = NUMERIC + BOOLEAN + CATEGORICAL  # the model inputs, in this order
 
 HIGH_PERFORMER_THRESHOLD = 70.0  # high_performer = final_score above this
-TARGETS: dict[str, str] = {"classification": "high_performer", "regression": "final_score"}
-PRIMARY: dict[str, tuple[str, bool]] = {"classification": ("roc_auc", True), "regression": ("mae", False)}
+
+
+@dataclass(frozen=True)
+class ProblemSpec:
+    """Everything that differs between the two problems, said once: stages ask the spec, never the problem's name."""
+
+    name: Problem
+    target: str  # the label column, and the registry name of the problem's models
+    classifies: bool  # a class with a probability (True) or a number (False)
+    primary: str  # the metric that chooses models and names champions
+    higher_is_better: bool
+    scoring: str  # scikit-learn's name for the primary metric (grid search)
+    live_metric: str  # measured on labels after deployment, estimated without them, compared in A/B tests
+    shown: tuple[str, ...]  # the leaderboard's metrics, primary first
+    oracle: str  # what the oracle is, in words
+    label: str  # the primary metric as people read it
+
+
+PROBLEMS: dict[str, ProblemSpec] = {
+    "classification": ProblemSpec("classification", "high_performer", True, "roc_auc", True, "roc_auc", "accuracy",
+                                  ("roc_auc", "accuracy", "f1", "mcc", "precision", "recall"),
+                                  "oracle (true probability)", "ROC AUC"),
+    "regression": ProblemSpec("regression", "final_score", False, "mae", False, "neg_mean_absolute_error", "mae",
+                              ("mae", "rmse", "r2"), "oracle (expected score)", "MAE"),
+}
+TARGETS: dict[str, str] = {name: spec.target for name, spec in PROBLEMS.items()}
+PRIMARY: dict[str, tuple[str, bool]] = {name: (spec.primary, spec.higher_is_better) for name, spec in PROBLEMS.items()}
 """Each problem's primary metric, and whether higher is better: it chooses models and names champions."""
+
+
+def problem_spec(problem: str) -> ProblemSpec:
+    """The spec of ``problem`` (a model document's ``problem`` field, a parameter)."""
+    try:
+        return PROBLEMS[problem]
+    except KeyError:
+        raise ValueError(f"unknown problem {problem!r}; choose from {', '.join(PROBLEMS)}") from None
 
 MAJORS = ["Math", "Physics", "Computer Science", "Biology", "Economics", "History", "Literature"]
 KNOWN_MAJORS = frozenset(MAJORS)

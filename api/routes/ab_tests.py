@@ -27,7 +27,7 @@ from tasks.serving.abtest import (
 )
 from tasks.serving.params import ABTestParams
 from tasks.serving.store import create_test, get_test, labels_for, list_tests, served_predictions, update_test
-from validation.contracts import TARGETS
+from validation.contracts import TARGETS, problem_spec
 
 router = APIRouter(prefix="/ab-tests", tags=["A/B tests"])
 
@@ -35,7 +35,7 @@ router = APIRouter(prefix="/ab-tests", tags=["A/B tests"])
 def plan(db: Db, name: str, problem: str, version_a: int, params: ABTestParams) -> tuple[str, float, int]:
     """The metric, the baseline it starts from (A's test accuracy, or the spread of A's absolute errors on its
     held-out data) and the units needed per arm."""
-    if problem == "classification":
+    if problem_spec(problem).classifies:
         accuracy = db[MODELS].find_one({"name": name, "version": version_a})["metrics"]["test"]["accuracy"]
         return "accuracy", accuracy, sample_size_proportions(accuracy, params.mde, params.alpha, params.power)
     reference = load_reference(db, name, version_a)

@@ -10,6 +10,7 @@ from tasks.monitoring.drift import prediction_drift
 from tasks.monitoring.estimate import expected_accuracy
 from tasks.monitoring.params import DriftParams
 from tasks.monitoring.results import LivePerformance
+from validation.contracts import problem_spec
 
 
 def live_performance(labels: pd.DataFrame, predictions: pd.DataFrame, target: str, model: dict,
@@ -21,7 +22,7 @@ def live_performance(labels: pd.DataFrame, predictions: pd.DataFrame, target: st
     joined = labels.merge(predictions.drop_duplicates("student_id"), on="student_id")
     if len(joined) < min_rows:
         return LivePerformance("insufficient_data", len(joined), version)
-    if model["problem"] == "classification":
+    if problem_spec(model["problem"]).classifies:
         live = float((joined["prediction"].astype(int) == joined[target].astype(int)).mean())
         reference = model["metrics"]["test"]["accuracy"]
         estimated = None
@@ -40,7 +41,7 @@ def realised_by_batch(labels: pd.DataFrame, predictions: pd.DataFrame, target: s
     """For each scored batch the labels cover: the realised accuracy beside the label-free estimate over the same
     students (classification, predictions with their batch and probability), and whether it fell inside the
     estimate's interval at ``level``."""
-    if model["problem"] != "classification" or "batch_id" not in predictions:
+    if not problem_spec(model["problem"]).classifies or "batch_id" not in predictions:
         return []
     joined = labels.merge(predictions.drop_duplicates("student_id"), on="student_id").dropna(subset=["probability"])
     rows = []
@@ -56,6 +57,6 @@ def realised_by_batch(labels: pd.DataFrame, predictions: pd.DataFrame, target: s
 def check_predictions(reference_predictions: pd.Series, predicted: list, problem: str, drift_status: str,
                       settings: DriftParams) -> dict | None:
     """Prediction drift (classes only), when there are predictions and enough data to say anything."""
-    if not predicted or problem != "classification" or drift_status == "insufficient_data":
+    if not predicted or not problem_spec(problem).classifies or drift_status == "insufficient_data":
         return None
     return prediction_drift(reference_predictions, predicted, settings)

@@ -32,7 +32,7 @@ from tasks.monitoring.report import drift_markdown, drift_rows, estimate_caveat,
 from tasks.monitoring.results import DriftCheck, LivePerformance, PerformanceEstimate
 from tasks.monitoring.store import raise_alert, record_performance
 from tasks.registry.store import CHAMPION, ModelNotFoundError, get_alias, load_reference
-from validation.contracts import BOOLEAN, CATEGORICAL, NUMERIC
+from validation.contracts import BOOLEAN, CATEGORICAL, NUMERIC, problem_spec
 from validation.features import features_frame
 
 DRIFT_EVENT = "student-pipeline.drift.detected"
@@ -47,7 +47,7 @@ def estimate_performance(batch_id: str, name: str, settings: EstimateParams) -> 
     if champion is None:
         raise ModelNotFoundError(f"model {name!r} has no champion, so there is nothing to estimate")
     model = db[MODELS].find_one({"name": name, "version": champion["version"]})
-    if model["problem"] != "classification":
+    if not problem_spec(model["problem"]).classifies:
         return PerformanceEstimate("unsupported", model["version"], reason="regression models give no predictive "
                                    "distribution to estimate their error from (see tasks/monitoring/estimate.py)")
     logged = list(db[PREDICTIONS].find({"batch_id": batch_id, "model": name, "version": model["version"],

@@ -13,6 +13,7 @@ from scipy import stats
 from tasks.monitoring.results import LivePerformance
 from tasks.promotion.params import GateParams
 from tasks.training.results import RegisteredModel
+from validation.contracts import problem_spec
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def should_promote(problem: str, y_true, champion_pred, challenger_pred, gate: G
     Promote only if significant AND the improvement is at least the margin; a tie never promotes.
     """
     y_true = np.asarray(y_true)
-    if problem == "classification":
+    if problem_spec(problem).classifies:
         test = mcnemar_one_sided(np.asarray(champion_pred) == y_true, np.asarray(challenger_pred) == y_true)
         significant = test["p_value"] < gate.gate_alpha
         measure = "accuracy"

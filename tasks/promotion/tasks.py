@@ -29,7 +29,7 @@ from tasks.registry.store import (
 from tasks.registry.tasks import flow_run_id
 from tasks.training.dataset import TrainingData
 from tasks.training.results import RegisteredModel
-from validation.contracts import PRIMARY
+from validation.contracts import problem_spec
 
 
 @task(name="promote-first-champion", **DB_TASK)
@@ -37,7 +37,7 @@ def promote_first_champion(name: str, registered: list[RegisteredModel], baselin
                            problem: str) -> FirstChampion:
     """Decide (pure) whether this run makes the first champion, then write the pointer if it does."""
     db = get_database()
-    metric, higher = PRIMARY[problem]
+    metric, higher = problem_spec(problem).primary, problem_spec(problem).higher_is_better
     current = get_alias(db, name, CHAMPION)
     decision = choose_first_champion(registered, baseline_score, current and current["version"], metric, higher)
     applied = False

@@ -10,7 +10,7 @@ from tasks.monitoring.estimate import fit_calibration
 from tasks.training.dataset import TrainingData
 from tasks.training.models import TrainedModel
 from tasks.training.results import Evaluation
-from validation.contracts import BOOLEAN, CATEGORICAL, NUMERIC
+from validation.contracts import BOOLEAN, CATEGORICAL, NUMERIC, problem_spec
 
 
 def common_record(data: TrainingData, evaluation: Evaluation, split_id: str, code: dict,
@@ -38,7 +38,7 @@ def version_record(model: TrainedModel, row: dict, common: dict, identity: str,
 def model_calibration(model, data: TrainingData, parts: tuple[str, ...] = ("val", "test")) -> dict | None:
     """A classifier's probability calibration, chosen and fitted by cross-validation on its held-out parts
     (never trained on); None for regression."""
-    if data.problem != "classification":
+    if not problem_spec(data.problem).classifies:
         return None
     probabilities = model.predict_proba(pd.concat([data.X[part] for part in parts], ignore_index=True))
     labels = pd.concat([data.y[part] for part in parts], ignore_index=True)

@@ -27,7 +27,7 @@ from tasks.training.dataset import TrainingData
 from tasks.training.models import TrainedModel
 from tasks.training.results import Evaluation, RegisteredModel
 from tasks.training.store import save_split
-from validation.contracts import PRIMARY
+from validation.contracts import problem_spec
 
 
 def flow_run_id() -> str | None:
@@ -46,7 +46,7 @@ def register_models(trained: list[TrainedModel], evaluation: Evaluation, data: T
     registered again: the existing version is returned (``existing``).
     """
     db = get_database()
-    metric, _ = PRIMARY[data.problem]
+    metric = problem_spec(data.problem).primary
     rows = {row["algorithm"]: row for row in evaluation.models}
     split_id = save_split(db, data.split_ids, seed)
     common = common_record(data, evaluation, split_id, code_version(), flow_run_id())

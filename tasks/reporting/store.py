@@ -20,7 +20,7 @@ from infra.collections import (
 from infra.storage import Db
 from tasks.data.store import ledger_counts
 from tasks.reporting.pages import performance_chart
-from validation.contracts import PRIMARY
+from validation.contracts import DEFAULT_PROBLEM, problem_spec
 
 LIGHT_DRIFT = {"_id": 1, "batch_id": 1, "model": 1, "reference_version": 1, "at": 1, "status": 1, "drifted": 1,
                "missing.drifted": 1, "current_rows": 1, "reference_rows": 1, "estimate.value": 1}
@@ -35,9 +35,8 @@ def model_overview(db: Db, name: str) -> dict:
     versions = list(db[MODELS].find({"name": name}, {"_id": 0, "version": 1, "algorithm": 1, "created_at": 1,
                                                      "problem": 1, "metrics": 1, "lineage.rows": 1,
                                                      "lineage.batches": 1}).sort("version", -1).limit(50))
-    problem = versions[0]["problem"] if versions else "classification"
-    metric = PRIMARY[problem][0]
-    live_metric = "accuracy" if problem == "classification" else "mae"
+    spec = problem_spec(versions[0]["problem"] if versions else DEFAULT_PROBLEM)
+    metric, live_metric = spec.primary, spec.live_metric
     aliases: dict[int, list[str]] = {}
     for pointer in db[MODEL_ALIASES].find({"name": name}, {"_id": 0, "alias": 1, "version": 1}):
         aliases.setdefault(pointer["version"], []).append(pointer["alias"])

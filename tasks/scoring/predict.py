@@ -9,7 +9,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from validation.contracts import FEATURES
+from validation.contracts import FEATURES, problem_spec
 
 
 def predict_frame(model, frame: pd.DataFrame, problem: str) -> pd.DataFrame:
@@ -18,7 +18,7 @@ def predict_frame(model, frame: pd.DataFrame, problem: str) -> pd.DataFrame:
     Classifiers are asked once, for probabilities; the predicted class is the likelier one, as their own
     ``predict`` decides (a tie goes to the first class), at half the cost of asking twice."""
     out = pd.DataFrame({"student_id": frame["student_id"].to_numpy()})
-    if problem == "classification":
+    if problem_spec(problem).classifies:
         probabilities = model.predict_proba(frame[FEATURES])
         out["prediction"] = model.classes_[probabilities.argmax(axis=1)]
         out["probability"] = probabilities[:, 1]
@@ -40,6 +40,6 @@ def prediction_documents(predictions: pd.DataFrame, batch_id: str, name: str, ve
 
 def distribution(predictions: pd.DataFrame, problem: str) -> dict:
     """Counts per predicted class (classification), or the mean prediction (regression)."""
-    if problem == "classification":
+    if problem_spec(problem).classifies:
         return {str(k): v for k, v in Counter(predictions["prediction"].tolist()).items()}
     return {"mean": float(predictions["prediction"].mean())}

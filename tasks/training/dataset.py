@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from infra.errors import UserError
-from validation.contracts import FEATURES, TARGETS, Problem
+from validation.contracts import FEATURES, Problem, problem_spec
 
 
 class NotEnoughDataError(UserError, ValueError):
@@ -34,13 +34,13 @@ class TrainingData:
 
 def stratify_labels(y: pd.Series, problem: Problem) -> pd.Series:
     """Classes for classification; quintiles of the score for regression."""
-    return y.astype(int) if problem == "classification" else pd.qcut(y, 5, labels=False, duplicates="drop")
+    return y.astype(int) if problem_spec(problem).classifies else pd.qcut(y, 5, labels=False, duplicates="drop")
 
 
 def split_frame(frame: pd.DataFrame, problem: Problem, seed: int, val_size: float, test_size: float) -> dict:
     """Seeded, stratified train / validation / test student ids."""
     ids = frame["student_id"].to_numpy()
-    y = frame[TARGETS[problem]]
+    y = frame[problem_spec(problem).target]
     rest, test = train_test_split(ids, test_size=test_size, random_state=seed, stratify=stratify_labels(y, problem))
     rest_y = y[frame["student_id"].isin(rest).to_numpy()]
     train, val = train_test_split(np.sort(rest), test_size=val_size / (1 - test_size), random_state=seed,
@@ -57,7 +57,7 @@ def data_hash(frame: pd.DataFrame) -> str:
 def make_training_data(frame: pd.DataFrame, truth: pd.DataFrame, problem: Problem, seed: int, val_size: float,
                        test_size: float, min_rows: int, split_ids: dict | None = None) -> TrainingData:
     """Split (or use the given split of) labeled features into model inputs, labels and truth per part."""
-    target = TARGETS[problem]
+    target = problem_spec(problem).target
     frame = frame[frame[target].notna()].sort_values("student_id").reset_index(drop=True)
     if len(frame) < min_rows:
         raise NotEnoughDataError(f"{len(frame)} labeled students in students_features; training needs at least "
@@ -66,9 +66,10 @@ def make_training_data(frame: pd.DataFrame, truth: pd.DataFrame, problem: Proble
     by_id = frame.set_index("student_id", drop=False)
     truth = truth.set_index("student_id").reindex(by_id.index)
     X, y, t = {}, {}, {}
+    label_type = int if problem_spec(problem).classifies else float
     for part, ids in split_ids.items():
         X[part] = by_id.loc[ids, FEATURES].reset_index(drop=True)
-        y[part] = by_id.loc[ids, target].astype(int if problem == "classification" else float).reset_index(drop=True)
+        y[part] = by_id.loc[ids, target].astype(label_type).reset_index(drop=True)
         t[part] = truth.loc[ids, ["p_high_performer", "expected_score"]].reset_index(drop=True)
     lineage = {"batches": sorted(frame["batch_id"].unique().tolist()), "rows": len(frame),
                "data_sha256": data_hash(frame[["student_id", *FEATURES, target]]), "split_seed": seed,
@@ -96,7 +97,7 @@ def window_split(frame: pd.DataFrame, newest_batch: str, problem: Problem, seed:
     The champion never saw the newest batch, and the challenger never sees the holdout: both are judged on
     the same recent rows.
     """
-    target = TARGETS[problem]
+    target = problem_spec(problem).target
     newest = frame[frame["batch_id"] == newest_batch]
     if len(newest) < min_holdout_rows:
         raise NotEnoughDataError(f"the newest batch {newest_batch!r} has {len(newest)} labeled students; the "

@@ -23,10 +23,7 @@ from sklearn.metrics import (
 
 from tasks.training.dataset import TrainingData
 from tasks.training.results import Evaluation, RegisteredModel
-from validation.contracts import PRIMARY, Problem
-
-SHOWN = {"classification": ["roc_auc", "accuracy", "f1", "mcc", "precision", "recall"],
-         "regression": ["mae", "rmse", "r2"]}
+from validation.contracts import Problem, problem_spec
 
 
 def classification_metrics(y_true, y_pred, y_score) -> dict:
@@ -51,7 +48,7 @@ def regression_metrics(y_true, y_pred) -> dict:
 
 def score_model(model, X: pd.DataFrame, y: pd.Series, problem: Problem) -> dict:
     """The problem's metrics of ``model`` on ``X``, ``y``."""
-    if problem == "classification":
+    if problem_spec(problem).classifies:
         return classification_metrics(y, model.predict(X), model.predict_proba(X)[:, 1])
     return regression_metrics(y, model.predict(X))
 
@@ -60,7 +57,7 @@ def oracle_metrics(truth: pd.DataFrame, y: pd.Series, problem: Problem) -> dict 
     """Metrics of the true outcome probability / expected score: no model can do better on average."""
     if truth["p_high_performer"].isna().any():
         return None  # data without a known truth (e.g. loaded from a file)
-    if problem == "classification":
+    if problem_spec(problem).classifies:
         p = truth["p_high_performer"].to_numpy()
         return classification_metrics(y, (p >= 0.5).astype(int), p)
     return regression_metrics(y, truth["expected_score"].clip(0, 100))
@@ -80,7 +77,7 @@ def feature_importance(model, data: TrainingData, seed: int, repeats: int) -> di
         own = dict(zip(names, map(float, estimator.feature_importances_), strict=True))
     elif hasattr(estimator, "coef_"):
         own = dict(zip(names, map(float, np.abs(np.ravel(estimator.coef_))), strict=True))
-    scoring = "roc_auc" if data.problem == "classification" else "neg_mean_absolute_error"
+    scoring = problem_spec(data.problem).scoring
     perm = permutation_importance(model, data.X["val"], data.y["val"], scoring=scoring, n_repeats=repeats,
                                   random_state=seed, n_jobs=1)
     permutation = dict(zip(data.X["val"].columns, map(float, perm.importances_mean), strict=True))
@@ -89,13 +86,14 @@ def feature_importance(model, data: TrainingData, seed: int, repeats: int) -> di
 
 def leaderboard(evaluation: Evaluation, registered: list[RegisteredModel], problem: str) -> list[dict]:
     """One row per model plus the baseline and the oracle, best validation score first; plain floats only."""
-    metric, higher = PRIMARY[problem]
+    spec = problem_spec(problem)
+    metric, higher = spec.primary, spec.higher_is_better
     versions = {r.algorithm: r.version for r in registered}
     rows = []
     for row in evaluation.models:
         rows.append({"model": row["algorithm"], "version": versions.get(row["algorithm"]),
                      f"val_{metric}": _round(row["val"][metric]),
-                     **{f"test_{m}": _round(row["test"][m]) for m in SHOWN[problem]},
+                     **{f"test_{m}": _round(row["test"][m]) for m in spec.shown},
                      "train_seconds": row["train_seconds"]})
     sign = -1 if higher else 1
 
@@ -105,10 +103,9 @@ def leaderboard(evaluation: Evaluation, registered: list[RegisteredModel], probl
 
     rows.sort(key=order)
     if evaluation.oracle:
-        label = "oracle (true probability)" if problem == "classification" else "oracle (expected score)"
-        rows.append({"model": label, "version": None,
+        rows.append({"model": spec.oracle, "version": None,
                      f"val_{metric}": _round(evaluation.oracle["val"][metric]),
-                     **{f"test_{m}": _round(evaluation.oracle["test"][m]) for m in SHOWN[problem]},
+                     **{f"test_{m}": _round(evaluation.oracle["test"][m]) for m in spec.shown},
                      "train_seconds": None})
     return rows
 
@@ -120,7 +117,7 @@ def _round(value) -> float | None:
 def best_and_gap(rows: list[dict], problem: str) -> tuple[str, float | None]:
     """The leaderboard's best model (its first row) and its test distance to the oracle (its last row, when the
     truth is known)."""
-    metric, _ = PRIMARY[problem]
+    metric = problem_spec(problem).primary
     best, oracle = rows[0], rows[-1]
     if not oracle["model"].startswith("oracle") or best[f"test_{metric}"] is None:
         return best["model"], None
@@ -129,5 +126,5 @@ def best_and_gap(rows: list[dict], problem: str) -> tuple[str, float | None]:
 
 def baseline_score(evaluation: Evaluation, problem: str) -> float:
     """The baseline's validation score on the primary metric (what a champion has to beat)."""
-    metric, _ = PRIMARY[problem]
+    metric = problem_spec(problem).primary
     return next(row["val"][metric] for row in evaluation.models if row["algorithm"] == "baseline")

@@ -25,7 +25,7 @@ from xgboost import XGBClassifier, XGBRegressor
 
 from tasks.training.dataset import TrainingData
 from tasks.training.params import ModelParams
-from validation.contracts import BOOLEAN, CATEGORICAL, NUMERIC, Problem
+from validation.contracts import BOOLEAN, CATEGORICAL, NUMERIC, Problem, problem_spec
 
 
 def _as_float(frame: pd.DataFrame) -> pd.DataFrame:
@@ -45,7 +45,7 @@ def build_preprocessor() -> ColumnTransformer:
 
 def make_estimator(algorithm: str, problem: Problem, seed: int, hyper: ModelParams):
     """The estimator with its hyperparameters (the random forest starts with one step of trees and grows)."""
-    classify = problem == "classification"
+    classify = problem_spec(problem).classifies
     if algorithm == "baseline":
         return DummyClassifier(strategy="most_frequent") if classify else DummyRegressor(strategy="mean")
     if algorithm == "linear":
@@ -68,7 +68,7 @@ def make_estimator(algorithm: str, problem: Problem, seed: int, hyper: ModelPara
 def tuning_grid(algorithm: str, problem: Problem, hyper: ModelParams) -> dict[str, list] | None:
     """What ``--tune`` searches for an algorithm (None: nothing to tune, e.g. ordinary least squares)."""
     grids = {
-        "linear": {"model__C": hyper.grid_linear_c} if problem == "classification" else None,
+        "linear": {"model__C": hyper.grid_linear_c} if problem_spec(problem).classifies else None,
         "decision_tree": {"model__max_depth": hyper.grid_tree_depth, "model__min_samples_leaf": hyper.grid_tree_leaf},
         "xgboost": {"model__max_depth": hyper.grid_xgb_depth, "model__learning_rate": hyper.grid_xgb_rate},
     }
@@ -77,7 +77,7 @@ def tuning_grid(algorithm: str, problem: Problem, hyper: ModelParams) -> dict[st
 
 def validation_score(model, X: pd.DataFrame, y: pd.Series, problem: Problem) -> float:
     """ROC AUC for classification, MAE for regression (the metric the forest reports as it grows)."""
-    if problem == "classification":
+    if problem_spec(problem).classifies:
         return float(roc_auc_score(y, model.predict_proba(X)[:, 1]))
     return float(mean_absolute_error(y, model.predict(X)))
 
@@ -119,7 +119,7 @@ def fit_model(algorithm: str, data: TrainingData, seed: int, hyper: ModelParams,
     if algorithm == "random_forest":
         curve = grow_forest(pipeline, data, trees, hyper.forest_step, report or (lambda n, s: None))
     elif grid:
-        scoring = "roc_auc" if data.problem == "classification" else "neg_mean_absolute_error"
+        scoring = problem_spec(data.problem).scoring
         search = GridSearchCV(pipeline, grid, cv=hyper.cv_folds, scoring=scoring, n_jobs=1)
         pipeline = search.fit(data.X["train"], data.y["train"]).best_estimator_
     else:

@@ -8,7 +8,7 @@ from tasks.training.dataset import TrainingData
 from tasks.training.models import TrainedModel
 from tasks.training.plots import plot_confusion, plot_importance, plot_predicted_vs_actual, plot_roc
 from tasks.training.results import Evaluation
-from validation.contracts import PRIMARY
+from validation.contracts import problem_spec
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -22,7 +22,7 @@ def markdown_table(rows: list[dict]) -> str:
 def training_markdown(data: TrainingData, rows: list[dict], best: str, gap: float | None, decision_reason: str,
                       applied: bool, plots: dict[str, str], folder: Path) -> str:
     """The training report: data, leaderboard, the best model and its gap to the oracle, the champion decision."""
-    metric, _ = PRIMARY[data.problem]
+    metric = problem_spec(data.problem).primary
     return "\n".join([
         f"# Training report: {data.target} ({data.problem})", "",
         f"{data.lineage['rows']} labeled students from {len(data.lineage['batches'])} batch(es); split "
@@ -48,7 +48,7 @@ def make_plots(trained: list[TrainedModel], best: str, data: TrainingData,
                                    plot_importance(best_row["importance"]["permutation"],
                                                    f"{best}: permutation importance (validation)")),
     }
-    if data.problem == "classification":
+    if problem_spec(data.problem).classifies:
         plots["roc"] = ("roc.png", plot_roc(models, data, evaluation.oracle is not None))
         plots["confusion_matrix"] = ("confusion.png", plot_confusion(models[best], data, f"{best} (test)"))
     else:

@@ -23,7 +23,7 @@ from tasks.training.models import TrainedModel, fit_model
 from tasks.training.params import HoldoutParams, TrainingParams
 from tasks.training.report import make_plots, training_markdown
 from tasks.training.results import Evaluation, RegisteredModel, TrainingReport
-from validation.contracts import PRIMARY, TARGETS
+from validation.contracts import problem_spec
 
 
 @task(name="load-training-data", **DB_TASK)
@@ -32,7 +32,7 @@ def load_training_data(training: TrainingParams) -> TrainingData | None:
     for the oracle. Returns None (and says why in the log) when there are too few labeled students."""
     db = get_database()
     batches = choose_window(store.labeled_batches(db), training.window_batches)
-    frame, truth = store.read_labeled(db, TARGETS[training.problem], batches)
+    frame, truth = store.read_labeled(db, problem_spec(training.problem).target, batches)
     try:
         data = make_training_data(frame, truth, training.problem, training.split_seed, training.val_size,
                                   training.test_size, training.min_rows)
@@ -49,7 +49,7 @@ def load_window(newest_batch: str, training: TrainingParams, holdout: HoldoutPar
     the holdout is a share of the newest batch that neither model trained on."""
     db = get_database()
     batches = choose_window(store.labeled_batches(db), training.window_batches, newest=newest_batch)
-    frame, truth = store.read_labeled(db, TARGETS[training.problem], batches)
+    frame, truth = store.read_labeled(db, problem_spec(training.problem).target, batches)
     split = window_split(frame, newest_batch, training.problem, training.split_seed, holdout.holdout_share,
                          training.val_size, holdout.min_holdout_rows)
     data = make_training_data(frame, truth, training.problem, training.split_seed, training.val_size,
@@ -66,8 +66,7 @@ def train_model(algorithm: str, data: TrainingData, training: TrainingParams) ->
         if algorithm == "random_forest" else None
 
     def report(n: int, score: float) -> None:
-        logger.info("random forest: %d trees, validation %s %.4f", n,
-                    "ROC AUC" if data.problem == "classification" else "MAE", score)
+        logger.info("random forest: %d trees, validation %s %.4f", n, problem_spec(data.problem).label, score)
         progress(n)
 
     trained = fit_model(algorithm, data, training.split_seed, training.models, training.tune, training.trees, report)
@@ -94,7 +93,7 @@ def evaluate_models(trained: list[TrainedModel], data: TrainingData, training: T
 def publish_training_report(trained: list[TrainedModel], evaluation: Evaluation, registered: list[RegisteredModel],
                             decision: FirstChampion, data: TrainingData) -> TrainingReport:
     """Write plots and metrics.json into a new folder per run, and publish the leaderboard and the report."""
-    metric, _ = PRIMARY[data.problem]
+    metric = problem_spec(data.problem).primary
     rows = leaderboard(evaluation, registered, data.problem)
     best, gap = best_and_gap(rows, data.problem)
     folder = get_settings().artifacts_path / "training" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
