@@ -14,10 +14,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from infra.collections import MODELS, ensure_indexes
+from infra.collections import ensure_indexes
 from infra.settings import Settings
 from infra.storage import Db, get_database
-from tasks.registry.store import CHAMPION, get_alias, load_model
+from tasks.registry.store import find_champion, get_version, load_binary
 from tasks.serving.store import running_tests
 from validation.contracts import TARGETS
 
@@ -70,9 +70,9 @@ class ServingState:
         if cached is not None:
             return cached
         db = self.db()
-        doc = db[MODELS].find_one({"name": name, "version": version}, {"problem": 1, "algorithm": 1, "binary": 1})
-        model = load_model(db, name, version=version)  # raises on a missing or tampered binary
-        loaded = LoadedModel(name, version, doc["problem"], doc["algorithm"], doc["binary"]["sha256"], model)
+        record = get_version(db, name, version)
+        model = load_binary(db, record)  # raises on a missing or tampered binary
+        loaded = LoadedModel(name, version, record.problem, record.algorithm, record.sha256, model)
         with self._lock:
             self._models[key] = loaded
         return loaded
@@ -84,9 +84,9 @@ class ServingState:
             ensure_indexes(db)  # once: the service writes predictions and tests before any flow may have
         champions = {}
         for name in TARGETS.values():
-            pointer = get_alias(db, name, CHAMPION)
-            if pointer is not None:
-                champions[name] = self.model(name, pointer["version"])
+            champion = find_champion(db, name)
+            if champion is not None:
+                champions[name] = self.model(name, champion.version)
         tests = running_tests(db)
         for name, test in tests.items():
             for arm in test["arms"].values():

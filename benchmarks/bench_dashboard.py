@@ -100,7 +100,8 @@ def build_history(db) -> dict:
                              "n_per_arm": 3519, "state": "concluded", "created_at": now, "result": None})
     run = {"run_id": "bench-run", "kind": "scoring", "model": "high_performer", "batch_id": "gen-s1-n2000-U",
            "input": 2000, "accepted": 2000, "rejected": 0, "at": now,
-           "drift": {"report_id": drift.report_id, "status": drift.status, "drifted": drift.drifted}}
+           "drift": {"report_id": drift.report_id, "status": drift.status, "drifted": drift.drifted,
+                     "flagged": drift.flagged}}
     db[RUN_REPORTS].insert_one(run)
     return {"report": drift.report_id, "run": "bench-run",
             "counts": {name: db[name].estimated_document_count() for name in (BATCHES, PREDICTIONS, DRIFT_REPORTS)}}

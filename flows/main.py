@@ -19,9 +19,10 @@ from flows.summary import main_summary, render_summary
 from tasks.data.tasks import count_collections, export_features
 from tasks.promotion.tasks import promote_first_champion
 from tasks.registry.tasks import register_models
+from tasks.reporting.tasks import publish_training_report
 from tasks.training.evaluation import baseline_score
 from tasks.training.params import TrainingParams
-from tasks.training.tasks import evaluate_models, load_training_data, publish_training_report
+from tasks.training.tasks import evaluate_models, load_training_data
 
 
 @flow(name="student-pipeline-main", log_prints=True, persist_result=True)

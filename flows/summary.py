@@ -110,12 +110,10 @@ def render_summary(summary: dict) -> str:
 
 
 def _drift_line(drift: dict) -> str:
-    line = f"drift      {drift['status']} vs v{drift['reference_version']}: drifted {drift['drifted'] or 'none'}"
-    if drift.get("missing_drifted"):
-        line += f"; missing values changed in {drift['missing_drifted']}"
-    if drift.get("prediction_drift"):
-        line += f"; prediction drift p={drift['prediction_drift']['p_value']:.3g}"
-    return line
+    from tasks.monitoring.drift import describe_drifted
+
+    drifted = describe_drifted(drift["drifted"])
+    return f"drift      {drift['status']} vs v{drift['reference_version']}: drifted {drifted}"
 
 
 def _estimate_line(estimate: dict) -> str:

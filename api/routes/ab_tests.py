@@ -11,13 +11,12 @@ from fastapi import APIRouter, HTTPException, Request
 from pymongo.errors import DuplicateKeyError
 
 from api.schemas import ConcludeRequest
-from infra.collections import MODELS
 from infra.storage import Db
-from tasks.monitoring.alerts import ab_invalid_alert
-from tasks.monitoring.store import raise_alert
+from tasks.alerting.store import raise_alert
 from tasks.promotion.store import promote
-from tasks.registry.store import CHAMPION, get_alias, load_reference
+from tasks.registry.store import find_champion, get_version, load_reference, version_exists
 from tasks.serving.abtest import (
+    ab_invalid_alert,
     compare_arms,
     conclude,
     outcomes_by_arm,
@@ -27,20 +26,22 @@ from tasks.serving.abtest import (
 )
 from tasks.serving.params import ABTestParams
 from tasks.serving.store import create_test, get_test, labels_for, list_tests, served_predictions, update_test
-from validation.contracts import TARGETS, problem_spec
+from validation.contracts import TARGETS
 
 router = APIRouter(prefix="/ab-tests", tags=["A/B tests"])
 
 
-def plan(db: Db, name: str, problem: str, version_a: int, params: ABTestParams) -> tuple[str, float, int]:
+def plan(db: Db, name: str, version_a: int, params: ABTestParams) -> tuple[str, float, int]:
     """The metric, the baseline it starts from (A's test accuracy, or the spread of A's absolute errors on its
     held-out data) and the units needed per arm."""
-    if problem_spec(problem).classifies:
-        accuracy = db[MODELS].find_one({"name": name, "version": version_a})["metrics"]["test"]["accuracy"]
-        return "accuracy", accuracy, sample_size_proportions(accuracy, params.mde, params.alpha, params.power)
+    model = get_version(db, name, version_a)
+    metric = model.spec.live_metric
+    if model.spec.classifies:
+        accuracy = model.test_metric(metric)
+        return metric, accuracy, sample_size_proportions(accuracy, params.mde, params.alpha, params.power)
     reference = load_reference(db, name, version_a)
     spread = float((reference["prediction"] - reference[name]).abs().std())
-    return "mae", spread, sample_size_means(spread, params.mde, params.alpha, params.power)
+    return metric, spread, sample_size_means(spread, params.mde, params.alpha, params.power)
 
 
 @router.post("", status_code=201, responses={404: {"description": "no such version"},
@@ -50,16 +51,16 @@ def create(params: ABTestParams, request: Request) -> dict:
     state = request.app.state.serving
     db = state.db()
     name = TARGETS[params.problem]
-    champion = get_alias(db, name, CHAMPION)
-    version_a = params.version_a or (champion and champion["version"])
+    champion = find_champion(db, name)
+    version_a = params.version_a or (champion and champion.version)
     if version_a is None:
         raise HTTPException(409, f"model {name!r} has no champion yet: run python flows/main.py first")
     for version in (version_a, params.version_b):
-        if db[MODELS].count_documents({"name": name, "version": version}) == 0:
+        if not version_exists(db, name, version):
             raise HTTPException(404, f"model {name!r} has no version {version}")
     if version_a == params.version_b:
         raise HTTPException(422, "version A and version B are the same version")
-    metric, baseline, n_per_arm = plan(db, name, params.problem, version_a, params)
+    metric, baseline, n_per_arm = plan(db, name, version_a, params)
     test = {"test_id": uuid.uuid4().hex[:12], "name": params.name, "model": name, "problem": params.problem,
             "metric": metric, "arms": {"A": {"version": version_a}, "B": {"version": params.version_b}},
             "split": params.split, "salt": uuid.uuid4().hex, "mde": params.mde, "alpha": params.alpha,
@@ -133,9 +134,9 @@ def conclude_test(test_id: str, body: ConcludeRequest, request: Request) -> dict
         raise HTTPException(409, f"the horizon is not reached: {now['labelled']} labelled units of "
                                  f"{test['n_per_arm']} per arm; pass force=true for an early look (labelled as "
                                  "such, at half the significance level)")
-    champion = get_alias(db, test["model"], CHAMPION)
+    champion = find_champion(db, test["model"])
     version_a, version_b = test["arms"]["A"]["version"], test["arms"]["B"]["version"]
-    b_is_challenger = champion is not None and champion["version"] == version_a
+    b_is_challenger = champion is not None and champion.version == version_a
     verdict = conclude(now["estimate"], now["sample_ratio"], now["horizon_reached"], test["alpha"], test["margin"],
                        b_is_challenger)
     applied, reason = False, verdict.reason

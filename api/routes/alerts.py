@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
 
-from tasks.monitoring.store import acknowledge, open_alerts
+from tasks.alerting.store import acknowledge, open_alerts
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from infra.storage import describe_store
-from tasks.monitoring.store import acknowledge
+from tasks.alerting.store import acknowledge
 from tasks.reporting import pages, store
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])

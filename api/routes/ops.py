@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from infra.collections import MODEL_ALIASES, MODELS
 from infra.storage import describe_store
+from tasks.registry.store import aliases_by_version, list_versions
 
 router = APIRouter(tags=["operations"])
 
@@ -42,10 +42,6 @@ def ready(request: Request) -> JSONResponse:
 def models(request: Request) -> list[dict]:
     """Every registered version: algorithm, problem, metrics, the aliases pointing at it, lineage."""
     db = request.app.state.serving.db()
-    aliases: dict[tuple[str, int], list[str]] = {}
-    for pointer in db[MODEL_ALIASES].find({}, {"_id": 0, "name": 1, "alias": 1, "version": 1}):
-        aliases.setdefault((pointer["name"], pointer["version"]), []).append(pointer["alias"])
-    fields = {"_id": 0, "name": 1, "version": 1, "algorithm": 1, "problem": 1, "metrics": 1, "lineage": 1,
-              "created_at": 1, "binary.sha256": 1, "params": 1}
-    return [{**doc, "aliases": sorted(aliases.get((doc["name"], doc["version"]), []))}
-            for doc in db[MODELS].find({}, fields).sort([("name", 1), ("version", 1)])]
+    aliases = aliases_by_version(db)
+    return [{**model.describe(), "aliases": aliases.get((model.name, model.version), [])}
+            for model in list_versions(db)]

@@ -3,6 +3,7 @@ The decision itself is ``validation/gate.py``; the task that runs the suites wri
 
 from __future__ import annotations
 
+from tasks.alerting.alerts import Alert
 from validation.gate import RejectedShareDecision
 from validation.gx_runner import SuiteResult
 
@@ -26,3 +27,8 @@ def gate_lines(decision: RejectedShareDecision, reasons: list[tuple[str, int]]) 
     verdict = (f"Rejected {decision.rejected} of {decision.input} ({decision.share:.1%}); threshold "
                f"{decision.threshold:.1%}: **{'passed' if decision.passed else 'FAILED'}**.")
     return ["", verdict, *(f"- {what}: {n}" for what, n in reasons)]
+
+
+def quality_alert(batch_id: str, gate: str, message: str, numbers: dict) -> Alert:
+    """A batch stopped by a data-quality gate."""
+    return Alert("quality_gate", "critical", f"batch {batch_id}: {gate} gate failed: {message}", numbers, batch_id)

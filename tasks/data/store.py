@@ -3,6 +3,7 @@ batch stored) and reading a batch back. Plain functions on a database; the stage
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from infra.collections import (
@@ -12,10 +13,12 @@ from infra.collections import (
     STUDENTS_RAW,
     STUDENTS_REJECTED,
     STUDENTS_TRUTH,
+    ensure_indexes,
     find_in,
     next_sequence,
 )
 from infra.storage import Db
+from infra.writes import WriteCounts, insert_new, merge_outcome, merge_pipeline_output
 from tasks.data.ingest import BatchInput
 
 RAW_META = {"_id", "batch_id", "_ingest"}
@@ -95,3 +98,33 @@ def ledger_counts(db: Db) -> dict[str, int]:
     sums = {name: {"$sum": {"$ifNull": [f"${field}", 0]}} for name, field in LEDGER.items()}
     totals = next(db[BATCHES].aggregate([{"$group": {"_id": None, BATCHES: {"$sum": 1}, **sums}}]), {})
     return {name: int(totals.get(name, 0)) for name in SUMMARY_COLLECTIONS}
+
+
+def batch_source(db: Db, batch_id: str) -> dict | None:
+    """Where a stored batch came from and its kind (None when there is no such batch)."""
+    return db[BATCHES].find_one({"batch_id": batch_id}, {"_id": 0, "source": 1, "kind": 1})
+
+
+def store_records(db: Db, batch_id: str, accepted: Iterable[dict], rejected: Iterable[dict], truth: Iterable[dict],
+                  on_progress: Callable[[int], None] | None = None) -> tuple[WriteCounts, WriteCounts]:
+    """A batch's accepted records (raw), its rejected ones (quarantine) and its truth, each stored once: what is
+    there already stays as it is. Returns what the raw and the quarantine writes did."""
+    raw = insert_new(db[STUDENTS_RAW], accepted, on_progress=on_progress)
+    quarantined = insert_new(db[STUDENTS_REJECTED], rejected)
+    insert_new(db[STUDENTS_TRUTH], truth)
+    return raw, quarantined
+
+
+def merge_features(db: Db, batch_id: str, seq: int, pipeline: list[dict]) -> WriteCounts:
+    """Compute the batch's features in MongoDB and ``$merge`` them into students_features (a newer batch's
+    features are kept); returns what the merge did, read before it ran."""
+    ensure_indexes(db, [STUDENTS_FEATURES])
+    students = db[STUDENTS_RAW].distinct("student_id", {"batch_id": batch_id})
+    counts = merge_outcome(db[STUDENTS_FEATURES], "student_id", students, "batch_seq", seq)
+    merge_pipeline_output(db, STUDENTS_RAW, pipeline, STUDENTS_FEATURES, "student_id", keep_newer="batch_seq")
+    return counts
+
+
+def batch_features(db: Db, batch_id: str) -> list[dict]:
+    """The feature documents computed from ``batch_id``."""
+    return list(db[STUDENTS_FEATURES].find({"batch_id": batch_id}, {"_id": 0}))

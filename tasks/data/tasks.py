@@ -11,31 +11,22 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from infra.artifacts import publish_link, publish_markdown
-from infra.collections import (
-    BATCHES,
-    STUDENTS_FEATURES,
-    STUDENTS_RAW,
-    STUDENTS_REJECTED,
-    STUDENTS_TRUTH,
-    ensure_indexes,
-)
+from infra.collections import ensure_indexes
 from infra.files import write_atomically, write_text_atomically
 from infra.progress import Progress, run_logger
 from infra.retry import DB_TASK, stopwatch
 from infra.settings import get_settings
 from infra.storage import describe_store, get_database
-from infra.writes import insert_new, merge_outcome, merge_pipeline_output
+from tasks.alerting.store import raise_alert
 from tasks.data import store
 from tasks.data.export import export_files
 from tasks.data.features import feature_pipeline
 from tasks.data.ingest import BatchInput, EmptyBatchError, raw_documents, truth_buckets
 from tasks.data.labels import LabelsNotFoundError, attach_labels, generator_twin
-from tasks.data.quality import gate_lines, quality_markdown
+from tasks.data.quality import gate_lines, quality_alert, quality_markdown
 from tasks.data.results import Exported, Featurized, Ingested, Quality, StoreCounts
 from tasks.data.sources import BatchKind, file_batch_id, infer_labeled, jsonl_text, read_records
 from tasks.data.synthetic import DriftKnobs, generate_batch
-from tasks.monitoring.alerts import quality_alert
-from tasks.monitoring.store import raise_alert
 from validation.features import features_frame
 from validation.gate import (
     FeatureExpectationsFailedError,
@@ -84,7 +75,7 @@ def labels_for_batch(batch_id: str) -> BatchInput:
     """The labels of a batch scored without them: the generator's labeled twin of a generated batch (same
     students, now with outcomes), else the batch's records joined with the outcomes posted as feedback."""
     db = get_database()
-    batch = db[BATCHES].find_one({"batch_id": batch_id}, {"_id": 0, "source": 1, "kind": 1})
+    batch = store.batch_source(db, batch_id)
     if batch is None:
         raise LabelsNotFoundError(f"batch {batch_id!r} is not in the batches collection: there is nothing to bring "
                                   "labels for (check the id on the dashboard's drift page or in the drift event)")
@@ -125,13 +116,13 @@ def ingest_batch(batch: BatchInput, truth_bucket: int) -> Ingested:
         now = datetime.now(UTC)
         batch_doc = store.register_batch(db, batch, now)
         accepted, rejected = split_records(batch.records, batch.labeled)
-        raw = insert_new(db[STUDENTS_RAW], raw_documents(accepted, batch.batch_id, now),
-                         on_progress=Progress(f"ingest {batch.batch_id}", len(accepted)))
-        quarantined = insert_new(
-            db[STUDENTS_REJECTED], ({**doc, "batch_id": batch.batch_id, "rejected_at": now} for doc in rejected))
         accepted_ids = {record["student_id"] for _, record in accepted}
         truth = [row for row in batch.truth if row["student_id"] in accepted_ids]
-        insert_new(db[STUDENTS_TRUTH], truth_buckets(truth, batch.batch_id, truth_bucket))
+        raw, quarantined = store.store_records(
+            db, batch.batch_id, raw_documents(accepted, batch.batch_id, now),
+            ({**doc, "batch_id": batch.batch_id, "rejected_at": now} for doc in rejected),
+            truth_buckets(truth, batch.batch_id, truth_bucket),
+            on_progress=Progress(f"ingest {batch.batch_id}", len(accepted)))
         store.update_batch(db, batch.batch_id, {"accepted": len(accepted), "rejected": len(rejected),
                                                 "truth_rows": len(truth), "status": "ingested"})
     if rejected:
@@ -187,13 +178,10 @@ def aggregate_features(batch_id: str) -> Featurized:
     """Compute the batch's students' features in MongoDB and ``$merge`` them into students_features."""
     with stopwatch() as timing:
         db = get_database()
-        ensure_indexes(db, [STUDENTS_FEATURES])
         batch = store.get_batch(db, batch_id)
-        pipeline = feature_pipeline(batch_id, batch["seq"], batch["kind"] == "labeled")
-        students = db[STUDENTS_RAW].distinct("student_id", {"batch_id": batch_id})
-        counts = merge_outcome(db[STUDENTS_FEATURES], "student_id", students, "batch_seq", batch["seq"])
+        counts = store.merge_features(db, batch_id, batch["seq"],
+                                      feature_pipeline(batch_id, batch["seq"], batch["kind"] == "labeled"))
         store.record_once(db, batch_id, "features_new", counts.inserted)
-        merge_pipeline_output(db, STUDENTS_RAW, pipeline, STUDENTS_FEATURES, "student_id", keep_newer="batch_seq")
         store.update_batch(db, batch_id, {"status": "featurized"})
     run_logger(__name__).info("features for %s: %d new, %d updated, %d unchanged, %d kept (newer batch)", batch_id,
                               counts.inserted, counts.modified, counts.unchanged, counts.kept_newer)
@@ -213,7 +201,7 @@ def validate_features(batch_id: str) -> Quality:
     with stopwatch() as timing:
         db = get_database()
         batch = store.get_batch(db, batch_id)
-        frame = pd.DataFrame(list(db[STUDENTS_FEATURES].find({"batch_id": batch_id}, {"_id": 0})), columns=COLUMNS)
+        frame = pd.DataFrame(store.batch_features(db, batch_id), columns=COLUMNS)
         result = run_suite(frame, features_suite(batch["kind"] == "labeled"), "students-features",
                            get_settings().artifacts_path / "gx", run_name=f"{batch_id}-features")
     _publish("data-quality-features", batch_id, result, [])
@@ -232,7 +220,7 @@ def export_features(batch_id: str) -> Exported:
     """Export the features computed from ``batch_id`` into ``<data>/features/<batch_id>/`` (the run's own batch:
     the work does not grow with the store's history)."""
     with stopwatch() as timing:
-        frame = features_frame(list(get_database()[STUDENTS_FEATURES].find({"batch_id": batch_id}, {"_id": 0})))
+        frame = features_frame(store.batch_features(get_database(), batch_id))
         lineage = {"after_batch": batch_id, "exported_at": datetime.now(UTC).isoformat(), "batches": [batch_id]}
         folder = get_settings().export_path / batch_id
         files = export_files(frame, lineage)

@@ -11,80 +11,19 @@ with the same correction and the same rule for *material*. The thresholds come f
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from tasks.monitoring.findings import DriftReport, Finding
 from tasks.monitoring.params import DriftParams
 
 
-@dataclass
-class FeatureDrift:
-    """One feature's test: statistic, raw and corrected p-value, effect size, and the verdicts."""
-
-    feature: str
-    kind: Literal["numeric", "categorical"]
-    test: str
-    statistic: float
-    p_value: float
-    effect_size: float
-    effect_measure: str
-    p_adjusted: float = float("nan")
-    significant: bool = False
-    material: bool = False
-    unseen_categories: list = field(default_factory=list)
-
-
-@dataclass
-class MissingDrift:
-    """One feature's share of missing values now against the reference: test, p-values, effect, verdicts."""
-
-    feature: str
-    reference_share: float
-    current_share: float
-    test: str  # "two_proportion_z" or "fisher_exact"
-    statistic: float
-    p_value: float
-    effect_size: float
-    effect_measure: str = "cohen_h"
-    p_adjusted: float = float("nan")
-    significant: bool = False
-    drifted: bool = False
-
-
-@dataclass
-class MissingReport:
-    """The missing-value side of a drift check: the features with any missing value on either side (a feature
-    never missing on either side cannot change and is not tested), and those whose share moved materially."""
-
-    features: list[MissingDrift] = field(default_factory=list)
-    drifted: list[str] = field(default_factory=list)
-
-
-@dataclass
-class DriftReport:
-    """A batch's drift check: every feature's test and the dataset's decision."""
-
-    status: Literal["drift", "no_drift", "insufficient_data"]
-    reference_rows: int
-    current_rows: int
-    features: list[FeatureDrift]
-    drifted: list[str]
-    share_drifted: float
-    findings: list[str]
-    settings: dict
-    missing: MissingReport = field(default_factory=MissingReport)
-
-    def as_dict(self) -> dict:
-        """As stored in drift_reports."""
-        return asdict(self)
-
-
-def numeric_drift(name: str, reference, current) -> FeatureDrift:
+def numeric_drift(name: str, reference, current) -> Finding:
     """Two-sample KS test (asymptotic p-value); effect: Wasserstein-1 distance / the reference's sd.
 
     Both come from the same two empirical CDFs, so each side is sorted once (200k rows in milliseconds).
@@ -92,7 +31,7 @@ def numeric_drift(name: str, reference, current) -> FeatureDrift:
     ref = np.sort(np.asarray(pd.to_numeric(pd.Series(reference), errors="coerce").dropna(), dtype=float))
     cur = np.sort(np.asarray(pd.to_numeric(pd.Series(current), errors="coerce").dropna(), dtype=float))
     if len(ref) == 0 or len(cur) == 0:
-        return FeatureDrift(name, "numeric", "ks", float("nan"), float("nan"), float("nan"), "wasserstein_norm")
+        return Finding("distribution", name, "ks", float("nan"), float("nan"), float("nan"), "wasserstein_norm")
     points = np.concatenate([ref, cur])
     points.sort(kind="mergesort")
     gap = np.abs(np.searchsorted(ref, points, side="right") / len(ref)
@@ -104,18 +43,18 @@ def numeric_drift(name: str, reference, current) -> FeatureDrift:
                     else stats.kstwobign.sf(statistic * np.sqrt(effective_n)))
     scale = ref.std() or 1.0
     effect = float((gap[:-1] * np.diff(points)).sum() / scale)
-    return FeatureDrift(name, "numeric", "ks", statistic, p_value, effect, "wasserstein_norm")
+    return Finding("distribution", name, "ks", statistic, p_value, effect, "wasserstein_norm")
 
 
-def categorical_drift(name: str, reference, current, min_expected: float) -> FeatureDrift:
+def categorical_drift(name: str, reference, current, min_expected: float, kind: str = "distribution") -> Finding:
     """Chi-square on the 2 x k table over the union of categories, rare ones merged; effect: JS distance."""
     ref = pd.Series(reference).dropna().astype(str)
     cur = pd.Series(current).dropna().astype(str)
     unseen = sorted(set(cur.unique()) - set(ref.unique()))
+    numbers = {"unseen_categories": unseen} if unseen else {}
     table = pd.DataFrame({"reference": ref.value_counts(), "current": cur.value_counts()}).fillna(0)
     if table.empty or ref.empty or cur.empty:
-        return FeatureDrift(name, "categorical", "chi2", float("nan"), float("nan"), float("nan"), "jensen_shannon",
-                            unseen_categories=unseen)
+        return Finding(kind, name, "chi2", float("nan"), float("nan"), float("nan"), "jensen_shannon", numbers=numbers)
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.to_numpy().sum()
     rare = (expected < min_expected).any(axis=1)
     if rare.any():
@@ -125,13 +64,12 @@ def categorical_drift(name: str, reference, current, min_expected: float) -> Fea
     effect = float(jensenshannon(table["reference"] / table["reference"].sum(),
                                  table["current"] / table["current"].sum(), base=2))
     if len(table) < 2:
-        return FeatureDrift(name, "categorical", "chi2", 0.0, 1.0, effect, "jensen_shannon", unseen_categories=unseen)
+        return Finding(kind, name, "chi2", 0.0, 1.0, effect, "jensen_shannon", numbers=numbers)
     chi2, p_value, _, _ = stats.chi2_contingency(table.T.to_numpy(), correction=False)
-    return FeatureDrift(name, "categorical", "chi2", float(chi2), float(p_value), effect, "jensen_shannon",
-                        unseen_categories=unseen)
+    return Finding(kind, name, "chi2", float(chi2), float(p_value), effect, "jensen_shannon", numbers=numbers)
 
 
-def missing_drift(name: str, reference, current) -> MissingDrift | None:
+def missing_drift(name: str, reference, current) -> Finding | None:
     """Has the share of missing values changed? None when neither side has any (nothing to test).
 
     Two-proportion z-test (the 2 x 2 chi-square without continuity correction) when every expected cell count is
@@ -150,7 +88,8 @@ def missing_drift(name: str, reference, current) -> MissingDrift | None:
         chi2, p_value, _, _ = stats.chi2_contingency(table, correction=False)
         test, statistic = "two_proportion_z", float(np.sign(p_cur - p_ref) * np.sqrt(chi2))
     effect = abs(2 * np.arcsin(np.sqrt(p_cur)) - 2 * np.arcsin(np.sqrt(p_ref)))
-    return MissingDrift(name, p_ref, p_cur, test, float(statistic), float(p_value), float(effect))
+    return Finding("missing", name, test, float(statistic), float(p_value), float(effect), "cohen_h",
+                   numbers={"reference_share": p_ref, "current_share": p_cur})
 
 
 def adjust(p_values: list[float], method: str) -> list[float]:
@@ -169,42 +108,123 @@ def adjust(p_values: list[float], method: str) -> list[float]:
     return out.tolist()
 
 
+@dataclass(frozen=True)
+class CheckKind:
+    """A kind of drift check, declared once: what it tests, how people read it, whether it decides the batch.
+
+    ``run`` takes the reference and current frames, the numeric and categorical features and the settings, and
+    returns its findings (none when it has nothing to test). Kinds ``in_family`` share one multiple-testing
+    correction and decide the batch's status (material: significant after correction and an effect of at least
+    ``min_effect``); the others are read beside them at ``drift_alpha`` (material: significant)."""
+
+    name: str
+    label: str  # what people read: "distribution", "missing values", ...
+    tag: str  # after a feature's name where the kind must be told apart: "avg_grade", "study_hours (missing)"
+    phrase: str  # how an alert names the kind's features: "{features}", "missing values in {features}"
+    run: Callable[[pd.DataFrame, pd.DataFrame, list[str], list[str], DriftParams], list[Finding]]
+    note: Callable[[Finding], str | None]  # a sentence for the report when the finding says something
+    detail: Callable[[Finding], str]  # a short cell for the dashboard's table
+    in_family: bool = True
+
+
+def _distributions(reference, current, numeric, categorical, settings) -> list[Finding]:
+    found = [numeric_drift(name, reference[name], current[name]) for name in numeric]
+    return found + [categorical_drift(name, reference[name], current[name], settings.min_expected_count)
+                    for name in categorical]
+
+
+def _missing_shares(reference, current, numeric, categorical, settings) -> list[Finding]:
+    return [m for name in numeric + categorical if (m := missing_drift(name, reference[name], current[name]))]
+
+
+def with_predicted_classes(frame: pd.DataFrame, predictions: list[dict], classifies: bool) -> pd.DataFrame:
+    """The batch's features with the champion's predicted class of each student beside them (``prediction``), which
+    the predicted-class check compares with the reference's; unchanged for a regressor or nothing scored yet."""
+    if not classifies or not predictions:
+        return frame
+    predicted = pd.DataFrame(predictions)[["student_id", "prediction"]].drop_duplicates("student_id")
+    return frame.merge(predicted, on="student_id", how="left")
+
+
+def _predicted_classes(reference, current, numeric, categorical, settings) -> list[Finding]:
+    """The champion's predicted classes against its reference's, when the current frame carries them."""
+    if "prediction" not in current or "prediction" not in reference or current["prediction"].isna().all():
+        return []
+    return [prediction_drift(reference["prediction"], current["prediction"].dropna().tolist(), settings)]
+
+
+def _unseen_note(finding: Finding) -> str | None:
+    unseen = finding.numbers.get("unseen_categories")
+    return f"{finding.feature}: categories never seen in the reference: {unseen}" if unseen else None
+
+
+def _missing_note(finding: Finding) -> str | None:
+    if not finding.material:
+        return None
+    return (f"{finding.feature}: {finding.numbers['current_share']:.1%} missing against "
+            f"{finding.numbers['reference_share']:.1%} in the reference (corrected p = {finding.p_adjusted:.2g}, "
+            f"Cohen's h {finding.effect_size:.2f})")
+
+
+def _shares(finding: Finding) -> str:
+    return f"{finding.numbers['reference_share']:.1%} -> {finding.numbers['current_share']:.1%} missing"
+
+
+CHECKS: tuple[CheckKind, ...] = (
+    CheckKind("distribution", "distribution", "", "{features}", _distributions, _unseen_note,
+              lambda f: f"unseen: {f.numbers['unseen_categories']}" if f.numbers.get("unseen_categories") else ""),
+    CheckKind("missing", "missing values", "missing", "missing values in {features}", _missing_shares, _missing_note,
+              _shares),
+    CheckKind("prediction", "predicted classes", "predicted", "the predicted classes", _predicted_classes,
+              lambda f: None, lambda f: "", in_family=False),
+)
+KINDS = {check.name: check for check in CHECKS}
+
+
+def tagged(kind: str, feature: str) -> str:
+    """A feature's name with its kind's tag: ``avg_grade``, ``study_hours (missing)``."""
+    tag = KINDS[kind].tag if kind in KINDS else kind
+    return f"{feature} ({tag})" if tag else feature
+
+
+def describe_drifted(drifted: dict[str, list[str]]) -> str:
+    """What drifted, kind by kind, in words: ``avg_grade, max_grade; missing values in study_hours``."""
+    parts = [KINDS[kind].phrase.format(features=", ".join(features)) if kind in KINDS
+             else f"{kind}: {', '.join(features)}" for kind, features in drifted.items() if features]
+    return "; ".join(parts) or "none"
+
+
 def detect_drift(reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str],
-                 settings: DriftParams) -> DriftReport:
-    """Test every feature, correct for the number tested, and decide: drift if any feature drifted materially."""
+                 settings: DriftParams, checks: tuple[CheckKind, ...] = CHECKS) -> DriftReport:
+    """Run every kind of check, correct the family's p-values together, and decide: drift if any deciding kind
+    found a feature's drift material."""
+    deciding = tuple(check.name for check in checks if check.in_family)
+    features = len(numeric) + len(categorical)
     if len(current) < settings.min_drift_rows or len(reference) < settings.min_reference_rows:
-        return DriftReport("insufficient_data", len(reference), len(current), [], [], 0.0,
+        return DriftReport("insufficient_data", len(reference), len(current), [],
                            [f"need at least {settings.min_drift_rows} current rows and {settings.min_reference_rows} "
                             f"reference rows to say anything about drift (have {len(current)} and {len(reference)})"],
-                           settings.model_dump())
-    features = [numeric_drift(name, reference[name], current[name]) for name in numeric]
-    features += [categorical_drift(name, reference[name], current[name], settings.min_expected_count)
-                 for name in categorical]
-    missing = [m for name in numeric + categorical if (m := missing_drift(name, reference[name], current[name]))]
-    # one family: the distribution tests and the missing-value tests share the correction
-    adjusted = adjust([f.p_value for f in features] + [m.p_value for m in missing], settings.correction)
-    for feature, p_adjusted in zip(features, adjusted[:len(features)], strict=True):
-        feature.p_adjusted = p_adjusted
-        feature.significant = bool(p_adjusted < settings.drift_alpha)
-        feature.material = bool(feature.significant and feature.effect_size >= settings.min_effect)
-    for test, p_adjusted in zip(missing, adjusted[len(features):], strict=True):
-        test.p_adjusted = p_adjusted
-        test.significant = bool(p_adjusted < settings.drift_alpha)
-        test.drifted = bool(test.significant and test.effect_size >= settings.min_effect)
-    drifted = [f.feature for f in features if f.material]
-    missing_drifted = [m.feature for m in missing if m.drifted]
-    findings = [f"{f.feature}: categories never seen in the reference: {f.unseen_categories}"
-                for f in features if f.unseen_categories]
-    findings += [f"{m.feature}: {m.current_share:.1%} missing against {m.reference_share:.1%} in the reference "
-                 f"(corrected p = {m.p_adjusted:.2g}, Cohen's h {m.effect_size:.2f})" for m in missing if m.drifted]
-    any_drift = set(drifted) | set(missing_drifted)
-    return DriftReport("drift" if any_drift else "no_drift", len(reference), len(current), features, drifted,
-                       len(any_drift) / len(features) if features else 0.0, findings, settings.model_dump(),
-                       MissingReport(missing, missing_drifted))
+                           settings.model_dump(), features, deciding)
+    found = {check.name: check.run(reference, current, numeric, categorical, settings) for check in checks}
+    family = [f for check in checks if check.in_family for f in found[check.name]]
+    for finding, p_adjusted in zip(family, adjust([f.p_value for f in family], settings.correction), strict=True):
+        finding.p_adjusted = p_adjusted
+        finding.significant = bool(p_adjusted < settings.drift_alpha)
+        finding.material = bool(finding.significant and finding.effect_size >= settings.min_effect)
+    for finding in (f for check in checks if not check.in_family for f in found[check.name]):
+        finding.p_adjusted = finding.p_value
+        finding.significant = finding.material = bool(finding.p_value < settings.drift_alpha)
+    findings = [f for check in checks for f in found[check.name]]
+    notes = [note for f in findings if (note := KINDS[f.kind].note(f))]
+    status = "drift" if any(f.material and f.kind in deciding for f in findings) else "no_drift"
+    return DriftReport(status, len(reference), len(current), findings, notes, settings.model_dump(), features,
+                       deciding)
 
 
-def prediction_drift(reference_classes, current_classes, settings: DriftParams) -> dict:
+def prediction_drift(reference_classes, current_classes, settings: DriftParams) -> Finding:
     """Chi-square on the predicted classes' counts: has the champion started predicting differently?"""
-    result = categorical_drift("prediction", reference_classes, current_classes, settings.min_expected_count)
-    return {"statistic": result.statistic, "p_value": result.p_value, "effect_size": result.effect_size,
-            "drifted": bool(result.p_value < settings.drift_alpha)}
+    finding = categorical_drift("prediction", reference_classes, current_classes, settings.min_expected_count,
+                                kind="prediction")
+    finding.p_adjusted = finding.p_value
+    finding.significant = finding.material = bool(finding.p_value < settings.drift_alpha)
+    return finding

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tasks.data.synthetic import DriftKnobs
+from tasks.monitoring.drift import KINDS, tagged
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,8 @@ class DrillRun:
     seed: int
     rows: int
     status: str  # the drift check's decision: "drift", "no_drift" or "insufficient_data"
-    drifted: list[str]  # features whose distribution drifted materially
-    significant: list[str]  # features whose test was significant but whose effect was below min_effect
-    missing_drifted: list[str]  # features whose missing share drifted materially
-    prediction_drift: bool
+    drifted: dict[str, list[str]]  # per kind of check, the features it found material
+    significant: list[str]  # deciding findings significant but below min_effect, tagged with their kind
     estimate: float
     low: float
     high: float
@@ -72,6 +71,22 @@ class DrillRun:
     def flagged(self) -> bool:
         """The check's decision was drift (what raises the alert and starts a retraining run)."""
         return self.status == "drift"
+
+    @property
+    def named(self) -> list[str]:
+        """The features the deciding checks found material, tagged with their kind (``study_hours (missing)``)."""
+        return [tagged(kind, feature) for kind, features in self.drifted.items() if KINDS[kind].in_family
+                for feature in features]
+
+    @property
+    def features_named(self) -> set[str]:
+        """The features (untagged) the deciding checks found material."""
+        return {feature for kind, features in self.drifted.items() if KINDS[kind].in_family for feature in features}
+
+    @property
+    def prediction_drift(self) -> bool:
+        """The check of the champion's predicted classes found them moved (read beside the decision)."""
+        return any(features for kind, features in self.drifted.items() if not KINDS[kind].in_family)
 
     @property
     def error(self) -> float:
@@ -110,9 +125,7 @@ class ScorecardRow:
 
 def named_features(runs: list[DrillRun]) -> str:
     """The features the runs named, most often first, as ``feature n/N`` (missing shares as ``feature (missing)``)."""
-    counts = Counter(name for run in runs for name in run.drifted)
-    counts.update(f"{name} (missing)" for run in runs for name in run.missing_drifted)
-    return _counted(counts, len(runs))
+    return _counted(Counter(name for run in runs for name in run.named), len(runs))
 
 
 def _counted(counts: Counter, runs: int) -> str:
@@ -127,7 +140,7 @@ def verdict(scenario: Scenario, runs: list[DrillRun]) -> str:
     flagged = sum(run.flagged for run in runs)
     if not scenario.should_flag:
         return f"false alarms {flagged}/{len(runs)}"
-    found = sum(run.flagged and bool(set(run.drifted + run.missing_drifted) & set(scenario.moves)) for run in runs)
+    found = sum(run.flagged and bool(run.features_named & set(scenario.moves)) for run in runs)
     return f"detected {found}/{len(runs)}"
 
 

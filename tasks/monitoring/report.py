@@ -7,19 +7,17 @@ import math
 import numpy as np
 import pandas as pd
 
-from tasks.monitoring.drift import DriftReport
+from tasks.monitoring.drift import KINDS, describe_drifted
+from tasks.monitoring.findings import DriftReport
 
 
 def drift_rows(report: DriftReport) -> list[dict]:
-    """The per-feature table a person reads (plain values only)."""
-    return [{"feature": f.feature, "test": f.test, "statistic": round(f.statistic, 4),
-             "p_value": float(f"{f.p_value:.3g}"), "p_adjusted": float(f"{f.p_adjusted:.3g}"),
-             "significant": f.significant, "effect_size": round(f.effect_size, 4), "effect": f.effect_measure,
-             "material": f.material} for f in report.features] + [
-        {"feature": m.feature, "test": f"missing: {m.test}", "statistic": round(m.statistic, 4),
-         "p_value": float(f"{m.p_value:.3g}"), "p_adjusted": float(f"{m.p_adjusted:.3g}"), "significant": m.significant,
-         "effect_size": round(m.effect_size, 4), "effect": m.effect_measure, "material": m.drifted}
-        for m in report.missing.features]
+    """The table a person reads: one row per finding, of every kind (plain values only)."""
+    return [{"kind": KINDS[f.kind].label if f.kind in KINDS else f.kind, "feature": f.feature, "test": f.test,
+             "statistic": round(f.statistic, 4), "p_value": float(f"{f.p_value:.3g}"),
+             "p_adjusted": float(f"{f.p_adjusted:.3g}"), "significant": f.significant,
+             "effect_size": round(f.effect_size, 4), "effect": f.effect_measure, "material": f.material}
+            for f in report.findings]
 
 
 def histogram_data(reference, current, numeric: list[str], categorical: list[str], bins: int = 20) -> dict:
@@ -46,18 +44,18 @@ def histogram_data(reference, current, numeric: list[str], categorical: list[str
     return {name: value for name, value in data.items() if all(math.isfinite(v) for v in value["reference"])}
 
 
-def drift_markdown(batch_id: str, name: str, version: int, report: DriftReport, predictions: dict | None,
-                   page: str) -> str:
-    """The drift decision as a person reads it: the verdict, the drifted features, findings, where to see more."""
+def drift_markdown(batch_id: str, name: str, version: int, report: DriftReport, page: str) -> str:
+    """The drift decision as a person reads it: the verdict, what drifted (kind by kind), notes, where to see
+    more."""
     lines = [f"# Drift: batch `{batch_id}` vs {name} v{version}", "",
              f"Decision: **{report.status}** ({report.current_rows} current rows, {report.reference_rows} reference "
-             f"rows). Materially drifted: {report.drifted or 'none'}; missing values changed: "
-             f"{report.missing.drifted or 'none'}; share {report.share_drifted:.2f}.",
+             f"rows). Materially drifted: {describe_drifted(report.drifted)}; share of features "
+             f"{report.share_drifted:.2f}.",
              f"Settings: {report.settings}.", ""]
-    if predictions:
-        lines.append(f"Prediction drift: p = {predictions['p_value']:.3g}, JS distance "
-                     f"{predictions['effect_size']:.3f} -> {'drifted' if predictions['drifted'] else 'stable'}.")
-    lines += [f"- finding: {f}" for f in report.findings]
+    lines += [f"- {KINDS[f.kind].label}: {f.test} p = {f.p_value:.3g}, {f.effect_measure} {f.effect_size:.3f} -> "
+              f"{'drifted' if f.material else 'stable'}." for f in report.findings
+              if f.kind in KINDS and not KINDS[f.kind].in_family]
+    lines += [f"- note: {note}" for note in report.notes]
     lines += ["", f"Every feature's histograms and numbers: {page}"]
     return "\n".join(lines)
 

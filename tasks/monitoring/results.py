@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class DriftCheck:
-    """A batch's drift check against the champion's reference (the full report is in drift_reports)."""
+    """A batch's drift check against the champion's reference (every finding is in drift_reports)."""
 
     status: str  # "drift", "no_drift" or "insufficient_data"
-    drifted: list[str]
+    drifted: dict[str, list[str]]  # per kind of check, the features whose test was material
+    flagged: list[str]  # the features a deciding kind found material, each once
     share_drifted: float
-    findings: list[str]
-    prediction_drift: dict | None
+    notes: list[str]
     report_id: str
     reference_version: int
     seconds: float
-    missing_drifted: list[str] = field(default_factory=list)  # features whose share of missing values moved
 
 
 @dataclass(frozen=True)

@@ -1,63 +1,22 @@
-"""The monitoring stage's writes in MongoDB: alerts (one open alert per condition: a re-run refreshes it), and each
-model version's performance per batch, measured on labels or estimated without them."""
+"""The monitoring stage's reads and writes in MongoDB: the batch's features and the champion's predictions for a
+check, drift checks, and each model version's performance per batch (measured on labels or estimated without)."""
 
 from __future__ import annotations
 
-import logging
-import uuid
-from dataclasses import asdict
 from datetime import UTC, datetime
 
-from pymongo import ReturnDocument
-
-from infra.collections import ALERTS, BATCHES, PERFORMANCE
+from infra.collections import (
+    BATCHES,
+    DRIFT_REPORTS,
+    PERFORMANCE,
+    PREDICTIONS,
+    STUDENTS_FEATURES,
+    STUDENTS_RAW,
+    ensure_indexes,
+    find_in,
+)
 from infra.storage import Db
-from tasks.monitoring.alerts import Alert
-
-ALERT_EVENT = "student-pipeline.alert.raised"
-logger = logging.getLogger(__name__)
-
-
-def raise_alert(db: Db, alert: Alert) -> dict:
-    """Store the alert (or refresh the open one for the same condition) and announce it as a Prefect event."""
-    now = datetime.now(UTC)
-    key = {"kind": alert.kind, "batch_id": alert.batch_id, "model": alert.model, "version": alert.version,
-           "acknowledged": False}
-    document = db[ALERTS].find_one_and_update(
-        key, {"$set": {**asdict(alert), "at": now}, "$inc": {"occurrences": 1},
-              "$setOnInsert": {"alert_id": uuid.uuid4().hex[:12], "raised_at": now}},
-        upsert=True, return_document=ReturnDocument.AFTER, projection={"_id": 0})
-    announce(document)
-    return document
-
-
-def announce(document: dict) -> None:
-    """Emit the alert event when a Prefect API is there to receive it (always inside a flow run)."""
-    from prefect.context import FlowRunContext, TaskRunContext
-    from prefect.settings import PREFECT_API_URL
-
-    if FlowRunContext.get() is None and TaskRunContext.get() is None and not PREFECT_API_URL.value():
-        logger.info("alert %s stored; no Prefect API configured, so no event", document["alert_id"])
-        return
-    from prefect.events import emit_event
-
-    emit_event(event=ALERT_EVENT, resource={"prefect.resource.id": f"student-pipeline.alert.{document['alert_id']}",
-                                            "prefect.resource.name": document["kind"]},
-               payload={key: document[key] for key in ("alert_id", "kind", "severity", "message", "batch_id", "model",
-                                                       "version", "numbers", "occurrences")})
-
-
-def open_alerts(db: Db, limit: int = 100) -> list[dict]:
-    """Alerts not acknowledged yet, newest first."""
-    return list(db[ALERTS].find({"acknowledged": False}, {"_id": 0}).sort("at", -1).limit(limit))
-
-
-def acknowledge(db: Db, alert_id: str, by: str) -> dict | None:
-    """Mark an alert seen; returns it (None if there is no such open alert)."""
-    return db[ALERTS].find_one_and_update(
-        {"alert_id": alert_id, "acknowledged": False},
-        {"$set": {"acknowledged": True, "acknowledged_at": datetime.now(UTC), "acknowledged_by": by}},
-        projection={"_id": 0}, return_document=ReturnDocument.AFTER)
+from infra.writes import merge_pipeline_output
 
 
 def record_performance(db: Db, name: str, version: int, batch_id: str, source: str, metric: str, value: float,
@@ -67,3 +26,66 @@ def record_performance(db: Db, name: str, version: int, batch_id: str, source: s
     db[PERFORMANCE].update_one({"model": name, "version": version, "batch_id": batch_id, "source": source},
                                {"$set": {"metric": metric, "value": value, "rows": rows, "batch_seq": seq,
                                          "at": datetime.now(UTC), **extra}}, upsert=True)
+
+
+def batch_features(db: Db, batch_id: str) -> list[dict]:
+    """The feature documents computed from ``batch_id``."""
+    return list(db[STUDENTS_FEATURES].find({"batch_id": batch_id}, {"_id": 0}))
+
+
+def batch_labels(db: Db, batch_id: str, target: str) -> list[dict]:
+    """(student_id, label) of the batch's labeled feature documents."""
+    return list(db[STUDENTS_FEATURES].find({"batch_id": batch_id, target: {"$ne": None}},
+                                           {"_id": 0, "student_id": 1, target: 1}))
+
+
+def batch_predictions(db: Db, batch_id: str, name: str, version: int, with_probability: bool = False) -> list[dict]:
+    """A version's logged predictions of a batch (student, prediction, probability); only those with a
+    probability when ``with_probability``."""
+    query = {"batch_id": batch_id, "model": name, "version": version}
+    if with_probability:
+        query["probability"] = {"$ne": None}
+    return list(db[PREDICTIONS].find(query, {"_id": 0, "student_id": 1, "prediction": 1, "probability": 1}))
+
+
+def predictions_of_students(db: Db, students: list[int], name: str, version: int) -> list[dict]:
+    """A version's earlier predictions of these students, from any batch (with the batch and the probability)."""
+    return list(find_in(db[PREDICTIONS], "student_id", students,
+                        {"_id": 0, "student_id": 1, "prediction": 1, "probability": 1, "batch_id": 1},
+                        {"model": name, "version": version}))
+
+
+def save_drift_check(db: Db, document: dict) -> str:
+    """Keep a drift check; returns its id."""
+    ensure_indexes(db, [DRIFT_REPORTS])
+    return str(db[DRIFT_REPORTS].insert_one(document).inserted_id)
+
+
+def record_realised(db: Db, name: str, version: int, scored: dict, labels_batch: str) -> None:
+    """What the labels said about an earlier estimate: kept on that estimate's document."""
+    db[PERFORMANCE].update_one({"model": name, "version": version, "batch_id": scored["batch_id"],
+                                "source": "estimate"},
+                               {"$set": {"realised": scored["realised"], "realised_rows": scored["rows"],
+                                         "estimated_same_rows": scored["estimated"], "error": scored["error"],
+                                         "inside_interval": scored["inside"], "labels_batch": labels_batch}})
+
+
+def featurize_throwaway(db: Db, records: list[dict], batch_id: str, seq: int) -> list[dict]:
+    """Raw records to feature documents through the pipeline's own aggregation and ``$merge``, in a throwaway
+    database (the drill's), then cleared again: what comes back is all that is left of them."""
+    from tasks.data.features import feature_pipeline
+
+    ensure_indexes(db, [STUDENTS_FEATURES])
+    db[STUDENTS_RAW].delete_many({"batch_id": batch_id})  # a retried task starts clean
+    db[STUDENTS_RAW].insert_many([{**record, "batch_id": batch_id} for record in records], ordered=False)
+    merge_pipeline_output(db, STUDENTS_RAW, feature_pipeline(batch_id, seq, labeled=True), STUDENTS_FEATURES,
+                          "student_id", keep_newer="batch_seq")
+    features = batch_features(db, batch_id)
+    db[STUDENTS_RAW].delete_many({"batch_id": batch_id})
+    db[STUDENTS_FEATURES].delete_many({"batch_id": batch_id})
+    return features
+
+
+def drop_database(db: Db) -> None:
+    """Drop a whole (throwaway) database."""
+    db.client.drop_database(db.name)

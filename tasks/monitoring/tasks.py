@@ -1,6 +1,7 @@
 """The monitoring stage's Prefect tasks: the label-free estimate of the champion's performance on a scored batch,
 the drift check against the champion's reference (stored, published, and an event when drift is material), and
-the champion's live performance once labels arrive (beside what the estimate said)."""
+the champion's live performance once labels arrive (beside what the estimate said). Each reads (store), decides
+(the pure cores), writes (store), then publishes."""
 
 from __future__ import annotations
 
@@ -10,29 +11,22 @@ import pandas as pd
 from prefect import task
 
 from infra.artifacts import publish_markdown, publish_table
-from infra.collections import (
-    DRIFT_REPORTS,
-    MODELS,
-    PERFORMANCE,
-    PREDICTIONS,
-    STUDENTS_FEATURES,
-    ensure_indexes,
-    find_in,
-)
 from infra.progress import run_logger
 from infra.retry import DB_TASK, stopwatch
 from infra.settings import get_settings
 from infra.storage import get_database
+from tasks.alerting.store import raise_alert
+from tasks.monitoring import store
 from tasks.monitoring.alerts import drift_alert, estimated_performance_alert, performance_alert
-from tasks.monitoring.drift import detect_drift
+from tasks.monitoring.drift import detect_drift, with_predicted_classes
 from tasks.monitoring.estimate import expected_accuracy
-from tasks.monitoring.live import check_predictions, live_performance, realised_by_batch
+from tasks.monitoring.findings import DriftReport
+from tasks.monitoring.live import live_performance, realised_by_batch
 from tasks.monitoring.params import DriftParams, EstimateParams, LiveParams
 from tasks.monitoring.report import drift_markdown, drift_rows, estimate_caveat, histogram_data
 from tasks.monitoring.results import DriftCheck, LivePerformance, PerformanceEstimate
-from tasks.monitoring.store import raise_alert, record_performance
-from tasks.registry.store import CHAMPION, ModelNotFoundError, get_alias, load_reference
-from validation.contracts import BOOLEAN, CATEGORICAL, NUMERIC, problem_spec
+from tasks.registry.store import find_champion, get_champion, load_reference
+from validation.contracts import BOOLEAN, CATEGORICAL, NUMERIC
 from validation.features import features_frame
 
 DRIFT_EVENT = "student-pipeline.drift.detected"
@@ -43,30 +37,25 @@ def estimate_performance(batch_id: str, name: str, settings: EstimateParams) -> 
     """The champion's expected accuracy on the batch it just scored, from its logged (calibrated) probabilities;
     kept in ``performance`` (source "estimate") and an estimated drop past the threshold raises an alert."""
     db = get_database()
-    champion = get_alias(db, name, CHAMPION)
-    if champion is None:
-        raise ModelNotFoundError(f"model {name!r} has no champion, so there is nothing to estimate")
-    model = db[MODELS].find_one({"name": name, "version": champion["version"]})
-    if not problem_spec(model["problem"]).classifies:
-        return PerformanceEstimate("unsupported", model["version"], reason="regression models give no predictive "
+    model = get_champion(db, name)
+    if not model.spec.classifies:
+        return PerformanceEstimate("unsupported", model.version, reason="regression models give no predictive "
                                    "distribution to estimate their error from (see tasks/monitoring/estimate.py)")
-    logged = list(db[PREDICTIONS].find({"batch_id": batch_id, "model": name, "version": model["version"],
-                                        "probability": {"$ne": None}}, {"_id": 0, "prediction": 1, "probability": 1}))
+    logged = store.batch_predictions(db, batch_id, name, model.version, with_probability=True)
     if not logged:
-        return PerformanceEstimate("no_predictions", model["version"], reason=f"no logged predictions of {batch_id}")
+        return PerformanceEstimate("no_predictions", model.version, reason=f"no logged predictions of {batch_id}")
     frame = pd.DataFrame(logged)
-    found = expected_accuracy(frame["prediction"], frame["probability"], model.get("calibration"),
-                              settings.estimate_level)
-    reference = model["metrics"]["test"]["accuracy"]
-    estimate = PerformanceEstimate("ok", model["version"], found.metric, found.value, found.low, found.high,
+    found = expected_accuracy(frame["prediction"], frame["probability"], model.calibration, settings.estimate_level)
+    reference = model.live_reference
+    estimate = PerformanceEstimate("ok", model.version, found.metric, found.value, found.low, found.high,
                                    found.rows, found.calibration, reference, reference - found.value)
-    record_performance(db, name, model["version"], batch_id, "estimate", found.metric, found.value, found.rows,
-                       low=found.low, high=found.high, calibration=found.calibration, reference=reference)
+    store.record_performance(db, name, model.version, batch_id, "estimate", found.metric, found.value, found.rows,
+                             low=found.low, high=found.high, calibration=found.calibration, reference=reference)
     if estimate.drop > settings.max_estimated_drop:
-        raise_alert(db, estimated_performance_alert(batch_id, name, model["version"], estimate,
+        raise_alert(db, estimated_performance_alert(batch_id, name, model.version, estimate,
                                                     settings.max_estimated_drop))
     run_logger(__name__).info("estimated %s of %s v%d on %s: %.4f [%.4f, %.4f] (registration %.4f)", found.metric,
-                              name, model["version"], batch_id, found.value, found.low, found.high, reference)
+                              name, model.version, batch_id, found.value, found.low, found.high, reference)
     return estimate
 
 
@@ -78,42 +67,43 @@ def check_drift(batch_id: str, name: str, settings: DriftParams, estimate: Perfo
     ``announce``, emits the drift event (with the batch id) that starts a retraining run on its labels."""
     with stopwatch() as timing:
         db = get_database()
-        ensure_indexes(db, [DRIFT_REPORTS])
-        champion = get_alias(db, name, CHAMPION)
-        if champion is None:
-            raise ModelNotFoundError(f"model {name!r} has no champion, so there is no reference to compare with")
-        version = champion["version"]
-        reference = load_reference(db, name, version)
-        current = features_frame(list(db[STUDENTS_FEATURES].find({"batch_id": batch_id}, {"_id": 0})))
-        report = detect_drift(reference, current, NUMERIC, BOOLEAN + CATEGORICAL, settings)
+        model = get_champion(db, name)  # read
+        reference = load_reference(db, name, model.version)
+        current = with_predicted_classes(features_frame(store.batch_features(db, batch_id)),
+                                         store.batch_predictions(db, batch_id, name, model.version),
+                                         model.spec.classifies)
+        report = detect_drift(reference, current, NUMERIC, BOOLEAN + CATEGORICAL, settings)  # decide
         if report.status == "drift" and estimate is not None and estimate.status == "ok":
-            report.findings.append(estimate_caveat(estimate.value, report.drifted + report.missing.drifted))
-        predicted = [p["prediction"] for p in db[PREDICTIONS].find(
-            {"batch_id": batch_id, "model": name, "version": version}, {"prediction": 1})]
-        problem = db[MODELS].find_one({"name": name, "version": version})["problem"]
-        predictions = check_predictions(reference["prediction"], predicted, problem, report.status, settings)
-        histograms = histogram_data(reference, current, NUMERIC, BOOLEAN + CATEGORICAL)
-        doc = {"batch_id": batch_id, "model": name, "reference_version": version, "at": datetime.now(UTC),
-               **report.as_dict(), "prediction_drift": predictions, "histograms": histograms,
-               "estimate": estimate.as_dict() if estimate is not None and estimate.status == "ok" else None}
-        report_id = str(db[DRIFT_REPORTS].insert_one(doc).inserted_id)
+            report.notes.append(estimate_caveat(estimate.value, report.flagged))
+        document = {"batch_id": batch_id, "model": name, "reference_version": model.version, "at": datetime.now(UTC),
+                    **report.as_dict(), "histograms": histogram_data(reference, current, NUMERIC,
+                                                                     BOOLEAN + CATEGORICAL),
+                    "estimate": estimate.as_dict() if estimate is not None and estimate.status == "ok" else None}
+        report_id = store.save_drift_check(db, document)  # write
         if report.status == "drift":
-            raise_alert(db, drift_alert(batch_id, name, version, report))
+            raise_alert(db, drift_alert(batch_id, name, model.version, report))
+    publish_drift(batch_id, name, model.version, report, report_id, announce)  # publish
+    return DriftCheck(report.status, report.drifted, report.flagged, report.share_drifted, report.notes, report_id,
+                      model.version, timing["seconds"])
+
+
+def publish_drift(batch_id: str, name: str, version: int, report: DriftReport, report_id: str,
+                  announce: bool) -> None:
+    """The drift table and decision as artifacts; on material drift, the event that starts retraining."""
     rows = drift_rows(report)
     if rows:
         publish_table("drift-report", rows, f"Drift of batch {batch_id} against {name} v{version}")
     page = f"{get_settings().dashboard_base}/drift/{report_id}"
-    publish_markdown("drift-decision", drift_markdown(batch_id, name, version, report, predictions, page),
+    publish_markdown("drift-decision", drift_markdown(batch_id, name, version, report, page),
                      f"Drift decision for batch {batch_id}")
     if report.status == "drift" and announce:
         from prefect.events import emit_event
 
         emit_event(event=DRIFT_EVENT, resource={"prefect.resource.id": f"student-pipeline.model.{name}"},
-                   payload={"batch_id": batch_id, "drifted": report.drifted,
-                            "missing_drifted": report.missing.drifted, "report_id": report_id})
-    run_logger(__name__).info("drift of %s vs %s v%d: %s %s", batch_id, name, version, report.status, report.drifted)
-    return DriftCheck(report.status, report.drifted, report.share_drifted, report.findings, predictions, report_id,
-                      version, timing["seconds"], report.missing.drifted)
+                   payload={"batch_id": batch_id, "drifted": report.drifted, "flagged": report.flagged,
+                            "report_id": report_id})
+    run_logger(__name__).info("drift of %s vs %s v%d: %s %s", batch_id, name, version, report.status,
+                              report.drifted)
 
 
 @task(name="live-performance", **DB_TASK)
@@ -121,32 +111,21 @@ def measure_live_performance(batch_id: str, name: str, settings: LiveParams, lev
     """Labels that just arrived vs the champion's earlier predictions for the same students; the measurement is
     kept (``performance``), each earlier estimate is checked against its interval at ``level`` (the level it was
     made at), and a drop past ``max_live_drop`` raises an alert."""
-    min_rows, max_drop = settings.min_live_rows, settings.max_live_drop
     db = get_database()
-    champion = get_alias(db, name, CHAMPION)
-    if champion is None:
+    model = find_champion(db, name)
+    if model is None:
         return LivePerformance("no_champion")
-    model = db[MODELS].find_one({"name": name, "version": champion["version"]})
-    documents = db[STUDENTS_FEATURES].find({"batch_id": batch_id, name: {"$ne": None}}, {"_id": 0, "student_id": 1,
-                                                                                           name: 1})
-    labels = features_frame(list(documents))[["student_id", name]]
-    predictions = pd.DataFrame(list(find_in(db[PREDICTIONS], "student_id", labels["student_id"].tolist(),
-                                            {"_id": 0, "student_id": 1, "prediction": 1, "probability": 1,
-                                             "batch_id": 1},
-                                            {"model": name, "version": champion["version"]})),
+    labels = features_frame(store.batch_labels(db, batch_id, name))[["student_id", name]]
+    predictions = pd.DataFrame(store.predictions_of_students(db, labels["student_id"].tolist(), name, model.version),
                                columns=["student_id", "prediction", "probability", "batch_id"])
-    live = live_performance(labels, predictions, name, model, min_rows, level)
+    live = live_performance(labels, predictions, name, model, settings.min_live_rows, level)
     if live.status == "ok":
-        record_performance(db, name, live.version, batch_id, "labels", live.metric, live.live, live.rows,
-                           reference=live.reference, estimated=live.estimated, estimate_error=live.estimate_error)
+        store.record_performance(db, name, live.version, batch_id, "labels", live.metric, live.live, live.rows,
+                                 reference=live.reference, estimated=live.estimated,
+                                 estimate_error=live.estimate_error)
         for scored in realised_by_batch(labels, predictions, name, model, level):  # each estimate's error, now known
-            db[PERFORMANCE].update_one({"model": name, "version": live.version, "batch_id": scored["batch_id"],
-                                        "source": "estimate"},
-                                       {"$set": {"realised": scored["realised"], "realised_rows": scored["rows"],
-                                                 "estimated_same_rows": scored["estimated"],
-                                                 "error": scored["error"], "inside_interval": scored["inside"],
-                                                 "labels_batch": batch_id}})
-        if live.drop > max_drop:
+            store.record_realised(db, name, live.version, scored, batch_id)
+        if live.drop > settings.max_live_drop:
             raise_alert(db, performance_alert(batch_id, name, live.version, live.metric, live.live, live.reference,
-                                              live.drop, max_drop, live.rows))
+                                              live.drop, settings.max_live_drop, live.rows))
     return live

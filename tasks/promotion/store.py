@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pymongo.client_session import ClientSession
 
+from infra.collections import EVALUATIONS, ensure_indexes
 from infra.storage import Db
 from tasks.promotion.results import RolledBack
 from tasks.registry.store import (
@@ -55,3 +56,9 @@ def rollback(db: Db, name: str, by: str) -> RolledBack:
 
     won = change_aliases(db, change)
     return RolledBack(name, won, previous["version"] if won else champion["version"], champion["version"])
+
+
+def record_evaluation(db: Db, document: dict) -> None:
+    """Keep a promotion gate's decision with the numbers behind it (``evaluations``)."""
+    ensure_indexes(db, [EVALUATIONS])
+    db[EVALUATIONS].insert_one(document)

@@ -9,21 +9,21 @@ from datetime import UTC, datetime
 from prefect import task
 
 from infra.artifacts import publish_markdown
-from infra.collections import EVALUATIONS, MODELS, ensure_indexes
 from infra.retry import DB_TASK
 from infra.storage import get_database
 from tasks.monitoring.results import LivePerformance
 from tasks.promotion.decisions import RetrainDecision, choose_first_champion, decide_retrain, should_promote
 from tasks.promotion.params import GateParams
 from tasks.promotion.results import FirstChampion, GateOutcome, RolledBack
-from tasks.promotion.store import move_alias, promote, rollback
+from tasks.promotion.store import move_alias, promote, record_evaluation, rollback
 from tasks.registry.store import (
     CHALLENGER,
     CHAMPION,
-    ModelNotFoundError,
     change_aliases,
     get_alias,
-    load_model,
+    get_champion,
+    get_version,
+    load_binary,
     set_alias,
 )
 from tasks.registry.tasks import flow_run_id
@@ -71,32 +71,28 @@ def promotion_gate(name: str, challenger_version: int, data: TrainingData, gate:
                    by: str) -> GateOutcome:
     """Score champion and challenger on the same recent holdout, decide, and apply the decision atomically."""
     db = get_database()
-    ensure_indexes(db, [EVALUATIONS])
-    champion = get_alias(db, name, CHAMPION)
-    if champion is None:
-        raise ModelNotFoundError(f"model {name!r} has no champion to compare with")
+    champion, challenger = get_champion(db, name), get_version(db, name, challenger_version)
     X, y = data.X["test"], data.y["test"]
-    champion_pred = load_model(db, name, version=champion["version"]).predict(X)
-    challenger_pred = load_model(db, name, version=challenger_version).predict(X)
+    champion_pred = load_binary(db, champion).predict(X)
+    challenger_pred = load_binary(db, challenger).predict(X)
     decision = should_promote(data.problem, y, champion_pred, challenger_pred, gate)
     change_aliases(db, lambda session: move_alias(db, session, name, CHALLENGER, challenger_version,
                                                   "latest challenger", decision.numbers, by))
     applied = False
     reason = decision.reason
     if decision.promote:
-        applied = promote(db, name, champion["version"], challenger_version, decision.reason, decision.numbers, by)
+        applied = promote(db, name, champion.version, challenger_version, decision.reason, decision.numbers, by)
         if not applied:
             reason += "; not applied: another run changed the champion first"
-    db[EVALUATIONS].insert_one({
-        "name": name, "at": datetime.now(UTC), "batch_id": batch_id, "champion_version": champion["version"],
+    record_evaluation(db, {
+        "name": name, "at": datetime.now(UTC), "batch_id": batch_id, "champion_version": champion.version,
         "challenger_version": challenger_version, "promote": decision.promote, "applied": applied, "reason": reason,
         "numbers": decision.numbers, "holdout_ids": data.split_ids["test"], "by": by})
-    algorithm = db[MODELS].find_one({"name": name, "version": challenger_version}, {"algorithm": 1})["algorithm"]
-    publish_markdown("promotion-decision", gate_markdown(name, champion["version"], challenger_version, algorithm,
-                                                         decision.numbers, applied, reason),
+    publish_markdown("promotion-decision", gate_markdown(name, champion.version, challenger_version,
+                                                         challenger.algorithm, decision.numbers, applied, reason),
                      f"Promotion decision for {name}")
-    return GateOutcome(decision.promote, applied, reason, decision.numbers, champion["version"], challenger_version,
-                       challenger_version if applied else champion["version"])
+    return GateOutcome(decision.promote, applied, reason, decision.numbers, champion.version, challenger_version,
+                       challenger_version if applied else champion.version)
 
 
 @task(name="rollback-champion", **DB_TASK)

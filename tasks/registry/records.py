@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tasks.monitoring.estimate import fit_calibration
+from tasks.registry.calibration import fit_calibration
 from tasks.training.dataset import TrainingData
 from tasks.training.models import TrainedModel
 from tasks.training.results import Evaluation

@@ -35,6 +35,7 @@ from infra.files import new_folder
 from infra.progress import run_logger
 from infra.settings import PROJECT_ROOT
 from infra.storage import Db, atomically, get_bucket, read_verified
+from tasks.registry.results import ModelVersion
 
 CHAMPION, CHALLENGER, PREVIOUS_CHAMPION = "champion", "challenger", "previous_champion"
 T = TypeVar("T")
@@ -101,6 +102,10 @@ def register_version(db: Db, name: str, model, record: dict, artifacts_root: Pat
     ensure_indexes(db, [MODELS, MODEL_ALIASES, ALIAS_HISTORY, SPLITS])
     payload, sha256 = serialize(model)
     root = models_folder(db, artifacts_root, name)
+    missing = [key for key in ("algorithm", "problem") if not record.get(key)]
+    if missing:
+        raise RegistrationError(f"model {name!r} cannot be registered without {' and '.join(missing)}; nothing was "
+                                "registered")
     probe = {**record, "name": name, "version": 0, "binary": {}}
     try:
         bson.encode(probe)
@@ -144,19 +149,94 @@ def write_model_files(folder: Path, payload: bytes, doc: dict) -> None:
                                      doc["name"], doc["version"], exc)
 
 
+def no_alias_message(name: str, alias: str) -> str:
+    """The one message for a missing alias (a missing champion says what to run)."""
+    if alias == CHAMPION:
+        return (f"model {name!r} has no champion yet (no {alias!r} alias): run python flows/main.py on a labeled "
+                "batch first")
+    return f"model {name!r} has no {alias!r} alias yet"
+
+
+def find_version(db: Db, name: str, version: int) -> ModelVersion | None:
+    """A version's record, or None when there is no such version."""
+    doc = db[MODELS].find_one({"name": name, "version": version}, {"_id": 0})
+    return None if doc is None else ModelVersion.from_document(doc)
+
+
+def get_version(db: Db, name: str, version: int) -> ModelVersion:
+    """A version's record; a clear error when there is no such version."""
+    found = find_version(db, name, version)
+    if found is None:
+        raise ModelNotFoundError(f"model {name!r} has no version {version}")
+    return found
+
+
+def find_by_identity(db: Db, name: str, identity: str) -> ModelVersion | None:
+    """The version registered for this identity (same algorithm, parameters, data, split, reference), if any."""
+    doc = db[MODELS].find_one({"name": name, "identity": identity}, {"_id": 0})
+    return None if doc is None else ModelVersion.from_document(doc)
+
+
+def find_aliased(db: Db, name: str, alias: str) -> ModelVersion | None:
+    """The version ``alias`` points to, or None when the alias does not exist yet."""
+    pointer = get_alias(db, name, alias)
+    return None if pointer is None else get_version(db, name, pointer["version"])
+
+
+def find_champion(db: Db, name: str) -> ModelVersion | None:
+    """The champion's record, or None when there is no champion yet (for callers to whom that is no error)."""
+    return find_aliased(db, name, CHAMPION)
+
+
+def get_champion(db: Db, name: str) -> ModelVersion:
+    """The champion's record; one clear error, saying what to run, when there is none."""
+    found = find_champion(db, name)
+    if found is None:
+        raise ModelNotFoundError(no_alias_message(name, CHAMPION))
+    return found
+
+
+def list_versions(db: Db, name: str | None = None, newest: int | None = None) -> list[ModelVersion]:
+    """Every version (of one model, or of all) by name and version; or only a model's ``newest``, newest first."""
+    query = {} if name is None else {"name": name}
+    cursor = db[MODELS].find(query, {"_id": 0, "importance": 0, "curve": 0, "oracle": 0})
+    cursor = cursor.sort([("name", 1), ("version", 1)]) if newest is None else cursor.sort("version", -1).limit(newest)
+    return [ModelVersion.from_document(doc) for doc in cursor]
+
+
+def model_names(db: Db) -> list[str]:
+    """The names of the registered models."""
+    return sorted(db[MODELS].distinct("name"))
+
+
+def version_exists(db: Db, name: str, version: int) -> bool:
+    """Whether ``name`` has a version ``version``."""
+    return db[MODELS].count_documents({"name": name, "version": version}, limit=1) == 1
+
+
+def aliases_by_version(db: Db, name: str | None = None) -> dict[tuple[str, int], list[str]]:
+    """(name, version) -> the aliases pointing at it, sorted."""
+    found: dict[tuple[str, int], list[str]] = {}
+    query = {} if name is None else {"name": name}
+    for pointer in db[MODEL_ALIASES].find(query, {"_id": 0, "name": 1, "alias": 1, "version": 1}):
+        found.setdefault((pointer["name"], pointer["version"]), []).append(pointer["alias"])
+    return {key: sorted(value) for key, value in found.items()}
+
+
+def load_binary(db: Db, model: ModelVersion):
+    """The fitted model of a version, from GridFS, refusing a binary whose hash changed."""
+    payload = read_verified(db, "models", model.binary_id, model.sha256, f"model {model.name!r} v{model.version}")
+    return joblib.load(io.BytesIO(payload))
+
+
 def load_model(db: Db, name: str, version: int | None = None, alias: str | None = None):
     """Load a version (or the version an alias points to) from GridFS, refusing a binary whose hash changed."""
     if alias is not None:
-        pointer = db[MODEL_ALIASES].find_one({"name": name, "alias": alias})
-        if pointer is None:
-            raise ModelNotFoundError(f"model {name!r} has no {alias!r} alias yet")
-        version = pointer["version"]
-    doc = db[MODELS].find_one({"name": name, "version": version})
-    if doc is None:
-        raise ModelNotFoundError(f"model {name!r} has no version {version}")
-    payload = read_verified(db, "models", doc["binary"]["gridfs_id"], doc["binary"]["sha256"],
-                            f"model {name!r} v{version}")
-    return joblib.load(io.BytesIO(payload))
+        found = find_aliased(db, name, alias)
+        if found is None:
+            raise ModelNotFoundError(no_alias_message(name, alias))
+        return load_binary(db, found)
+    return load_binary(db, get_version(db, name, version))
 
 
 def get_alias(db: Db, name: str, alias: str, session: ClientSession | None = None) -> dict | None:

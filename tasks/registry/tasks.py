@@ -7,17 +7,16 @@ from prefect import task
 from prefect.context import FlowRunContext
 from pymongo.errors import DuplicateKeyError
 
-from infra.collections import MODELS
 from infra.retry import DB_TASK
 from infra.settings import get_settings
 from infra.storage import get_database
 from tasks.registry.records import common_record, model_calibration, reference_frame, version_record
+from tasks.registry.results import ModelVersion
 from tasks.registry.store import (
-    CHAMPION,
-    ModelNotFoundError,
     code_version,
-    get_alias,
-    load_model,
+    find_by_identity,
+    get_champion,
+    load_binary,
     load_reference,
     model_identity,
     register_version,
@@ -54,20 +53,21 @@ def register_models(trained: list[TrainedModel], evaluation: Evaluation, data: T
     for model in (m for m in trained if m.algorithm != "baseline"):
         identity = model_identity(model.algorithm, data.problem, model.params, data.lineage["data_sha256"], split_id,
                                   reference_parts)
-        doc = db[MODELS].find_one({"name": data.target, "identity": identity})
-        existing = doc is not None
+        found = find_by_identity(db, data.target, identity)
+        existing = found is not None
         if not existing:
             try:
-                doc = register_version(db, data.target, model.pipeline,
-                                       version_record(model, rows[model.algorithm], common, identity,
-                                                      model_calibration(model.pipeline, data)),
-                                       get_settings().artifacts_path)
+                found = ModelVersion.from_document(register_version(
+                    db, data.target, model.pipeline,
+                    version_record(model, rows[model.algorithm], common, identity,
+                                   model_calibration(model.pipeline, data)),
+                    get_settings().artifacts_path))
             except DuplicateKeyError:  # a concurrent run registered the same model first
-                doc, existing = db[MODELS].find_one({"name": data.target, "identity": identity}), True
-        save_reference(db, doc["name"], doc["version"], reference_frame(model.pipeline, data, reference_parts))
-        registered.append(RegisteredModel(doc["name"], doc["version"], model.algorithm,
-                                          rows[model.algorithm]["val"][metric], doc["binary"]["sha256"],
-                                          doc["binary"]["path"], existing))
+                found, existing = find_by_identity(db, data.target, identity), True
+        save_reference(db, found.name, found.version, reference_frame(model.pipeline, data, reference_parts))
+        registered.append(RegisteredModel(found.name, found.version, model.algorithm,
+                                          rows[model.algorithm]["val"][metric], found.sha256, found.binary_path,
+                                          existing))
     return registered
 
 
@@ -76,10 +76,7 @@ def verify_champion(name: str) -> int:
     """Before a run writes anything: the store answers, the champion exists, and its binary and drift reference
     still match the hashes recorded when they were written. Returns the champion's version."""
     db = get_database()
-    champion = get_alias(db, name, CHAMPION)
-    if champion is None:
-        raise ModelNotFoundError(f"model {name!r} has no champion yet: run python flows/main.py on a labeled batch "
-                                 "first")
-    load_model(db, name, version=champion["version"])
-    load_reference(db, name, champion["version"])
-    return champion["version"]
+    champion = get_champion(db, name)
+    load_binary(db, champion)
+    load_reference(db, name, champion.version)
+    return champion.version

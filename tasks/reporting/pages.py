@@ -75,7 +75,7 @@ def render(template: str, base: str, here: str, store: str, static: bool = False
 
 def drift_charts(report: dict) -> list[dict]:
     """Each feature's reference-vs-current chart, material ones first."""
-    material = {f["feature"] for f in report.get("features", []) if f.get("material")}
+    material = {f["feature"] for f in report.get("findings", []) if f.get("material")}
     charts = []
     for feature, data in (report.get("histograms") or {}).items():
         svg = (histogram_chart(data["edges"], data["reference"], data["current"]) if data["kind"] == "numeric"

@@ -12,38 +12,48 @@ from infra.collections import (
     ALIAS_HISTORY,
     BATCHES,
     DRIFT_REPORTS,
-    MODEL_ALIASES,
-    MODELS,
     PERFORMANCE,
     RUN_REPORTS,
+    ensure_indexes,
 )
 from infra.storage import Db
 from tasks.data.store import ledger_counts
+from tasks.monitoring.drift import KINDS, describe_drifted
+from tasks.monitoring.findings import finding_from_dict, upgrade_document
+from tasks.registry.store import aliases_by_version, list_versions, model_names
 from tasks.reporting.pages import performance_chart
 from validation.contracts import DEFAULT_PROBLEM, problem_spec
 
 LIGHT_DRIFT = {"_id": 1, "batch_id": 1, "model": 1, "reference_version": 1, "at": 1, "status": 1, "drifted": 1,
-               "missing.drifted": 1, "current_rows": 1, "reference_rows": 1, "estimate.value": 1}
+               "missing.drifted": 1, "current_rows": 1, "reference_rows": 1, "estimate.value": 1}  # (missing: old)
 
 
 def _drift_summary(doc: dict) -> dict:
-    return {**{k: v for k, v in doc.items() if k != "_id"}, "report_id": str(doc["_id"])}
+    """A stored drift check as pages show it: today's shape (old checks upgraded), what drifted in words, and each
+    finding with its kind's label and detail."""
+    doc = upgrade_document(doc)
+    drifted = doc.get("drifted") or {}
+    if isinstance(drifted, list):  # a light read of a check stored before findings had kinds
+        drifted = {"distribution": drifted, "missing": (doc.get("missing") or {}).get("drifted", [])}
+    findings = [{**f, "label": KINDS[f["kind"]].label if f["kind"] in KINDS else f["kind"],
+                 "detail": KINDS[f["kind"]].detail(finding_from_dict(f)) if f["kind"] in KINDS else ""}
+                for f in doc.get("findings", [])]
+    return {**{k: v for k, v in doc.items() if k != "_id"}, "report_id": str(doc["_id"]), "drifted": drifted,
+            "drifted_text": describe_drifted(drifted), "findings": findings,
+            "kinds": [{"label": KINDS[kind].label if kind in KINDS else kind, "drifted": features,
+                       "tested": sum(f["kind"] == kind for f in findings)} for kind, features in drifted.items()]}
 
 
 def model_overview(db: Db, name: str) -> dict:
     """One model: its champion, versions, champion history, performance chart and latest drift check."""
-    versions = list(db[MODELS].find({"name": name}, {"_id": 0, "version": 1, "algorithm": 1, "created_at": 1,
-                                                     "problem": 1, "metrics": 1, "lineage.rows": 1,
-                                                     "lineage.batches": 1}).sort("version", -1).limit(50))
-    spec = problem_spec(versions[0]["problem"] if versions else DEFAULT_PROBLEM)
+    versions = list_versions(db, name, newest=50)
+    spec = versions[0].spec if versions else problem_spec(DEFAULT_PROBLEM)
     metric, live_metric = spec.primary, spec.live_metric
-    aliases: dict[int, list[str]] = {}
-    for pointer in db[MODEL_ALIASES].find({"name": name}, {"_id": 0, "alias": 1, "version": 1}):
-        aliases.setdefault(pointer["version"], []).append(pointer["alias"])
-    rows = [{"version": v["version"], "algorithm": v["algorithm"], "created_at": v.get("created_at"),
-             "val": v["metrics"]["val"].get(metric), "test": v["metrics"]["test"].get(metric),
-             "rows": v.get("lineage", {}).get("rows"), "batches": len(v.get("lineage", {}).get("batches", [])),
-             "aliases": sorted(aliases.get(v["version"], []))} for v in versions]
+    aliases = aliases_by_version(db, name)
+    rows = [{"version": v.version, "algorithm": v.algorithm, "created_at": v.created_at,
+             "val": v.metrics.get("val", {}).get(metric), "test": v.test_metric(metric),
+             "rows": v.lineage.get("rows"), "batches": len(v.lineage.get("batches", [])),
+             "aliases": aliases.get((name, v.version), [])} for v in versions]
     champion = next((row for row in rows if "champion" in row["aliases"]), None)
     timeline = list(db[ALIAS_HISTORY].find({"name": name, "alias": "champion"}, {"_id": 0}).sort("at", -1).limit(20))
     points = list(db[PERFORMANCE].find({"model": name}, {"_id": 0}).sort("at", -1).limit(500))
@@ -57,7 +67,7 @@ def model_overview(db: Db, name: str) -> dict:
 
 def overview_data(db: Db) -> dict:
     """Every model's overview, the store's counts, and the open alerts."""
-    names = sorted(db[MODELS].distinct("name"))
+    names = model_names(db)
     alerts = list(db[ALERTS].find({"acknowledged": False}, {"_id": 0}).sort("at", -1).limit(50))
     return {"counts": ledger_counts(db), "alerts": alerts, "models": [model_overview(db, name) for name in names]}
 
@@ -104,3 +114,9 @@ def run_report(db: Db, run_id: str) -> tuple[dict | None, dict | None]:
     run = db[RUN_REPORTS].find_one({"run_id": run_id}, {"_id": 0})
     report = drift_report(db, run["drift"]["report_id"]) if run and run.get("drift") else None
     return run, report
+
+
+def save_run_report(db: Db, run: dict) -> None:
+    """Keep a run's report (a re-run of the same flow run replaces it)."""
+    ensure_indexes(db, [RUN_REPORTS])
+    db[RUN_REPORTS].replace_one({"run_id": run["run_id"]}, run, upsert=True)

@@ -1,30 +1,38 @@
-"""The reporting task: what a scoring or retraining run found becomes its dashboard page (``run_reports``), a
-self-contained HTML report under artifacts/reports/ for people without the service, and two link artifacts in
-Prefect (the page and the file)."""
+"""The reporting tasks, last in the stage graph (they read every stage's results, no stage reads theirs): what a
+scoring or retraining run found becomes its dashboard page (``run_reports``), a self-contained HTML report under
+artifacts/reports/ for people without the service, and two link artifacts in Prefect (the page and the file); a
+main run's training report (leaderboard, plots, the champion decision) becomes a folder and two artifacts."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
-from infra.artifacts import publish_link
-from infra.collections import RUN_REPORTS, ensure_indexes
-from infra.files import write_text_atomically
+from infra.artifacts import publish_link, publish_markdown, publish_table
+from infra.files import new_folder, write_text_atomically
 from infra.retry import DB_TASK
 from infra.settings import get_settings
 from infra.storage import describe_store, get_database
 from tasks.data.results import BatchStages
 from tasks.monitoring.results import DriftCheck, LivePerformance
 from tasks.promotion.decisions import RetrainDecision
-from tasks.promotion.results import GateOutcome
+from tasks.promotion.results import FirstChampion, GateOutcome
 from tasks.registry.tasks import flow_run_id
 from tasks.reporting.pages import run_page
 from tasks.reporting.results import RunReport
-from tasks.reporting.store import drift_report
+from tasks.reporting.store import drift_report, save_run_report
 from tasks.scoring.results import Scored
+from tasks.training.dataset import TrainingData
+from tasks.training.evaluation import best_and_gap, leaderboard
+from tasks.training.models import TrainedModel
+from tasks.training.report import make_plots, training_markdown
+from tasks.training.results import Evaluation, RegisteredModel, TrainingReport
+from validation.contracts import problem_spec
 
 
 def run_document(kind: str, model: str, stages: BatchStages, drift: DriftCheck | None, scored: Scored | None = None,
@@ -35,7 +43,7 @@ def run_document(kind: str, model: str, stages: BatchStages, drift: DriftCheck |
     return {"kind": kind, "model": model, "batch_id": ingested.batch_id, "input": ingested.input,
             "accepted": ingested.accepted, "rejected": ingested.rejected,
             "drift": drift and {"report_id": drift.report_id, "status": drift.status, "drifted": drift.drifted,
-                                "missing_drifted": drift.missing_drifted},
+                                "flagged": drift.flagged},
             "scoring": scored and asdict(scored), "live": live and asdict(live),
             "retrain": decision and asdict(decision), "promotion": outcome and asdict(outcome), "estimate": estimate}
 
@@ -49,10 +57,9 @@ def publish_run_report(kind: str, model: str, stages: BatchStages, drift: DriftC
     document = run_document(kind, model, stages, drift, scored, live, decision, outcome, estimate)
     settings = get_settings()
     db = get_database()
-    ensure_indexes(db, [RUN_REPORTS])
     run_id = flow_run_id() or uuid.uuid4().hex
     run = {**document, "run_id": run_id, "at": datetime.now(UTC)}
-    db[RUN_REPORTS].replace_one({"run_id": run_id}, run, upsert=True)
+    save_run_report(db, run)
     page = f"{settings.dashboard_base}/runs/{run_id}"
     report = drift_report(db, run["drift"]["report_id"]) if run.get("drift") else None
     html = run_page(run, report, settings.dashboard_base, describe_store(settings), static=True, live_url=page)
@@ -62,3 +69,27 @@ def publish_run_report(kind: str, model: str, stages: BatchStages, drift: DriftC
     publish_link("run-report", path.as_uri(), f"{run['kind']} run report (HTML file)",
                  "Self-contained report of the run, readable without the service")
     return RunReport(run_id, page, str(path))
+
+
+@task(name="publish-training-report", cache_policy=NO_CACHE)
+def publish_training_report(trained: list[TrainedModel], evaluation: Evaluation, registered: list[RegisteredModel],
+                            decision: FirstChampion, data: TrainingData) -> TrainingReport:
+    """Write plots and metrics.json into a new folder per run, and publish the leaderboard and the report."""
+    metric = problem_spec(data.problem).primary
+    rows = leaderboard(evaluation, registered, data.problem)
+    best, gap = best_and_gap(rows, data.problem)
+    folder = get_settings().artifacts_path / "training" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    pictures = make_plots(trained, best, data, evaluation)
+    plots = {name: str(folder / file) for name, (file, _) in pictures.items()}
+    metrics = {"problem": data.problem, "metric": metric, "leaderboard": rows, "oracle_gap_test": gap,
+               "champion_decision": {"reason": decision.reason, "version": decision.version,
+                                     "applied": decision.applied, "numbers": decision.numbers},
+               "lineage": data.lineage, "plots": plots}
+    with new_folder(folder) as tmp:  # a new folder per run, never overwritten
+        for file, png in pictures.values():
+            (tmp / file).write_bytes(png)
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    publish_table("model-leaderboard", rows, f"{data.target}: models, baseline and oracle")
+    publish_markdown("training-report", training_markdown(data, rows, best, gap, decision.reason, decision.applied,
+                                                          plots, folder), f"Training report for {data.target}")
+    return TrainingReport(str(folder), best, gap, rows, plots)

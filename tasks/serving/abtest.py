@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from tasks.alerting.alerts import Alert
+
 BUCKETS = 10_000
 
 
@@ -160,3 +162,11 @@ def outcomes_by_arm(served, labels, target: str, metric: str) -> dict[str, ArmOu
             values = (part["prediction"].astype(float) - part[target].astype(float)).abs().to_numpy()
         outcomes[arm] = ArmOutcomes(values)
     return outcomes
+
+
+def ab_invalid_alert(test: dict, ratio: dict) -> Alert:
+    """An A/B test whose arms do not match its split."""
+    return Alert("ab_test_invalid", "critical", f"A/B test {test['test_id']} ({test['name']}) is invalid: its arms do "
+                                                f"not match the {test['split']:.0%} split (sample-ratio p = "
+                                                f"{ratio['p_value']:.2g}); it stopped routing and cannot promote",
+                 {"test_id": test["test_id"], **ratio}, None, test["model"], test["arms"]["B"]["version"])

@@ -1,28 +1,21 @@
-"""The training stage's Prefect tasks: read the labeled window, train one model per task (in parallel), evaluate
-them against the baseline and the oracle, and publish the report."""
+"""The training stage's Prefect tasks: read the labeled window, train one model per task (in parallel), and
+evaluate them against the baseline and the oracle. (The training report, which also tells the champion decision,
+is published by the reporting stage.)"""
 
 from __future__ import annotations
-
-import json
-from datetime import UTC, datetime
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from infra.artifacts import publish_markdown, publish_table
-from infra.files import new_folder
 from infra.progress import Progress, run_logger
 from infra.retry import DB_TASK
-from infra.settings import get_settings
 from infra.storage import get_database
-from tasks.promotion.results import FirstChampion
 from tasks.training import store
 from tasks.training.dataset import NotEnoughDataError, TrainingData, choose_window, make_training_data, window_split
-from tasks.training.evaluation import best_and_gap, evaluate, feature_importance, leaderboard, oracle_metrics
+from tasks.training.evaluation import evaluate, feature_importance, oracle_metrics
 from tasks.training.models import TrainedModel, fit_model
 from tasks.training.params import HoldoutParams, TrainingParams
-from tasks.training.report import make_plots, training_markdown
-from tasks.training.results import Evaluation, RegisteredModel, TrainingReport
+from tasks.training.results import Evaluation
 from validation.contracts import problem_spec
 
 
@@ -87,27 +80,3 @@ def evaluate_models(trained: list[TrainedModel], data: TrainingData, training: T
         rows.append(row)
     oracle = {part: oracle_metrics(data.truth[part], data.y[part], data.problem) for part in ("val", "test")}
     return Evaluation(rows, oracle if oracle["test"] is not None else None)
-
-
-@task(name="publish-training-report", cache_policy=NO_CACHE)
-def publish_training_report(trained: list[TrainedModel], evaluation: Evaluation, registered: list[RegisteredModel],
-                            decision: FirstChampion, data: TrainingData) -> TrainingReport:
-    """Write plots and metrics.json into a new folder per run, and publish the leaderboard and the report."""
-    metric = problem_spec(data.problem).primary
-    rows = leaderboard(evaluation, registered, data.problem)
-    best, gap = best_and_gap(rows, data.problem)
-    folder = get_settings().artifacts_path / "training" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    pictures = make_plots(trained, best, data, evaluation)
-    plots = {name: str(folder / file) for name, (file, _) in pictures.items()}
-    metrics = {"problem": data.problem, "metric": metric, "leaderboard": rows, "oracle_gap_test": gap,
-               "champion_decision": {"reason": decision.reason, "version": decision.version,
-                                     "applied": decision.applied, "numbers": decision.numbers},
-               "lineage": data.lineage, "plots": plots}
-    with new_folder(folder) as tmp:  # a new folder per run, never overwritten
-        for file, png in pictures.values():
-            (tmp / file).write_bytes(png)
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
-    publish_table("model-leaderboard", rows, f"{data.target}: models, baseline and oracle")
-    publish_markdown("training-report", training_markdown(data, rows, best, gap, decision.reason, decision.applied,
-                                                          plots, folder), f"Training report for {data.target}")
-    return TrainingReport(str(folder), best, gap, rows, plots)

@@ -23,6 +23,8 @@ from validation.features import FeatureContractError
 FAST = TrainingParams(algorithms=["linear"])
 ROOT = Path(__file__).resolve().parents[2]
 
+DUMMY_RECORD = {"algorithm": "dummy", "problem": "classification"}  # what a registered version needs at least
+
 
 def write_records(path: Path, records: list) -> str:
     path.write_text("\n".join(json.dumps(record) for record in records))
@@ -106,16 +108,16 @@ def test_a_failed_registration_leaves_no_orphan(db):
     model = DummyClassifier().fit([[0], [1]], [0, 1])
     artifacts = get_settings().artifacts_path
     with pytest.raises(RegistrationError, match="cannot be stored.*nothing was registered"):
-        register_version(db, "m", model, {"algorithm": "dummy", "importance": {"major_Math\x00": 1.0}}, artifacts)
+        register_version(db, "m", model, {**DUMMY_RECORD, "importance": {"major_Math\x00": 1.0}}, artifacts)
     db[MODELS].insert_one({"name": "m", "version": 1, "blocker": True})  # the next version's slot is taken
     with pytest.raises(Exception, match="duplicate key"):
-        register_version(db, "m", model, {"algorithm": "dummy"}, artifacts)
+        register_version(db, "m", model, DUMMY_RECORD, artifacts)
     assert db["models.files"].count_documents({}) == 0  # the uploaded binary was removed again
     assert db[COUNTERS].find_one({"_id": "model_version:m"}) is None  # the number was given back
     folder = models_folder(db, artifacts, "m")
     assert not folder.exists() or list(folder.iterdir()) == []
     db[MODELS].delete_one({"blocker": True})
-    assert register_version(db, "m", model, {"algorithm": "dummy"}, artifacts)["version"] == 1
+    assert register_version(db, "m", model, DUMMY_RECORD, artifacts)["version"] == 1
 
 
 def test_model_files_of_two_stores_never_collide(monkeypatch):
@@ -129,7 +131,7 @@ def test_model_files_of_two_stores_never_collide(monkeypatch):
     for name in ("store_a", "store_b"):
         monkeypatch.setenv("MONGO_DB", f"{os.environ['MONGO_DB']}_{name}")
         db = get_database()
-        doc = register_version(db, "m", model, {"algorithm": "dummy"}, get_settings().artifacts_path)
+        doc = register_version(db, "m", model, DUMMY_RECORD, get_settings().artifacts_path)
         assert doc["version"] == 1 and Path(doc["binary"]["path"]).is_file()
         paths.append(doc["binary"]["path"])
         db.client.drop_database(db.name)

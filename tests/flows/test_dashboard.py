@@ -68,7 +68,7 @@ def test_drift_pages_show_every_feature_with_its_numbers_and_histograms(history)
     page = history["http"].get(f"/dashboard/drift/{drifted['report_id']}")
     assert page.status_code == 200
     text = page.text
-    for feature in drifted["drifted"]:
+    for feature in drifted["flagged"]:
         assert re.search(rf"<td>{feature}</td>.*?material", text, re.S)
     assert text.count("<svg") >= 18  # a reference-vs-current chart per feature
     assert "corrected p" in text and "effect size" in text
@@ -91,7 +91,7 @@ def test_a_run_has_a_page_and_a_self_contained_report_with_the_same_numbers(hist
     page = history["http"].get(f"/dashboard/runs/{run['report']['run_id']}").text
     for text in (report, page):
         assert run["batch_id"] in text and "Drift: batch" in text and f"{run['scoring']['scored']}</div>" in text
-        assert all(f"<td>{feature}</td>" in text for feature in run["drift"]["drifted"])
+        assert all(f"<td>{feature}</td>" in text for feature in run["drift"]["flagged"])
     assert "<script" not in report and not re.search(r'(src|href)="https?://(?!127\.0\.0\.1)', report)
     retrain = history["runs"]["retrain"]["report"]
     assert "promoted" in Path(retrain["html"]).read_text()
@@ -101,8 +101,8 @@ def test_a_run_has_a_page_and_a_self_contained_report_with_the_same_numbers(hist
 def test_alerts_are_stored_with_their_numbers_and_acknowledged_from_the_page(history):
     db = history["db"]
     drift = db[ALERTS].find_one({"kind": "drift", "batch_id": history["runs"]["drifted"]["batch_id"]})
-    assert drift["severity"] == "warning" and set(drift["numbers"]["drifted"]) == \
-        set(history["runs"]["drifted"]["drift"]["drifted"])
+    assert drift["severity"] == "warning" and set(drift["numbers"]["flagged"]) == \
+        set(history["runs"]["drifted"]["drift"]["flagged"])
     gate = db[ALERTS].find_one({"kind": "quality_gate"})
     assert gate["batch_id"].startswith("gen-s3-n300-L") and gate["numbers"]["share"] > 0.05
     assert db[PERFORMANCE].count_documents({"source": "labels"}) >= 1

@@ -85,16 +85,16 @@ def test_a_quarter_of_a_field_missing_is_drift_with_its_numbers_and_an_alert(db,
     source.write_text("\n".join(json.dumps(r) for r in batch.records))
     scored = score_flow(ScoreParams(source=str(source)))
     drift = scored["drift"]
-    assert drift["status"] == "drift" and drift["missing_drifted"] == ["attendance_rate"]
-    assert "attendance_rate" not in drift["drifted"]  # the values still present look as before
+    assert drift["status"] == "drift" and drift["drifted"]["missing"] == ["attendance_rate"]
+    assert "attendance_rate" not in drift["drifted"]["distribution"]  # the values still present look as before
     report = db[DRIFT_REPORTS].find_one({"batch_id": scored["batch_id"]})
-    [missing] = report["missing"]["features"]
-    assert missing["feature"] == "attendance_rate" and missing["reference_share"] == 0.0
-    assert missing["current_share"] == pytest.approx(0.25, abs=0.02) and missing["p_adjusted"] < 1e-10
+    [missing] = [f for f in report["findings"] if f["kind"] == "missing"]
+    assert missing["feature"] == "attendance_rate" and missing["numbers"]["reference_share"] == 0.0
+    assert missing["numbers"]["current_share"] == pytest.approx(0.25, abs=0.02) and missing["p_adjusted"] < 1e-10
     alert = db[ALERTS].find_one({"kind": "drift", "batch_id": scored["batch_id"]})
     assert "missing values in attendance_rate" in alert["message"]
-    assert alert["numbers"]["missing"]["attendance_rate"]["current_share"] == pytest.approx(missing["current_share"],
-                                                                                             abs=1e-4)
+    assert alert["numbers"]["by_kind"]["missing"]["attendance_rate"]["current_share"] == pytest.approx(
+        missing["numbers"]["current_share"], abs=1e-4)
 
 
 def test_the_drift_event_names_the_batch_and_retraining_uses_that_batchs_labels(db, champion, monkeypatch):

@@ -26,10 +26,12 @@ def test_scoring_logs_every_prediction_once_and_checks_drift(db, champion):
     assert 0 <= doc["probability"] <= 1 and doc["prediction"] in (0, 1)
     again = score_flow(ScoreParams(students=800, seed=1))
     assert again["scoring"]["new_predictions"] == 0 and db[PREDICTIONS].count_documents({}) == 800
-    assert first["drift"]["status"] == "no_drift" and not first["drift"]["prediction_drift"]["drifted"]
+    assert first["drift"]["status"] == "no_drift" and first["drift"]["drifted"]["prediction"] == []
     assert db[DRIFT_REPORTS].count_documents({"batch_id": first["batch_id"]}) == 2
     reference = db["drift_references"].find_one({"version": champion})
     assert reference["rows"] == 1000  # validation + test of 2,500 students: held out, never trained on
+
+DUMMY_RECORD = {"algorithm": "dummy", "problem": "classification"}  # what a registered version needs at least
 
 
 def test_a_batch_below_the_minimum_size_is_insufficient_data(db, champion):
@@ -50,7 +52,7 @@ def test_no_drift_leaves_the_champion_and_drift_retrains_and_promotes(db, champi
 
     drifted = retrain_flow(RetrainParams(students=1500, seed=2, training=FAST,
                                          drift=DriftKnobs(grade_inflation=8, concept_drift=1.0)))
-    assert drifted["drift"]["status"] == "drift" and "avg_grade" in drifted["drift"]["drifted"]
+    assert drifted["drift"]["status"] == "drift" and "avg_grade" in drifted["drift"]["drifted"]["distribution"]
     assert drifted["retrain"]["retrain"] and drifted["promotion"]["applied"]
     assert drifted["promotion"]["numbers"]["p_value"] < 0.05 and drifted["promotion"]["numbers"]["improvement"] >= 0.01
     new = get_alias(db, "high_performer", CHAMPION)
@@ -85,7 +87,7 @@ def test_racing_promotions_cannot_both_win_and_rollback_restores(db, champion):
     from tasks.registry.store import register_version
 
     versions = [register_version(db, "high_performer", DummyClassifier().fit([[0], [1]], [0, 1]),
-                                 {"algorithm": "dummy"}, get_settings().artifacts_path)["version"] for _ in range(2)]
+                                 DUMMY_RECORD, get_settings().artifacts_path)["version"] for _ in range(2)]
     with ThreadPoolExecutor(max_workers=2) as pool:
         from infra.storage import get_database
 
@@ -119,7 +121,7 @@ def test_rollback_command_moves_the_champion_back(db, champion, capsys):
 
     assert rollback_main([]) == 1 and "no previous champion" in capsys.readouterr().err
     newer = register_version(db, "high_performer", DummyClassifier().fit([[0], [1]], [0, 1]),
-                             {"algorithm": "dummy"}, get_settings().artifacts_path)["version"]
+                             DUMMY_RECORD, get_settings().artifacts_path)["version"]
     assert promote(db, "high_performer", champion, newer, "test", {}, by="test")
     assert rollback_main([]) == 0
     assert f"v{newer} -> v{champion} (rolled back)" in capsys.readouterr().out

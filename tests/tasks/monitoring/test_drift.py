@@ -60,7 +60,7 @@ def test_tiny_shift_at_200k_rows_is_significant_but_not_material():
         current["x0"] += 0.02
         report = detect_drift(reference, current, COLUMNS, [], DEFAULTS)
         material += report.status == "drift"
-        significant += report.features[0].significant
+        significant += report.of_kind("distribution")[0].significant
     assert material / repeats <= 0.05  # measured: 0.0 (the effect, 0.02, is a fifth of min_effect)
     assert significant / repeats >= 0.5  # the p-value alone would have raised the alarm
 
@@ -85,7 +85,7 @@ def test_below_the_minimum_batch_the_answer_is_insufficient_data():
     reference = pd.DataFrame(rng.standard_normal((2000, 10)), columns=COLUMNS)
     current = pd.DataFrame(rng.standard_normal((499, 10)) + 3, columns=COLUMNS)  # obvious drift, too few rows
     report = detect_drift(reference, current, COLUMNS, [], DEFAULTS)
-    assert report.status == "insufficient_data" and report.features == []
+    assert report.status == "insufficient_data" and report.findings == []
     assert detect_drift(reference, current, COLUMNS, [], DriftParams(min_drift_rows=400)).status == "drift"
     # the minimum is about the current batch: a reference of a few hundred held-out rows is enough
     small_reference = reference.head(400)
@@ -110,11 +110,11 @@ def test_unseen_categories_are_a_finding_and_rare_ones_are_merged():
     reference = ["a"] * 500 + ["b"] * 500 + ["c"] * 2
     current = ["a"] * 480 + ["b"] * 500 + ["z"] * 3 + ["c"] * 1
     result = categorical_drift("major", reference, current, 5.0)
-    assert result.unseen_categories == ["z"]
+    assert result.numbers["unseen_categories"] == ["z"]
     assert np.isfinite(result.p_value) and result.p_value > 0.05  # "c" and "z" merged into "other"
     frame = lambda values: pd.DataFrame({"major": values * 1})  # noqa: E731
     report = detect_drift(frame(reference), frame(current), [], ["major"], DriftParams(min_drift_rows=100))
-    assert report.findings == ["major: categories never seen in the reference: ['z']"]
+    assert report.notes == ["major: categories never seen in the reference: ['z']"]
 
 
 def test_a_category_missing_from_the_current_batch_is_not_p_zero_by_construction():
@@ -137,15 +137,15 @@ def test_effect_size_gate_and_dataset_decision_share():
     current = pd.DataFrame(rng.standard_normal((3000, 10)), columns=COLUMNS)
     current[["x0", "x1"]] += 0.5
     report = detect_drift(reference, current, COLUMNS, [], DEFAULTS)
-    assert report.status == "drift" and report.drifted == ["x0", "x1"] and report.share_drifted == 0.2
+    assert report.status == "drift" and report.drifted["distribution"] == ["x0", "x1"] and report.share_drifted == 0.2
     strict = detect_drift(reference, current, COLUMNS, [], DriftParams(min_effect=0.6))
-    assert strict.status == "no_drift" and strict.features[0].significant
+    assert strict.status == "no_drift" and strict.of_kind("distribution")[0].significant
 
 
 def test_prediction_drift_on_predicted_classes():
     stable = prediction_drift([0] * 700 + [1] * 300, [0] * 690 + [1] * 310, DEFAULTS)
     moved = prediction_drift([0] * 700 + [1] * 300, [0] * 500 + [1] * 500, DEFAULTS)
-    assert not stable["drifted"] and moved["drifted"]
+    assert not stable.material and moved.material and moved.kind == "prediction"
 
 
 def test_a_quarter_of_a_field_suddenly_missing_is_drift_with_its_numbers():
@@ -154,14 +154,14 @@ def test_a_quarter_of_a_field_suddenly_missing_is_drift_with_its_numbers():
     current = pd.DataFrame(rng.standard_normal((2000, 10)), columns=COLUMNS)
     current.loc[:499, "x3"] = np.nan  # the values left are still N(0,1): the distribution test sees nothing
     report = detect_drift(reference, current, COLUMNS, [], DEFAULTS)
-    assert report.drifted == [] and report.status == "drift"
-    [test] = report.missing.features  # only features with a missing value on either side are tested
-    assert (test.feature, test.reference_share, test.current_share, test.test) == ("x3", 0.0, 0.25,
-                                                                                   "two_proportion_z")
+    assert report.drifted["distribution"] == [] and report.status == "drift"
+    [test] = report.of_kind("missing")  # only features with a missing value on either side are tested
+    assert (test.feature, test.numbers["reference_share"], test.numbers["current_share"], test.test) == (
+        "x3", 0.0, 0.25, "two_proportion_z")
     assert test.p_adjusted == pytest.approx(min(test.p_value * 11, 1.0))  # one family: 10 + 1 tests
     assert test.effect_size == pytest.approx(2 * np.arcsin(0.5))  # Cohen's h from 0 to 25%
-    assert report.missing.drifted == ["x3"] and report.share_drifted == 0.1
-    assert report.findings == [f"x3: 25.0% missing against 0.0% in the reference (corrected p = "
+    assert report.drifted["missing"] == ["x3"] and report.share_drifted == 0.1
+    assert report.notes == [f"x3: 25.0% missing against 0.0% in the reference (corrected p = "
                                f"{test.p_adjusted:.2g}, Cohen's h 1.05)"]
 
 
@@ -187,4 +187,4 @@ def test_values_missing_on_both_sides_at_the_same_rate_is_no_drift():
     reference.loc[rng.random(2000) < 0.2, "x1"] = np.nan
     current.loc[rng.random(2000) < 0.2, "x1"] = np.nan
     report = detect_drift(reference, current, COLUMNS, [], DEFAULTS)
-    assert report.status == "no_drift" and [m.feature for m in report.missing.features] == ["x1"]
+    assert report.status == "no_drift" and [m.feature for m in report.of_kind("missing")] == ["x1"]

@@ -9,8 +9,10 @@ from tasks.monitoring.drill import SCENARIOS, DrillRun, scorecard, scorecard_mar
 
 def run(scenario, seed, status, drifted=(), missing=(), significant=(), estimate=0.85, realised=0.85,
         interval=0.02, prediction=False) -> DrillRun:
-    return DrillRun(scenario, seed, 2000, status, list(drifted), list(significant), list(missing), prediction,
-                    estimate, estimate - interval, estimate + interval, realised)
+    found = {"distribution": list(drifted), "missing": list(missing),
+             "prediction": ["prediction"] if prediction else []}
+    return DrillRun(scenario, seed, 2000, status, found, list(significant), estimate, estimate - interval,
+                    estimate + interval, realised)
 
 
 def test_the_scorecard_has_one_row_per_scenario_that_ran_in_the_scenarios_order():

@@ -9,14 +9,15 @@ import pytest
 from scipy.special import expit, logit
 from sklearn.isotonic import IsotonicRegression
 
-from tasks.monitoring.estimate import (
+from tasks.monitoring.estimate import expected_accuracy
+from tasks.monitoring.live import live_performance, realised_by_batch
+from tasks.registry.calibration import (
     apply_calibration,
     correct_probabilities,
-    expected_accuracy,
     expected_calibration_error,
     fit_calibration,
 )
-from tasks.monitoring.live import live_performance, realised_by_batch
+from tasks.registry.results import ModelVersion
 
 
 def test_expected_accuracy_on_known_rows():
@@ -107,8 +108,9 @@ def test_the_interval_adds_the_calibrations_own_uncertainty():
 
 
 def test_live_performance_puts_the_estimate_over_the_same_rows_beside_the_realised_accuracy():
-    model = {"version": 2, "problem": "classification", "metrics": {"test": {"accuracy": 0.8}},
-             "calibration": {"method": "isotonic", "x": [0.0, 1.0], "y": [0.0, 1.0]}}
+    model = ModelVersion.from_document({"name": "high_performer", "algorithm": "linear", "version": 2,
+                                        "problem": "classification", "metrics": {"test": {"accuracy": 0.8}},
+                                        "calibration": {"method": "isotonic", "x": [0.0, 1.0], "y": [0.0, 1.0]}})
     labels = pd.DataFrame({"student_id": range(1, 7), "high_performer": [1, 1, 0, 0, 1, 0]})
     predictions = pd.DataFrame({"student_id": range(1, 7), "prediction": [1, 1, 0, 1, 1, 0],
                                 "probability": [0.9, 0.8, 0.3, 0.6, 0.7, 0.1],
@@ -128,8 +130,9 @@ def test_live_performance_puts_the_estimate_over_the_same_rows_beside_the_realis
 def test_whether_the_realised_accuracy_fell_inside_is_judged_at_the_estimates_own_level():
     """The interval stored at scoring is at ``--estimate-level``; checking the realised accuracy against it later
     must use that level, not 95% (a bug once: a 0.5-level estimate was judged against a 95% interval)."""
-    model = {"version": 1, "problem": "classification", "metrics": {"test": {"accuracy": 0.8}},
-             "calibration": {"method": "none"}}
+    model = ModelVersion.from_document({"name": "high_performer", "algorithm": "linear", "version": 1,
+                                        "problem": "classification", "metrics": {"test": {"accuracy": 0.8}},
+                                        "calibration": {"method": "none"}})
     n = 400
     labels = pd.DataFrame({"student_id": range(n), "high_performer": [1] * 300 + [0] * 100})
     predictions = pd.DataFrame({"student_id": range(n), "prediction": [1] * n, "probability": [0.8] * n,

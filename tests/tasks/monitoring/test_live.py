@@ -1,16 +1,24 @@
-"""What the champion's own outputs say (pure): live performance from labels joined to earlier predictions, and
-the prediction-drift rule."""
+"""What the labels say about the champion (pure): live performance from labels joined to earlier predictions; and
+when the predicted-class check runs."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from tasks.monitoring.live import check_predictions, live_performance
+from tasks.monitoring.drift import detect_drift, with_predicted_classes
+from tasks.monitoring.live import live_performance
 from tasks.monitoring.params import DriftParams
+from tasks.registry.results import ModelVersion
 
-CLASSIFIER = {"version": 4, "problem": "classification", "metrics": {"test": {"accuracy": 0.9}}}
-REGRESSOR = {"version": 5, "problem": "regression", "metrics": {"test": {"mae": 5.0}}}
+
+def version(number: int, problem: str, metrics: dict) -> ModelVersion:
+    return ModelVersion.from_document({"name": "m", "version": number, "problem": problem, "algorithm": "linear",
+                                       "metrics": metrics})
+
+
+CLASSIFIER = version(4, "classification", {"test": {"accuracy": 0.9}})
+REGRESSOR = version(5, "regression", {"test": {"mae": 5.0}})
 
 
 def labels(values: list, target: str = "high_performer") -> pd.DataFrame:
@@ -48,15 +56,20 @@ def test_regression_live_mae_and_its_drop():
     assert (live.metric, live.live, live.drop) == ("mae", 7.0, 2.0)
 
 
-@pytest.mark.parametrize(("predicted", "problem", "status", "checked"), [
-    ([0] * 690 + [1] * 310, "classification", "no_drift", True),
-    ([], "classification", "no_drift", False),                        # nothing scored yet
-    ([55.0] * 1000, "regression", "no_drift", False),                # classes only
-    ([0] * 690 + [1] * 310, "classification", "insufficient_data", False),
+@pytest.mark.parametrize(("predicted", "problem", "rows", "checked"), [
+    ([0] * 690 + [1] * 310, "classification", 1000, True),
+    ([], "classification", 1000, False),                        # nothing scored yet
+    ([55.0] * 1000, "regression", 1000, False),                # classes only
+    ([0] * 69 + [1] * 31, "classification", 100, False),       # insufficient data: nothing is tested
 ])
-def test_prediction_drift_is_checked_only_when_it_can_say_something(predicted, problem, status, checked):
-    reference = pd.Series([0] * 700 + [1] * 300)
-    result = check_predictions(reference, predicted, problem, status, DriftParams())
-    assert (result is not None) is checked
+def test_prediction_drift_is_checked_only_when_it_can_say_something(predicted, problem, rows, checked):
+    reference = pd.DataFrame({"student_id": range(1000), "x": range(1000), "prediction": [0] * 700 + [1] * 300})
+    current = pd.DataFrame({"student_id": range(rows), "x": range(rows)})
+    scored = [{"student_id": i, "prediction": p} for i, p in enumerate(predicted)]
+    current = with_predicted_classes(current, scored, problem == "classification")
+    report = detect_drift(reference, current, ["x"], [], DriftParams(min_drift_rows=500))
+    result = report.of_kind("prediction")
+    assert bool(result) is checked
     if checked:
-        assert not result["drifted"] and result["p_value"] > 0.05
+        assert not result[0].material and result[0].p_value > 0.05
+        assert report.status == "no_drift"  # read beside the decision, never deciding it

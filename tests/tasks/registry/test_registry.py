@@ -28,7 +28,8 @@ def tiny_model(c: float = 1.0):
 
 
 def register(db, c: float = 1.0):
-    return register_version(db, "m", tiny_model(c), {"algorithm": "linear", "metrics": {"val": {"auc": c}}},
+    return register_version(db, "m", tiny_model(c), {"algorithm": "linear", "problem": "classification",
+                                                   "metrics": {"val": {"auc": c}}},
                             get_settings().artifacts_path)
 
 
