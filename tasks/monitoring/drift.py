@@ -215,7 +215,8 @@ def detect_drift(reference: pd.DataFrame, current: pd.DataFrame, numeric: list[s
         finding.p_adjusted = finding.p_value
         finding.significant = finding.material = bool(finding.p_value < settings.drift_alpha)
     findings = [f for check in checks for f in found[check.name]]
-    notes = [note for f in findings if (note := KINDS[f.kind].note(f))]
+    declared = {check.name: check for check in checks}
+    notes = [note for f in findings if (note := declared[f.kind].note(f))]
     status = "drift" if any(f.material and f.kind in deciding for f in findings) else "no_drift"
     return DriftReport(status, len(reference), len(current), findings, notes, settings.model_dump(), features,
                        deciding)

@@ -75,23 +75,28 @@ class DrillRun:
     @property
     def named(self) -> list[str]:
         """The features the deciding checks found material, tagged with their kind (``study_hours (missing)``)."""
-        return [tagged(kind, feature) for kind, features in self.drifted.items() if KINDS[kind].in_family
+        return [tagged(kind, feature) for kind, features in self.drifted.items() if _deciding(kind)
                 for feature in features]
 
     @property
     def features_named(self) -> set[str]:
         """The features (untagged) the deciding checks found material."""
-        return {feature for kind, features in self.drifted.items() if KINDS[kind].in_family for feature in features}
+        return {feature for kind, features in self.drifted.items() if _deciding(kind) for feature in features}
 
     @property
     def prediction_drift(self) -> bool:
         """The check of the champion's predicted classes found them moved (read beside the decision)."""
-        return any(features for kind, features in self.drifted.items() if not KINDS[kind].in_family)
+        return any(features for kind, features in self.drifted.items() if not _deciding(kind))
 
     @property
     def error(self) -> float:
         """Estimated minus realised accuracy: positive when the estimate was optimistic."""
         return self.estimate - self.realised
+
+
+def _deciding(kind: str) -> bool:
+    """Whether a kind of check decides the batch (a kind this build does not declare counts as deciding)."""
+    return KINDS[kind].in_family if kind in KINDS else True
 
 
 @dataclass

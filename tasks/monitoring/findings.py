@@ -8,7 +8,6 @@ the drill's scorecard and the dashboard loop over findings and never name a kind
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -115,7 +114,3 @@ def upgrade_document(doc: dict) -> dict:
                                 for f in findings],
             "notes": doc.get("findings", []), "drifted": drifted, "deciding": ["distribution", "missing"]}
 
-
-def is_number(value) -> bool:
-    """A finite number (a test that could not run has NaN)."""
-    return isinstance(value, int | float) and math.isfinite(value)

@@ -20,7 +20,7 @@ from tasks.registry.store import (
     CHALLENGER,
     CHAMPION,
     change_aliases,
-    get_alias,
+    find_champion,
     get_champion,
     get_version,
     load_binary,
@@ -38,8 +38,8 @@ def promote_first_champion(name: str, registered: list[RegisteredModel], baselin
     """Decide (pure) whether this run makes the first champion, then write the pointer if it does."""
     db = get_database()
     metric, higher = problem_spec(problem).primary, problem_spec(problem).higher_is_better
-    current = get_alias(db, name, CHAMPION)
-    decision = choose_first_champion(registered, baseline_score, current and current["version"], metric, higher)
+    current = find_champion(db, name)
+    decision = choose_first_champion(registered, baseline_score, current and current.version, metric, higher)
     applied = False
     if decision.promote:
         applied = set_alias(db, name, CHAMPION, decision.version, None, decision.reason, decision.numbers,

@@ -1,5 +1,6 @@
 """Flow tests run the real flows under Prefect's test harness (one temporary server for the session), each on
-its own database."""
+its own database. Tests of the flows' pure helpers (summaries, the command line) are marked ``pure``: they get
+neither a server nor a store."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from tests.builders import copy_database
 from tests.conftest import drop_database, use_store
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def prefect_harness():
     """Prefect's test server, for every flow test."""
     from prefect.testing.utilities import prefect_test_harness
@@ -21,13 +22,16 @@ def prefect_harness():
 
 
 @pytest.fixture(autouse=True)
-def flow_store(store):
-    """Every flow test gets its own database and folders."""
-    return store
+def flow_store(request):
+    """Every flow test gets Prefect's test server and its own database and folders (a ``pure`` test neither)."""
+    if request.node.get_closest_marker("pure"):
+        return None
+    request.getfixturevalue("prefect_harness")
+    return request.getfixturevalue("store")
 
 
 @pytest.fixture(scope="module")
-def trained_store(mongo_server, tmp_path_factory):
+def trained_store(prefect_harness, mongo_server, tmp_path_factory):
     """A store in which the main flow named a champion (linear or XGBoost, 2,500 students): trained once for the
     module that asks for it."""
     from flows.main import main_flow

@@ -28,7 +28,7 @@ SHIFT = DriftKnobs(grade_inflation=8, concept_drift=1.0)
 
 
 @pytest.fixture(scope="module")
-def history(mongo_server, tmp_path_factory):
+def history(prefect_harness, mongo_server, tmp_path_factory):
     """A store with a week of history: the first champion, a calm scoring run, a drifted scoring run, the drifted
     batch's labels (retrained, promoted), and a batch stopped by the quality gate; the service over it."""
     from infra.storage import get_database

@@ -1,0 +1,58 @@
+"""The command line over a flow's parameter model (pure): every nested field an option, given options rebuilt
+into the model, bad values refused by the model with the option's name, expected failures as one error line."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from flows.cli import add_model_options, params_from_args, run_cli
+from flows.params import RetrainParams, ScoreParams
+from infra.errors import UserError
+
+pytestmark = pytest.mark.pure
+
+
+def parse(model, argv: list[str]):
+    parser = argparse.ArgumentParser()
+    add_model_options(parser, model)
+    return params_from_args(model, parser.parse_args(argv))
+
+
+def test_nested_fields_are_options_and_only_given_ones_are_set():
+    params = parse(RetrainParams, ["--students", "300", "--min-live-rows", "50", "--grade-inflation", "5", "--force",
+                                   "--algorithms", "linear", "xgboost"])
+    assert params.students == 300 and params.live.min_live_rows == 50 and params.drift.grade_inflation == 5
+    assert params.force is True and params.training.algorithms == ["linear", "xgboost"]
+    assert params.live.max_live_drop == RetrainParams().live.max_live_drop  # untouched: the model's default
+    assert parse(ScoreParams, []) == ScoreParams()
+
+
+def flow_that(raises: Exception | None):
+    def flow(params):
+        if raises:
+            raise raises
+        return {"ok": True, "students": params.students}
+    return flow
+
+
+def test_a_user_error_is_one_error_line_and_exit_code_1(capsys):
+    code = run_cli(flow_that(UserError("the file data.json does not exist")), ScoreParams, str, "d", ["--students",
+                                                                                                     "5"])
+    captured = capsys.readouterr()
+    assert code == 1 and captured.err.strip().splitlines()[-1] == "error: the file data.json does not exist"
+
+
+def test_a_bad_value_is_refused_with_the_options_name(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(flow_that(None), ScoreParams, str, "d", ["--students", "0"])
+    assert stopped.value.code == 2 and "--students: Input should be greater than or equal to 1" in \
+        capsys.readouterr().err
+
+
+def test_json_is_the_last_line(capsys):
+    assert run_cli(flow_that(None), ScoreParams, lambda s: f"students {s['students']}", "d",
+                   ["--students", "7", "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == ["students 7", '{"ok": true, "students": 7}']
