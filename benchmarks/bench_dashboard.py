@@ -56,13 +56,14 @@ def build_history(db) -> dict:
     from tasks.training.evaluation import baseline_score
     from tasks.training.params import TrainingParams
     from tasks.training.tasks import evaluate_models, load_training_data, train_model
+    from validation.contracts import DEFAULT_LABEL_RULE
 
     for seed, labeled in ((0, True), (1, False)):
         batch = generate_batch(2000, seed, labeled)
         ingest_batch.fn(BatchInput(batch.batch_id, labeled, batch.records, {"type": "bench"}, batch.truth), 1000)
         aggregate_features.fn(batch.batch_id)
     training = TrainingParams(algorithms=["linear"])
-    data = load_training_data.fn(training)
+    data = load_training_data.fn(training, DEFAULT_LABEL_RULE)
     trained = [train_model.fn(name, data, training) for name in ("baseline", "linear")]
     evaluation = evaluate_models.fn(trained, data, training)
     registered = register_models.fn(trained, evaluation, data, 42, ("val", "test"))

@@ -23,6 +23,7 @@ from tasks.reporting.tasks import publish_training_report
 from tasks.training.evaluation import baseline_score
 from tasks.training.params import TrainingParams
 from tasks.training.tasks import evaluate_models, load_training_data
+from validation.contracts import LabelRule
 
 
 @flow(name="student-pipeline-main", log_prints=True, persist_result=True)
@@ -31,14 +32,16 @@ def main_flow(params: MainParams | None = None) -> dict:
     params = params or MainParams()
     stages = bring_in_batch(params, labeled_by_default=True)
     exported = export_features(stages.ingested.batch_id) if params.export else None
-    trained = train_and_register(params.training) if params.train and stages.ingested.labeled else None
+    labeled = stages.ingested.labeled
+    trained = train_and_register(params.training, stages.ingested.label_rule) if params.train and labeled else None
     return main_summary(stages, count_collections(), exported, trained)
 
 
 @flow(name="train-and-register")
-def train_and_register(training: TrainingParams) -> TrainingRun:
-    """Train every model on the labeled window, evaluate, register versions, name the first champion."""
-    data = load_training_data(training)
+def train_and_register(training: TrainingParams, label_rule: LabelRule) -> TrainingRun:
+    """Train every model on the labeled window (batches labeled by ``label_rule``), evaluate, register versions,
+    name the first champion."""
+    data = load_training_data(training, label_rule)
     if data is None:
         return TrainingRun([], None, None, skipped=f"fewer than {training.min_rows} labeled students")
     trained = train_candidates(data, training)

@@ -34,12 +34,12 @@ def bring_in_batch(params: BatchParams, labeled_by_default: bool, labels_for: st
     features."""
     check_store()
     if labels_for:
-        batch = labels_for_batch(labels_for)
+        batch = labels_for_batch(labels_for, params.rule())
     elif params.source:
-        batch = load_source(params.source, params.kind)
+        batch = load_source(params.source, params.kind, params.given_rule(), params.mapping)
     else:
         labeled = labeled_by_default if params.kind == "auto" else params.kind == "labeled"
-        batch = generate_students(params.students, choose_seed(params.seed), labeled, params.drift)
+        batch = generate_students(params.students, choose_seed(params.seed), labeled, params.drift, params.rule())
     ingested = ingest_batch(batch, params.truth_bucket)
     raw_quality = validate_raw(ingested.batch_id, params.max_rejected_share)
     features = aggregate_features(ingested.batch_id)

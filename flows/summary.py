@@ -24,6 +24,7 @@ def batch_summary(stages: BatchStages, stored: StoreCounts) -> dict:
     return {
         "batch_id": ingested.batch_id, "batch_seq": ingested.seq,
         "kind": "labeled" if ingested.labeled else "unlabeled",
+        "label_rule": f"{ingested.label_rule.name}: {ingested.label_rule.text}" if ingested.labeled else None,
         "input": ingested.input, "accepted": ingested.accepted, "rejected": ingested.rejected,
         "quality": {"raw": _brief(stages.raw_quality), "features": _brief(stages.feature_quality)},
         "data_docs": stages.feature_quality.data_docs, "store": stored.store, "counts": stored.counts,
@@ -83,7 +84,8 @@ def rollback_summary(result: RolledBack) -> dict:
 def render_summary(summary: dict) -> str:
     """A few aligned lines about the batch, the store, quality, exports and training."""
     lines = [
-        f"batch      {summary['batch_id']} (seq {summary['batch_seq']}, {summary['kind']})",
+        f"batch      {summary['batch_id']} (seq {summary['batch_seq']}, {summary['kind']}"
+        + (f", label {summary['label_rule']})" if summary.get("label_rule") else ")"),
         f"store      {summary['store']}",
         f"records    {summary['input']} in: {summary['accepted']} accepted, {summary['rejected']} rejected",
         "counts     " + ", ".join(f"{name} {count}" for name, count in summary["counts"].items()),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
@@ -30,6 +31,7 @@ ALERTS = "alerts"
 PERFORMANCE = "performance"  # each model version's measured (and estimated) performance per batch
 RUN_REPORTS = "run_reports"  # what a scoring or retraining run found, as its dashboard page and HTML report show
 IN_CHUNK = 200  # values per $in query (see find_in)
+logger = logging.getLogger(__name__)
 
 INDEXES: dict[str, list[IndexModel]] = {
     STUDENTS_RAW: [  # batch first: one index serves both uniqueness and every read of a batch
@@ -38,9 +40,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     STUDENTS_REJECTED: [
         IndexModel([("batch_id", ASCENDING), ("position", ASCENDING)], unique=True, name="batch_position_unique"),
     ],
-    STUDENTS_FEATURES: [
-        IndexModel([("student_id", ASCENDING)], unique=True, name="student_unique"),
-        IndexModel([("batch_id", ASCENDING)], name="batch"),
+    STUDENTS_FEATURES: [  # one document per (student, batch): a student's labeled terms survive the next term
+        IndexModel([("batch_id", ASCENDING), ("student_id", ASCENDING)], unique=True, name="batch_student_unique"),
+        IndexModel([("student_id", ASCENDING), ("batch_seq", DESCENDING)], name="student_newest_first"),
     ],
     STUDENTS_TRUTH: [
         IndexModel([("batch_id", ASCENDING), ("bucket", ASCENDING)], unique=True, name="batch_bucket_unique"),
@@ -88,9 +90,21 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
+# indexes of earlier contracts, dropped where found: students_features once kept one document per student (the
+# newest batch's), unique on student_id; its documents are valid (student, batch) documents of today's contract
+RETIRED_INDEXES: dict[str, tuple[str, ...]] = {STUDENTS_FEATURES: ("student_unique", "batch")}
+
+
 def ensure_indexes(db, collections: list[str] | None = None) -> None:
-    """Create the contract indexes; a no-op when they already exist (same names and keys)."""
+    """Create the contract indexes (a no-op when they already exist, same names and keys), after dropping the
+    indexes of an earlier contract that a store made before it may still have."""
     for name in collections or list(INDEXES):
+        retired = RETIRED_INDEXES.get(name)
+        if retired:
+            for index in set(retired) & set(db[name].index_information()):
+                logger.warning("%s: dropping the index %r of an earlier contract (features are now kept per "
+                               "student and batch)", name, index)
+                db[name].drop_index(index)
         db[name].create_indexes(INDEXES[name])
 
 

@@ -83,9 +83,11 @@ def merge_outcome(collection: Collection, key: str, keys: Sequence[Any], seq_fie
     return counts
 
 
-def merge_pipeline_output(db: Database, source: str, pipeline: list[dict], into: str, key: str,
-                          keep_newer: str) -> None:
-    """Run ``pipeline`` over ``source`` inside the server and ``$merge`` its documents into ``into`` by ``key``,
-    keeping a stored document whose ``keep_newer`` field is greater; safe to re-run. The pipeline's documents
-    must not carry ``_id``. (``merge_outcome``, asked first, tells what it will do.)"""
-    db[source].aggregate([*pipeline, merge_stage(into, [key], keep_newer=keep_newer)], allowDiskUse=True)
+def merge_pipeline_output(db: Database, source: str, pipeline: list[dict], into: str, key: str | Sequence[str],
+                          keep_newer: str | None = None) -> None:
+    """Run ``pipeline`` over ``source`` inside the server and ``$merge`` its documents into ``into`` by ``key`` (one
+    field or several, with a unique index on exactly them), replacing what is stored, or keeping a stored document
+    whose ``keep_newer`` field is greater; safe to re-run. The pipeline's documents must not carry ``_id``.
+    (``merge_outcome``, asked first, tells what a keep-newer merge will do.)"""
+    on = [key] if isinstance(key, str) else list(key)
+    db[source].aggregate([*pipeline, merge_stage(into, on, keep_newer=keep_newer)], allowDiskUse=True)

@@ -12,6 +12,7 @@ from tasks.training.evaluation import baseline_score
 from tasks.training.params import TrainingParams
 from tasks.training.results import RegisteredModel
 from tasks.training.tasks import evaluate_models, load_training_data, train_model
+from validation.contracts import DEFAULT_LABEL_RULE
 
 
 def add_batch(students: int, seed: int, labeled: bool = True, knobs: DriftKnobs | None = None) -> str:
@@ -25,7 +26,7 @@ def add_batch(students: int, seed: int, labeled: bool = True, knobs: DriftKnobs 
 
 def train_and_register(training: TrainingParams) -> list[RegisteredModel]:
     """Train, evaluate and register models on the labeled window; name the first champion if there is none."""
-    data = load_training_data.fn(training)
+    data = load_training_data.fn(training, DEFAULT_LABEL_RULE)
     trained = [train_model.fn(name, data, training) for name in ["baseline", *training.algorithms]]
     evaluation = evaluate_models.fn(trained, data, training)
     registered = register_models.fn(trained, evaluation, data, training.split_seed, ("val", "test"))

@@ -3,6 +3,7 @@ metric of each problem, and the majors. Definitions only; ``validation/features.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,7 +34,8 @@ FEATURE_SCHEMA: list[tuple[str, str, str, str]] = [
     ("first_generation", "bool", "feature", "first in family at university (may be null)"),
     ("part_time_job", "bool", "feature", "works a part-time job (may be null)"),
     ("final_score", "double", "label", "next-term score, 0..100 (labeled batches only)"),
-    ("high_performer", "bool", "label", "final_score above the threshold (labeled batches only)"),
+    ("high_performer", "bool", "label", "in the positive class of the batch's label rule (default final_score "
+                                        "> 70; labeled batches only)"),
 ]
 COLUMNS = [name for name, *_ in FEATURE_SCHEMA]
 LABELS = [name for name, _, role, _ in FEATURE_SCHEMA if role == "label"]
@@ -43,7 +45,56 @@ NUMERIC = [name for name, dtype, role, _ in FEATURE_SCHEMA
            if role == "feature" and name not in CATEGORICAL + BOOLEAN]
 FEATURES = NUMERIC + BOOLEAN + CATEGORICAL  # the model inputs, in this order
 
-HIGH_PERFORMER_THRESHOLD = 70.0  # high_performer = final_score above this
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    """The classification label as a rule on the score: ``final_score <direction> <threshold>`` is the positive
+    class (``name`` says what it means to people: "high performer", "pass", "at risk"). Stored with every labeled
+    batch and every model version; versions trained for different rules are never compared."""
+
+    threshold: float
+    direction: Literal[">", ">=", "<", "<="] = ">"
+    name: str = "high performer"
+
+    def applies(self, score: float) -> bool:
+        """Whether a score is in the positive class."""
+        return _COMPARE[self.direction](score, self.threshold)
+
+    @property
+    def text(self) -> str:
+        """As people write it: ``final_score > 70``."""
+        return f"final_score {self.direction} {self.threshold:g}"
+
+    def mongo_expression(self, score: str) -> dict:
+        """The rule as an aggregation expression on the field path ``score`` (null when the score is)."""
+        op = {">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte"}[self.direction]
+        return {"$cond": [{"$eq": [{"$ifNull": [score, None]}, None]}, None, {op: [score, self.threshold]}]}
+
+    def as_dict(self) -> dict:
+        """As stored with a batch and a model version."""
+        return {"threshold": self.threshold, "direction": self.direction, "name": self.name}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> LabelRule:
+        """A stored rule; a batch or version stored before rules were kept had the generator's."""
+        return cls(float(data["threshold"]), data["direction"], data.get("name", "")) if data else DEFAULT_LABEL_RULE
+
+    @classmethod
+    def parse(cls, text: str, name: str | None = None) -> LabelRule:
+        """``"> 70"``, ``">=50"``, ``"final_score < 50"`` (and an optional ``name: `` in front: ``"pass: >= 50"``)."""
+        label, _, rule = text.rpartition(":")
+        match = _RULE.fullmatch(rule.strip())
+        if match is None:
+            raise ValueError(f"label rule {text!r} is not like '> 70', '>= 50' or 'final_score < 50'")
+        direction, threshold = match.group(1), float(match.group(2))
+        default_name = "high performer" if direction.startswith(">") else "at risk"
+        return cls(threshold, direction, name or label.strip() or default_name)
+
+
+_COMPARE = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b}
+_RULE = re.compile(r"(?:final_score\s*)?(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)")
+DEFAULT_LABEL_RULE = LabelRule(70.0, ">", "high performer")  # the generator's question: who scores above 70?
 
 
 @dataclass(frozen=True)

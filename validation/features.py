@@ -42,7 +42,8 @@ def contract_problem(document: dict) -> tuple[str, Any, str] | None:
 
 
 def features_frame(documents: list[dict], collection: str = "students_features") -> pd.DataFrame:
-    """Checked feature documents as a frame with exactly the contract's columns, sorted by student."""
+    """Checked feature documents as a frame with exactly the contract's columns, sorted by student, then batch (a
+    student's terms in order)."""
     for document in documents:
         problem = contract_problem(document)
         if problem:
@@ -53,4 +54,4 @@ def features_frame(documents: list[dict], collection: str = "students_features")
                 f"{field} = {str(repr(value))[:60]} (expected {expected}). It was written around this pipeline's "
                 f"checks; fix or delete it (db.{collection}.deleteOne({{student_id: {student!r}}})) and run again")
     frame = pd.DataFrame.from_records(documents, columns=COLUMNS)
-    return frame.sort_values("student_id", kind="stable").reset_index(drop=True)
+    return frame.sort_values(["student_id", "batch_seq"], kind="stable").reset_index(drop=True)

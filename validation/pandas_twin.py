@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from validation.contracts import FEATURE_SCHEMA, LABELS
+from validation.contracts import DEFAULT_LABEL_RULE, FEATURE_SCHEMA, LABELS, LabelRule
 
 _NESTED = {"study_hours": ("study", "hours_per_week"), "attendance_rate": ("study", "attendance_rate"),
            "tutoring": ("study", "tutoring"), "first_generation": ("demographics", "first_generation"),
@@ -15,8 +15,10 @@ _NESTED = {"study_hours": ("study", "hours_per_week"), "attendance_rate": ("stud
 _SCALARS = ["age", "major", "fullTime", "enrollment_year"]
 
 
-def pandas_features(records: list[dict], batch_id: str, batch_seq: int, labeled: bool) -> pd.DataFrame:
-    """Flatten raw records (already validated) into one row per student, sorted by student_id."""
+def pandas_features(records: list[dict], batch_id: str, batch_seq: int, labeled: bool,
+                    label_rule: LabelRule = DEFAULT_LABEL_RULE) -> pd.DataFrame:
+    """Flatten raw records (already validated) into one row per student, sorted by student_id; a labeled batch's
+    ``high_performer`` is its label rule on ``final_score``."""
     courses = [(r["student_id"], c["credits"], c["grades"]) for r in records for c in r["courses"]]
     sid, credits, grades = zip(*courses, strict=True)
     n = np.fromiter(map(len, grades), float, len(grades))
@@ -45,6 +47,9 @@ def pandas_features(records: list[dict], batch_id: str, batch_seq: int, labeled:
         **{name: [r.get(name) for r in records] for name in [*_SCALARS, *labels]},
         **{name: [(r.get(group) or {}).get(field) for r in records] for name, (group, field) in _NESTED.items()},
     })
+    if labeled:
+        students["high_performer"] = [None if score is None else label_rule.applies(score)
+                                      for score in students["final_score"]]
     frame = students.merge(per.reset_index(), on="student_id")
     frame["batch_id"], frame["batch_seq"] = batch_id, batch_seq
     columns = [name for name, *_ in FEATURE_SCHEMA if labeled or name not in LABELS]

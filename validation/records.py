@@ -17,6 +17,8 @@ from typing import Any, Literal
 import bson
 from bson.errors import BSONError
 
+from validation.contracts import LabelRule
+
 INT64 = (-(2**63), 2**63 - 1)
 MAX_NESTING = 100  # MongoDB refuses documents nested deeper
 MAX_RECORD_BYTES = 1_000_000  # far above any real record, far below MongoDB's 16 MB document limit
@@ -64,7 +66,7 @@ DEMOGRAPHICS = {"first_generation": Rule("bool"), "part_time_job": Rule("bool")}
 COURSE = {"course": Rule("text", required=True, max_length=100), "credits": Rule("int", required=True, limits=CREDITS)}
 GRADE_RULE = Rule("number", required=True, limits=GRADE)
 LABEL_RULES = {"final_score": Rule("number", required=True, limits=FINAL_SCORE),
-               "high_performer": Rule("bool", required=True)}
+               "high_performer": Rule("bool")}  # optional: the batch's label rule decides it from final_score
 EXPECTED = {"int": "integer", "number": "number", "bool": "true or false", "text": "text",
             "datetime": "an ISO 8601 date-time"}
 
@@ -137,16 +139,20 @@ def check_value(value: Any, field: str, rule: Rule) -> list[dict]:
 
 @dataclass(frozen=True)
 class UnparseableLine:
-    """A line of a JSON Lines file that is not valid JSON: kept so that it is rejected, not dropped."""
+    """A line of a file that cannot become a record (not valid JSON, a malformed CSV row, a row a mapping cannot
+    map): kept so that it is rejected with its reasons, not dropped."""
 
     text: str
     error: str
+    reasons: tuple[dict, ...] = ()  # what exactly was wrong, when more is known than that the line did not parse
 
 
-def check_record(record: Any, labeled: bool) -> list[dict]:
-    """Every reason this record cannot enter the raw layer; an empty list means it is accepted."""
+def check_record(record: Any, labeled: bool, label_rule: LabelRule | None = None) -> list[dict]:
+    """Every reason this record cannot enter the raw layer; an empty list means it is accepted. A labeled record's
+    own ``high_performer``, when it has one, must agree with ``label_rule`` on its ``final_score`` (the rule
+    decides the label; a file whose labels follow another rule would mix two questions in one store)."""
     if isinstance(record, UnparseableLine):
-        return [_reason("$", "parse", record.text, record.error)]
+        return [_reason("$", "parse", record.text, record.error), *record.reasons]
     if not isinstance(record, dict):
         return [_reason("$", "type", record, "an object")]
     storable = check_storable(record)
@@ -157,7 +163,13 @@ def check_record(record: Any, labeled: bool) -> list[dict]:
     for group, rules in (("study", STUDY), ("demographics", DEMOGRAPHICS)):
         reasons += _check_group(record, group, rules)
     if labeled:
-        reasons += [reason for name, rule in LABEL_RULES.items() for reason in check_field(record, name, rule)]
+        label_reasons = [reason for name, rule in LABEL_RULES.items() for reason in check_field(record, name, rule)]
+        reasons += label_reasons
+        own = record.get("high_performer")
+        if label_rule is not None and not label_reasons and isinstance(own, bool) \
+                and own != label_rule.applies(record["final_score"]):
+            reasons.append(_reason("high_performer", "label_rule", own,
+                                   f"{not own} for final_score {record['final_score']} ({label_rule.text})"))
     return reasons
 
 
@@ -247,8 +259,10 @@ def _walk(value: Any, parts: list, depth: int, reasons: list[dict]) -> None:
             reasons.append(_reason(_path([*parts, key]), "storable", item, "an integer within 64 bits"))
 
 
-def split_records(records: list, labeled: bool) -> tuple[list[tuple[int, dict]], list[dict]]:
-    """Split a batch into accepted ``(position, record)`` pairs and rejection documents.
+def split_records(records: list, labeled: bool,
+                  label_rule: LabelRule | None = None) -> tuple[list[tuple[int, dict]], list[dict]]:
+    """Split a batch into accepted ``(position, record)`` pairs and rejection documents (a labeled batch's records
+    checked against its ``label_rule``).
 
     A student id seen earlier in the same batch is rejected as a duplicate (the first occurrence stays).
     """
@@ -256,7 +270,7 @@ def split_records(records: list, labeled: bool) -> tuple[list[tuple[int, dict]],
     rejected: list[dict] = []
     seen: dict[int, int] = {}
     for position, record in enumerate(records):
-        reasons = check_record(record, labeled)
+        reasons = check_record(record, labeled, label_rule)
         student_id = record.get("student_id") if isinstance(record, dict) else None
         if not reasons and student_id in seen:
             reasons = [_reason("student_id", "unique", student_id, f"first seen at position {seen[student_id]}")]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from validation.contracts import BOOLEAN, KNOWN_MAJORS
+from validation.contracts import BOOLEAN, DEFAULT_LABEL_RULE, KNOWN_MAJORS, LabelRule
 from validation.records import (
     AGE,
     ATTENDANCE,
@@ -31,12 +31,13 @@ REQUIRED_FEATURES = ["student_id", "age", "major", "enrollment_year", "num_cours
 WARNING = {"severity": "warning"}  # a finding worth reading, not a reason to stop the run
 
 
-def raw_frame(records: list[Any]) -> pd.DataFrame:
+def raw_frame(records: list[Any], label_rule: LabelRule = DEFAULT_LABEL_RULE) -> pd.DataFrame:
     """One row per input record with the values the raw suite checks; a non-object record is a row of nulls."""
-    return pd.DataFrame([_raw_row(record) for record in records], columns=list(_raw_row({}).keys()))
+    return pd.DataFrame([_raw_row(record, label_rule) for record in records],
+                        columns=list(_raw_row({}, label_rule).keys()))
 
 
-def _raw_row(record: Any) -> dict:
+def _raw_row(record: Any, label_rule: LabelRule) -> dict:
     if isinstance(record, UnparseableLine) or not isinstance(record, dict):
         record = {}
     courses = record.get("courses") if isinstance(record.get("courses"), list) else None
@@ -60,7 +61,10 @@ def _raw_row(record: Any) -> dict:
         "grades_numeric": bool(grades) and len(numeric) == len(grades),
         "min_credits": min(credits) if credits else None,
         "final_score": number(record.get("final_score")),
-        "high_performer": record.get("high_performer") if isinstance(record.get("high_performer"), bool) else None,
+        # a record's own class, when it brings one, set against the batch's rule (null: no class of its own)
+        "label_agrees": (record["high_performer"] == label_rule.applies(record["final_score"])
+                         if isinstance(record.get("high_performer"), bool) and is_number(record.get("final_score"))
+                         else None),
     }
 
 
@@ -89,7 +93,7 @@ def raw_suite(labeled: bool):
             gxe.ExpectColumnValuesToNotBeNull(column="final_score"),
             gxe.ExpectColumnValuesToBeBetween(column="final_score", min_value=FINAL_SCORE.low,
                                               max_value=FINAL_SCORE.high),
-            gxe.ExpectColumnValuesToNotBeNull(column="high_performer"),
+            gxe.ExpectColumnValuesToBeInSet(column="label_agrees", value_set=[True]),
         ]
     return gx.ExpectationSuite(name=f"students-raw-{'labeled' if labeled else 'unlabeled'}",
                                expectations=expectations)

@@ -14,7 +14,7 @@ from api.schemas import ConcludeRequest
 from infra.storage import Db
 from tasks.alerting.store import raise_alert
 from tasks.promotion.store import promote
-from tasks.registry.store import find_champion, get_version, load_reference, version_exists
+from tasks.registry.store import find_champion, find_version, get_version, load_reference
 from tasks.serving.abtest import (
     ab_invalid_alert,
     compare_arms,
@@ -26,7 +26,7 @@ from tasks.serving.abtest import (
 )
 from tasks.serving.params import ABTestParams
 from tasks.serving.store import create_test, get_test, labels_for, list_tests, served_predictions, update_test
-from validation.contracts import TARGETS
+from validation.contracts import TARGETS, LabelRule
 
 router = APIRouter(prefix="/ab-tests", tags=["A/B tests"])
 
@@ -55,17 +55,23 @@ def create(params: ABTestParams, request: Request) -> dict:
     version_a = params.version_a or (champion and champion.version)
     if version_a is None:
         raise HTTPException(409, f"model {name!r} has no champion yet: run python flows/main.py first")
-    for version in (version_a, params.version_b):
-        if not version_exists(db, name, version):
+    arms = [find_version(db, name, version) for version in (version_a, params.version_b)]
+    for version, found_version in zip((version_a, params.version_b), arms, strict=True):
+        if found_version is None:
             raise HTTPException(404, f"model {name!r} has no version {version}")
     if version_a == params.version_b:
         raise HTTPException(422, "version A and version B are the same version")
+    if arms[0].label_rule != arms[1].label_rule:
+        raise HTTPException(409, f"v{version_a} answers '{arms[0].label_rule.text}' and v{params.version_b} "
+                                 f"'{arms[1].label_rule.text}': versions trained for different label rules are "
+                                 "never compared")
     metric, baseline, n_per_arm = plan(db, name, version_a, params)
     test = {"test_id": uuid.uuid4().hex[:12], "name": params.name, "model": name, "problem": params.problem,
             "metric": metric, "arms": {"A": {"version": version_a}, "B": {"version": params.version_b}},
             "split": params.split, "salt": uuid.uuid4().hex, "mde": params.mde, "alpha": params.alpha,
             "power": params.power, "margin": params.margin, "baseline": baseline, "n_per_arm": n_per_arm,
-            "state": "running", "created_at": datetime.now(UTC), "result": None}
+            "state": "running", "created_at": datetime.now(UTC), "result": None,
+            "label_rule": arms[0].label_rule.as_dict()}
     try:
         created = create_test(db, test)
     except DuplicateKeyError:
@@ -84,7 +90,7 @@ def standing(db: Db, test: dict) -> dict:
     """How a test stands now: units served and labelled per arm, the sample-ratio check, the estimate with its
     interval, and whether the planned horizon is reached."""
     served = served_predictions(db, test["test_id"])
-    labels = labels_for(db, served["student_id"].tolist(), test["model"])
+    labels = labels_for(db, served["student_id"].tolist(), test["model"], LabelRule.from_dict(test.get("label_rule")))
     outcomes = outcomes_by_arm(served, labels, test["model"], test["metric"])
     units = {arm: int((served["arm"] == arm).sum()) for arm in ("A", "B")}
     ratio = sample_ratio_check(units["A"], units["B"], test["split"])

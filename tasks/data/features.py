@@ -8,7 +8,7 @@ prediction service runs the same stages over a request's records with ``$documen
 
 from __future__ import annotations
 
-from validation.contracts import LABELS
+from validation.contracts import DEFAULT_LABEL_RULE, LABELS, LabelRule
 
 _STUDENT_FIELDS = {
     "age": "$age", "major": "$major", "fullTime": "$fullTime", "enrollment_year": "$enrollment_year",
@@ -22,18 +22,23 @@ def _ratio(numerator: str, denominator: str) -> dict:
     return {"$cond": [{"$gt": [denominator, 0]}, {"$divide": [numerator, denominator]}, None]}
 
 
-def feature_pipeline(batch_id: str, batch_seq: int, labeled: bool) -> list[dict]:
+def feature_pipeline(batch_id: str, batch_seq: int, labeled: bool,
+                     label_rule: LabelRule = DEFAULT_LABEL_RULE) -> list[dict]:
     """The aggregation from ``students_raw`` (one batch) to flat feature documents, sorted by student_id."""
-    return [{"$match": {"batch_id": batch_id}}, *feature_stages(batch_id, batch_seq, labeled)]
+    return [{"$match": {"batch_id": batch_id}}, *feature_stages(batch_id, batch_seq, labeled, label_rule)]
 
 
-def feature_stages(batch_id: str, batch_seq: int, labeled: bool) -> list[dict]:
+def feature_stages(batch_id: str, batch_seq: int, labeled: bool,
+                   label_rule: LabelRule = DEFAULT_LABEL_RULE) -> list[dict]:
     """The stages from raw records (whatever feeds them: a batch's ``$match``, or ``$documents``) to features.
 
     Student-level fields travel as one sub-document ``s`` so that ``$unwind`` and ``$group`` copy as little
-    as possible.
+    as possible. A labeled batch's ``high_performer`` is its label rule on ``final_score``, computed here (a
+    record's own flag was checked against the rule at ingest).
     """
     labels = {name: f"${name}" for name in LABELS} if labeled else {}
+    if labeled:
+        labels["high_performer"] = label_rule.mongo_expression("$final_score")
     carried = {**_STUDENT_FIELDS, **labels}
     grades = "$courses.grades"
     course_mean = {"$divide": ["$avg_sum", "$num_courses"]}

@@ -10,12 +10,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from infra.errors import UserError
+from validation.contracts import DEFAULT_LABEL_RULE, LabelRule
 
 TRUTH_FIELDS = ("student_id", "p_high_performer", "expected_score")
 
 
 class EmptyBatchError(UserError, ValueError):
     """A batch with no records: nothing to ingest, and nothing is registered."""
+
+
+class LabelRuleConflictError(UserError, ValueError):
+    """A batch already stored under one label rule was brought in again under another."""
 
 
 @dataclass
@@ -28,6 +33,7 @@ class BatchInput:
     source: dict
     truth: list[dict] = field(default_factory=list)
     seconds: float = 0.0  # time taken to produce the batch (generate or load)
+    label_rule: LabelRule = DEFAULT_LABEL_RULE  # a labeled batch's: its records' high_performer is this rule
 
 
 def raw_documents(accepted: list[tuple[int, dict]], batch_id: str, ingested_at: datetime) -> list[dict]:

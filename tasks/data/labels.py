@@ -13,7 +13,6 @@ import json
 
 from infra.errors import UserError
 from tasks.data.synthetic import DriftKnobs
-from validation.contracts import HIGH_PERFORMER_THRESHOLD
 
 
 class LabelsNotFoundError(UserError, LookupError):
@@ -30,9 +29,9 @@ def generator_twin(source: dict) -> tuple[int, int, DriftKnobs] | None:
 def attach_labels(batch_id: str, records: list[dict], outcomes: dict[int, dict]) -> tuple[str, list[dict], dict]:
     """The batch's records that have a usable outcome, labeled: (labels batch id, records, counts).
 
-    A labeled record needs ``final_score`` (``high_performer`` follows from it when it was not posted); an
-    outcome with ``high_performer`` alone cannot make one. The id carries a hash of the labels, so labels posted
-    later make a new batch instead of being mistaken for ones already ingested."""
+    A labeled record needs ``final_score`` (the batch's label rule makes the class from it, whatever class was
+    posted beside it); an outcome with ``high_performer`` alone cannot make one. The id carries a hash of the
+    labels, so labels posted later make a new batch instead of being mistaken for ones already ingested."""
     labeled, only_class = [], 0
     for record in records:
         outcome = outcomes.get(record.get("student_id"))
@@ -41,10 +40,7 @@ def attach_labels(batch_id: str, records: list[dict], outcomes: dict[int, dict])
         if outcome.get("final_score") is None:
             only_class += 1
             continue
-        high = outcome.get("high_performer")
-        labeled.append({**record, "final_score": outcome["final_score"],
-                        "high_performer": bool(outcome["final_score"] > HIGH_PERFORMER_THRESHOLD)
-                        if high is None else bool(high)})
+        labeled.append({**record, "final_score": outcome["final_score"]})
     counts = {"records": len(records), "labeled": len(labeled), "no_outcome": len(records) - len(labeled) - only_class,
               "high_performer_only": only_class}
     if not labeled:
@@ -52,6 +48,6 @@ def attach_labels(batch_id: str, records: list[dict], outcomes: dict[int, dict])
             f"no labels for batch {batch_id!r} yet: none of its {len(records)} students has a final_score posted "
             f"({only_class} have high_performer only). Post outcomes to the prediction service's POST /feedback "
             "(student_id, final_score) and run again")
-    digest = hashlib.sha256(json.dumps([(r["student_id"], r["final_score"], r["high_performer"]) for r in labeled])
+    digest = hashlib.sha256(json.dumps([(r["student_id"], r["final_score"]) for r in labeled])
                             .encode()).hexdigest()[:8]
     return f"labels-{batch_id}-{digest}", labeled, counts

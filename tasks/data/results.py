@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from validation.contracts import DEFAULT_LABEL_RULE, LabelRule
+
 
 @dataclass(frozen=True)
 class Ingested:
@@ -19,6 +21,7 @@ class Ingested:
     raw_already_present: int
     rejected_inserted: int
     seconds: float
+    label_rule: LabelRule = DEFAULT_LABEL_RULE  # a labeled batch's (the question its labels answer)
 
 
 @dataclass(frozen=True)
@@ -47,10 +50,8 @@ class Featurized:
     """What the feature pipeline's ``$merge`` did for a batch."""
 
     batch_id: str
-    inserted: int
-    updated: int
-    unchanged: int
-    kept_newer: int
+    inserted: int  # (student, batch) documents new to the store
+    unchanged: int  # already there (a re-run of the batch)
     seconds: float
 
 

@@ -18,8 +18,9 @@ from infra.collections import (
     next_sequence,
 )
 from infra.storage import Db
-from infra.writes import WriteCounts, insert_new, merge_outcome, merge_pipeline_output
-from tasks.data.ingest import BatchInput
+from infra.writes import WriteCounts, insert_new, merge_pipeline_output
+from tasks.data.ingest import BatchInput, LabelRuleConflictError
+from validation.contracts import LabelRule
 
 RAW_META = {"_id", "batch_id", "_ingest"}
 # what each batch document records about the work done for it (written when that stage completes)
@@ -32,6 +33,12 @@ def register_batch(db: Db, batch: BatchInput, now: datetime) -> dict:
     """Get the batch document, creating it with the next sequence number on first sight."""
     existing = db[BATCHES].find_one({"batch_id": batch.batch_id})
     if existing:
+        stored = LabelRule.from_dict(existing.get("label_rule"))
+        if batch.labeled and stored != batch.label_rule:
+            raise LabelRuleConflictError(
+                f"batch {batch.batch_id} is stored labeled by '{stored.text}' ({stored.name}); bringing it in again "
+                f"by '{batch.label_rule.text}' would mix two questions in one batch. Run with --label-rule "
+                f"'{stored.name}: {stored.direction} {stored.threshold:g}', or make it a new batch (a new file)")
         return existing
     seq = next_sequence(db, "batch_seq")
     db[BATCHES].update_one(
@@ -39,6 +46,7 @@ def register_batch(db: Db, batch: BatchInput, now: datetime) -> dict:
         {"$setOnInsert": {
             "batch_id": batch.batch_id, "seq": seq, "kind": "labeled" if batch.labeled else "unlabeled",
             "size": len(batch.records), "source": batch.source, "created_at": now, "status": "registered",
+            **({"label_rule": batch.label_rule.as_dict()} if batch.labeled else {}),
         }},
         upsert=True,
     )
@@ -115,14 +123,21 @@ def store_records(db: Db, batch_id: str, accepted: Iterable[dict], rejected: Ite
     return raw, quarantined
 
 
-def merge_features(db: Db, batch_id: str, seq: int, pipeline: list[dict]) -> WriteCounts:
-    """Compute the batch's features in MongoDB and ``$merge`` them into students_features (a newer batch's
-    features are kept); returns what the merge did, read before it ran."""
+def merge_features(db: Db, batch_id: str, pipeline: list[dict]) -> WriteCounts:
+    """Compute the batch's features in MongoDB and ``$merge`` them into students_features, one document per
+    (student, batch): the same students' other batches (their earlier, labeled terms) are never touched, and a
+    re-run of the batch replaces its own documents with the same values. Returns what the merge did (new, or
+    already there), read before it ran."""
     ensure_indexes(db, [STUDENTS_FEATURES])
-    students = db[STUDENTS_RAW].distinct("student_id", {"batch_id": batch_id})
-    counts = merge_outcome(db[STUDENTS_FEATURES], "student_id", students, "batch_seq", seq)
-    merge_pipeline_output(db, STUDENTS_RAW, pipeline, STUDENTS_FEATURES, "student_id", keep_newer="batch_seq")
-    return counts
+    students = set(db[STUDENTS_RAW].distinct("student_id", {"batch_id": batch_id}))
+    present = set(db[STUDENTS_FEATURES].distinct("student_id", {"batch_id": batch_id}))
+    merge_pipeline_output(db, STUDENTS_RAW, pipeline, STUDENTS_FEATURES, ["batch_id", "student_id"])
+    return WriteCounts(inserted=len(students - present), unchanged=len(students & present))
+
+
+def latest_features(db: Db, student_id: int) -> dict | None:
+    """A student's newest feature document (of the latest batch that holds the student)."""
+    return db[STUDENTS_FEATURES].find_one({"student_id": student_id}, {"_id": 0}, sort=[("batch_seq", -1)])
 
 
 def batch_features(db: Db, batch_id: str) -> list[dict]:

@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import ndtr
 
-from validation.contracts import HIGH_PERFORMER_THRESHOLD, MAJORS
+from validation.contracts import DEFAULT_LABEL_RULE, MAJORS, LabelRule
 
 BASE_MAJOR_MIX = [0.12, 0.08, 0.22, 0.16, 0.18, 0.12, 0.12]
 # A different intake: more humanities, fewer sciences (the "major_shift" knob moves towards it)
@@ -69,11 +69,14 @@ class GeneratedBatch:
     truth: list[dict]
 
 
-def batch_id_for(seed: int, n_students: int, labeled: bool, knobs: DriftKnobs) -> str:
-    """A readable id that is the same for the same request, so re-generating never duplicates a batch."""
+def batch_id_for(seed: int, n_students: int, labeled: bool, knobs: DriftKnobs,
+                 label_rule: LabelRule = DEFAULT_LABEL_RULE) -> str:
+    """A readable id that is the same for the same request, so re-generating never duplicates a batch (a labeled
+    batch under another label rule is another batch)."""
     kind = "L" if labeled else "U"
     drift = "" if knobs.is_zero() else "-d" + _short_hash(knobs.model_dump_json())
-    return f"gen-s{seed}-n{n_students}-{kind}{drift}"
+    rule = "" if not labeled or label_rule == DEFAULT_LABEL_RULE else "-r" + _short_hash(str(label_rule.as_dict()))
+    return f"gen-s{seed}-n{n_students}-{kind}{drift}{rule}"
 
 
 def _short_hash(text: str) -> str:
@@ -82,7 +85,8 @@ def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def generate_batch(n_students: int, seed: int, labeled: bool = True, knobs: DriftKnobs | None = None) -> GeneratedBatch:
+def generate_batch(n_students: int, seed: int, labeled: bool = True, knobs: DriftKnobs | None = None,
+                   label_rule: LabelRule = DEFAULT_LABEL_RULE) -> GeneratedBatch:
     """Generate one batch of nested student records; student ids are ``seed * 1_000_000 + 1..n``."""
     if n_students < 1 or n_students >= 1_000_000:
         raise ValueError(f"n_students must be between 1 and 999999, got {n_students}")
@@ -116,7 +120,8 @@ def generate_batch(n_students: int, seed: int, labeled: bool = True, knobs: Drif
         - 1.5 * first_gen - (2.0 + 4.0 * c) * part_time_job + 2.0 * tutoring
     )
     final_score = mu + rng.normal(0, OUTCOME_NOISE_SD, n)
-    p_high = 1.0 - ndtr((HIGH_PERFORMER_THRESHOLD - mu) / OUTCOME_NOISE_SD)
+    p_above = 1.0 - ndtr((label_rule.threshold - mu) / OUTCOME_NOISE_SD)  # P(score above the rule's threshold)
+    p_high = p_above if label_rule.direction.startswith(">") else 1.0 - p_above  # the positive class's chance
 
     records: list = []
     truth: list[dict] = []
@@ -149,13 +154,13 @@ def generate_batch(n_students: int, seed: int, labeled: bool = True, knobs: Drif
         }
         if labeled:
             record["final_score"] = round(float(np.clip(final_score[i], 0, 100)), 2)
-            record["high_performer"] = bool(final_score[i] > HIGH_PERFORMER_THRESHOLD)
+            record["high_performer"] = label_rule.applies(record["final_score"])
         records.append(record)
         truth.append({"student_id": student_id, "p_high_performer": float(p_high[i]), "expected_score": float(mu[i])})
 
     _blank_fields(records, rng, knobs.missing_rate)
     _malform(records, rng, knobs.malformed_rate)
-    return GeneratedBatch(batch_id_for(seed, n, labeled, knobs), labeled, records, truth)
+    return GeneratedBatch(batch_id_for(seed, n, labeled, knobs, label_rule), labeled, records, truth)
 
 
 def _blank_fields(records: list, rng: np.random.Generator, rate: float) -> None:

@@ -23,10 +23,12 @@ from tasks.data.export import export_files
 from tasks.data.features import feature_pipeline
 from tasks.data.ingest import BatchInput, EmptyBatchError, raw_documents, truth_buckets
 from tasks.data.labels import LabelsNotFoundError, attach_labels, generator_twin
+from tasks.data.mapping import read_mapping
 from tasks.data.quality import gate_lines, quality_alert, quality_markdown
 from tasks.data.results import Exported, Featurized, Ingested, Quality, StoreCounts
-from tasks.data.sources import BatchKind, file_batch_id, infer_labeled, jsonl_text, read_records
+from tasks.data.sources import BatchKind, file_batch_id, infer_labeled, jsonl_text, read_source, source_format
 from tasks.data.synthetic import DriftKnobs, generate_batch
+from validation.contracts import DEFAULT_LABEL_RULE, LabelRule
 from validation.features import features_frame
 from validation.gate import (
     FeatureExpectationsFailedError,
@@ -58,20 +60,22 @@ def choose_seed(seed: int | None) -> int:
 
 
 @task(name="generate-batch", cache_policy=NO_CACHE)
-def generate_students(n_students: int, seed: int, labeled: bool, knobs: DriftKnobs) -> BatchInput:
-    """Generate the batch and save its records (and, apart, its truth) as JSON Lines in the raw folder."""
+def generate_students(n_students: int, seed: int, labeled: bool, knobs: DriftKnobs,
+                      label_rule: LabelRule) -> BatchInput:
+    """Generate the batch (labeled by ``label_rule``) and save its records (and, apart, its truth) as JSON Lines in
+    the raw folder."""
     with stopwatch() as timing:
-        generated = generate_batch(n_students, seed, labeled, knobs)
+        generated = generate_batch(n_students, seed, labeled, knobs, label_rule)
         raw_dir = get_settings().raw_path
         records_path = write_text_atomically(raw_dir / f"{generated.batch_id}.jsonl", jsonl_text(generated.records))
         write_text_atomically(raw_dir / "truth" / f"{generated.batch_id}.jsonl", jsonl_text(generated.truth))
     return BatchInput(batch_id=generated.batch_id, labeled=labeled, records=generated.records, truth=generated.truth,
                       source={"type": "generator", "seed": seed, "students": n_students, "drift": knobs.model_dump(),
-                              "file": str(records_path)}, seconds=timing["seconds"])
+                              "file": str(records_path)}, seconds=timing["seconds"], label_rule=label_rule)
 
 
 @task(name="labels-for-batch", **DB_TASK)
-def labels_for_batch(batch_id: str) -> BatchInput:
+def labels_for_batch(batch_id: str, label_rule: LabelRule) -> BatchInput:
     """The labels of a batch scored without them: the generator's labeled twin of a generated batch (same
     students, now with outcomes), else the batch's records joined with the outcomes posted as feedback."""
     db = get_database()
@@ -82,7 +86,7 @@ def labels_for_batch(batch_id: str) -> BatchInput:
     twin = generator_twin(batch.get("source") or {})
     if twin is not None:
         students, seed, knobs = twin
-        batch_input = generate_students.fn(students, seed, True, knobs)
+        batch_input = generate_students.fn(students, seed, True, knobs, label_rule)
         run_logger(__name__).info("labels for %s: the generator's labeled twin %s", batch_id, batch_input.batch_id)
         return batch_input
     with stopwatch() as timing:
@@ -91,17 +95,27 @@ def labels_for_batch(batch_id: str) -> BatchInput:
         labels_id, labeled, counts = attach_labels(batch_id, records, outcomes)
     run_logger(__name__).info("labels for %s from feedback: %s", batch_id, counts)
     return BatchInput(batch_id=labels_id, labeled=True, records=labeled,
-                      source={"type": "feedback", "for_batch": batch_id, **counts}, seconds=timing["seconds"])
+                      source={"type": "feedback", "for_batch": batch_id, **counts}, seconds=timing["seconds"],
+                      label_rule=label_rule)
 
 
 @task(name="load-source-file", cache_policy=NO_CACHE)
-def load_source(path: str, kind: BatchKind) -> BatchInput:
-    """Read a file into a batch whose id is derived from its content: re-loading it never duplicates."""
+def load_source(path: str, kind: BatchKind, label_rule: LabelRule | None, mapping_path: str | None) -> BatchInput:
+    """Read a file (through its mapping, when it has one) into a batch whose id is derived from its content and its
+    mapping: re-loading it never duplicates, and a changed mapping makes a new batch. The label rule is the run's
+    when given, else the mapping's, else the generator's."""
     resolved = Path(path).expanduser().resolve()
+    mapping, mapping_sha = read_mapping(mapping_path) if mapping_path else (None, None)
     with stopwatch() as timing:
-        records, digest = read_records(resolved)
+        records, digest = read_source(resolved, mapping, labeled=kind != "unlabeled")
+    source = {"type": "file", "path": str(resolved), "sha256": digest}
+    if mapping is not None:
+        source |= {"mapping": str(Path(mapping_path).expanduser().resolve()), "mapping_sha256": mapping_sha,
+                   "format": source_format(resolved, mapping)}
+        digest = hashlib.sha256(f"{digest}:{mapping_sha}".encode()).hexdigest()
+    rule = label_rule or (mapping.label_rule() if mapping else None) or DEFAULT_LABEL_RULE
     return BatchInput(batch_id=file_batch_id(resolved, digest), labeled=infer_labeled(records, kind), records=records,
-                      source={"type": "file", "path": str(resolved), "sha256": digest}, seconds=timing["seconds"])
+                      source=source, seconds=timing["seconds"], label_rule=rule)
 
 
 @task(name="ingest-batch", **DB_TASK)
@@ -115,7 +129,7 @@ def ingest_batch(batch: BatchInput, truth_bucket: int) -> Ingested:
         ensure_indexes(db)
         now = datetime.now(UTC)
         batch_doc = store.register_batch(db, batch, now)
-        accepted, rejected = split_records(batch.records, batch.labeled)
+        accepted, rejected = split_records(batch.records, batch.labeled, batch.label_rule)
         accepted_ids = {record["student_id"] for _, record in accepted}
         truth = [row for row in batch.truth if row["student_id"] in accepted_ids]
         raw, quarantined = store.store_records(
@@ -131,7 +145,7 @@ def ingest_batch(batch: BatchInput, truth_bucket: int) -> Ingested:
     logger.info("batch %s (seq %d): %d new raw records, %d already present", batch.batch_id, batch_doc["seq"],
                 raw.inserted, raw.unchanged)
     return Ingested(batch.batch_id, batch_doc["seq"], batch.labeled, len(batch.records), len(accepted), len(rejected),
-                    raw.inserted, raw.unchanged, quarantined.inserted, timing["seconds"])
+                    raw.inserted, raw.unchanged, quarantined.inserted, timing["seconds"], batch.label_rule)
 
 
 def _publish(key: str, batch_id: str, result: SuiteResult, extra: list[str]) -> None:
@@ -150,7 +164,8 @@ def validate_raw(batch_id: str, max_rejected_share: float) -> Quality:
         db = get_database()
         batch = store.get_batch(db, batch_id)
         records, rejected = store.batch_input_records(db, batch_id)
-        result = run_suite(raw_frame(records), raw_suite(batch["kind"] == "labeled"), "students-raw",
+        result = run_suite(raw_frame(records, LabelRule.from_dict(batch.get("label_rule"))),
+                           raw_suite(batch["kind"] == "labeled"), "students-raw",
                            get_settings().artifacts_path / "gx", run_name=f"{batch_id}-raw")
         decision = decide_rejected_share(len(records), len(rejected), max_rejected_share)
         reasons = top_reasons(rejected)
@@ -175,18 +190,18 @@ def validate_raw(batch_id: str, max_rejected_share: float) -> Quality:
 
 @task(name="aggregate-features", **DB_TASK)
 def aggregate_features(batch_id: str) -> Featurized:
-    """Compute the batch's students' features in MongoDB and ``$merge`` them into students_features."""
+    """Compute the batch's features in MongoDB and ``$merge`` them into students_features, one document per
+    (student, batch): the students' documents of other batches stay as they are."""
     with stopwatch() as timing:
         db = get_database()
         batch = store.get_batch(db, batch_id)
-        counts = store.merge_features(db, batch_id, batch["seq"],
-                                      feature_pipeline(batch_id, batch["seq"], batch["kind"] == "labeled"))
+        counts = store.merge_features(db, batch_id, feature_pipeline(batch_id, batch["seq"], batch["kind"] == "labeled",
+                                                                     LabelRule.from_dict(batch.get("label_rule"))))
         store.record_once(db, batch_id, "features_new", counts.inserted)
         store.update_batch(db, batch_id, {"status": "featurized"})
-    run_logger(__name__).info("features for %s: %d new, %d updated, %d unchanged, %d kept (newer batch)", batch_id,
-                              counts.inserted, counts.modified, counts.unchanged, counts.kept_newer)
-    return Featurized(batch_id, counts.inserted, counts.modified, counts.unchanged, counts.kept_newer,
-                      timing["seconds"])
+    run_logger(__name__).info("features for %s: %d new, %d already there", batch_id, counts.inserted,
+                              counts.unchanged)
+    return Featurized(batch_id, counts.inserted, counts.unchanged, timing["seconds"])
 
 
 @task(name="validate-features", **DB_TASK)

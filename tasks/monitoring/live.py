@@ -11,13 +11,21 @@ from tasks.monitoring.results import LivePerformance
 from tasks.registry.results import ModelVersion
 
 
+def latest_per_student(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Each student's newest prediction (a student who comes back each term was scored each term: the newest is
+    the one the labels that just arrived answer)."""
+    if "scored_at" in predictions and predictions["scored_at"].notna().any():
+        predictions = predictions.sort_values("scored_at", ascending=False, kind="stable", na_position="last")
+    return predictions.drop_duplicates("student_id")
+
+
 def live_performance(labels: pd.DataFrame, predictions: pd.DataFrame, target: str, model: ModelVersion,
                      min_rows: int, level: float) -> LivePerformance:
     """Join labels (student_id, target) with the champion's earlier predictions (student_id, prediction, and the
     logged probability when there is one) and compare with its test metric at registration: accuracy for
     classification (with the label-free estimate over the same rows), MAE for regression."""
     version = model.version
-    joined = labels.merge(predictions.drop_duplicates("student_id"), on="student_id")
+    joined = labels.merge(latest_per_student(predictions), on="student_id")
     if len(joined) < min_rows:
         return LivePerformance("insufficient_data", len(joined), version)
     if model.spec.classifies:
@@ -41,7 +49,7 @@ def realised_by_batch(labels: pd.DataFrame, predictions: pd.DataFrame, target: s
     estimate's interval at ``level``."""
     if not model.spec.classifies or "batch_id" not in predictions:
         return []
-    joined = labels.merge(predictions.drop_duplicates("student_id"), on="student_id").dropna(subset=["probability"])
+    joined = labels.merge(latest_per_student(predictions), on="student_id").dropna(subset=["probability"])
     rows = []
     for batch_id, part in joined.groupby("batch_id"):
         estimate = expected_accuracy(part["prediction"], part["probability"], model.calibration, level)

@@ -44,7 +44,7 @@ class PerformanceEstimate:
 class LivePerformance:
     """The champion's performance on labels that arrived for students it had scored, against registration."""
 
-    status: str  # "ok", "insufficient_data" or "no_champion"
+    status: str  # "ok", "insufficient_data", "no_champion" or "label_rule_differs" (labels answer another question)
     rows: int = 0
     version: int | None = None
     metric: str | None = None

@@ -17,6 +17,7 @@ from infra.collections import (
 )
 from infra.storage import Db
 from infra.writes import merge_pipeline_output
+from validation.contracts import LabelRule
 
 
 def record_performance(db: Db, name: str, version: int, batch_id: str, source: str, metric: str, value: float,
@@ -49,9 +50,10 @@ def batch_predictions(db: Db, batch_id: str, name: str, version: int, with_proba
 
 
 def predictions_of_students(db: Db, students: list[int], name: str, version: int) -> list[dict]:
-    """A version's earlier predictions of these students, from any batch (with the batch and the probability)."""
+    """A version's earlier predictions of these students, from any batch (with the batch, the probability and
+    when it was made)."""
     return list(find_in(db[PREDICTIONS], "student_id", students,
-                        {"_id": 0, "student_id": 1, "prediction": 1, "probability": 1, "batch_id": 1},
+                        {"_id": 0, "student_id": 1, "prediction": 1, "probability": 1, "batch_id": 1, "scored_at": 1},
                         {"model": name, "version": version}))
 
 
@@ -79,7 +81,7 @@ def featurize_throwaway(db: Db, records: list[dict], batch_id: str, seq: int) ->
     db[STUDENTS_RAW].delete_many({"batch_id": batch_id})  # a retried task starts clean
     db[STUDENTS_RAW].insert_many([{**record, "batch_id": batch_id} for record in records], ordered=False)
     merge_pipeline_output(db, STUDENTS_RAW, feature_pipeline(batch_id, seq, labeled=True), STUDENTS_FEATURES,
-                          "student_id", keep_newer="batch_seq")
+                          ["batch_id", "student_id"])
     features = batch_features(db, batch_id)
     db[STUDENTS_RAW].delete_many({"batch_id": batch_id})
     db[STUDENTS_FEATURES].delete_many({"batch_id": batch_id})
@@ -89,3 +91,9 @@ def featurize_throwaway(db: Db, records: list[dict], batch_id: str, seq: int) ->
 def drop_database(db: Db) -> None:
     """Drop a whole (throwaway) database."""
     db.client.drop_database(db.name)
+
+
+def batch_label_rule(db: Db, batch_id: str) -> LabelRule:
+    """The label rule a labeled batch was brought in with (the generator's for batches stored before rules)."""
+    batch = db[BATCHES].find_one({"batch_id": batch_id}, {"label_rule": 1}) or {}
+    return LabelRule.from_dict(batch.get("label_rule"))

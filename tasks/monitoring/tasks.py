@@ -115,9 +115,11 @@ def measure_live_performance(batch_id: str, name: str, settings: LiveParams, lev
     model = find_champion(db, name)
     if model is None:
         return LivePerformance("no_champion")
+    if model.spec.classifies and store.batch_label_rule(db, batch_id) != model.label_rule:
+        return LivePerformance("label_rule_differs", version=model.version)  # another question: not comparable
     labels = features_frame(store.batch_labels(db, batch_id, name))[["student_id", name]]
     predictions = pd.DataFrame(store.predictions_of_students(db, labels["student_id"].tolist(), name, model.version),
-                               columns=["student_id", "prediction", "probability", "batch_id"])
+                               columns=["student_id", "prediction", "probability", "batch_id", "scored_at"])
     live = live_performance(labels, predictions, name, model, settings.min_live_rows, level)
     if live.status == "ok":
         store.record_performance(db, name, live.version, batch_id, "labels", live.metric, live.live, live.rows,

@@ -72,6 +72,16 @@ def promotion_gate(name: str, challenger_version: int, data: TrainingData, gate:
     """Score champion and challenger on the same recent holdout, decide, and apply the decision atomically."""
     db = get_database()
     champion, challenger = get_champion(db, name), get_version(db, name, challenger_version)
+    if champion.label_rule != challenger.label_rule:
+        reason = (f"not compared: the champion v{champion.version} answers '{champion.label_rule.text}', the "
+                  f"challenger v{challenger_version} '{challenger.label_rule.text}'; versions trained for different "
+                  "label rules are never compared (promote by hand if the question itself changed)")
+        record_evaluation(db, {"name": name, "at": datetime.now(UTC), "batch_id": batch_id,
+                               "champion_version": champion.version, "challenger_version": challenger_version,
+                               "promote": False, "applied": False, "reason": reason, "numbers": {}, "by": by})
+        publish_markdown("promotion-decision", f"# Promotion decision: {name}\n\n{reason}",
+                         f"Promotion decision for {name}")
+        return GateOutcome(False, False, reason, {}, champion.version, challenger_version, champion.version)
     X, y = data.X["test"], data.y["test"]
     champion_pred = load_binary(db, champion).predict(X)
     challenger_pred = load_binary(db, challenger).predict(X)

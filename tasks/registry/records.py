@@ -18,6 +18,7 @@ def common_record(data: TrainingData, evaluation: Evaluation, split_id: str, cod
     """What every version trained in one run shares: problem, schema, lineage, oracle and baseline."""
     baseline = next((row for row in evaluation.models if row["algorithm"] == "baseline"), {})
     return {"problem": data.problem, "target": data.target, "code_version": code,
+            "label_rule": data.lineage.get("label_rule"),
             "feature_schema": {"numeric": NUMERIC, "boolean": BOOLEAN, "categorical": CATEGORICAL},
             "lineage": {**data.lineage, "split_id": split_id},
             "oracle": evaluation.oracle, "baseline": {k: baseline.get(k) for k in ("val", "test")},

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from validation.contracts import ProblemSpec, problem_spec
+from validation.contracts import DEFAULT_LABEL_RULE, LabelRule, ProblemSpec, problem_spec
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class ModelVersion:
     lineage: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
     created_at: datetime | None = None
+    label_rule: LabelRule = DEFAULT_LABEL_RULE  # the rule its labels followed (versions stored before: the default)
 
     @classmethod
     def from_document(cls, doc: dict) -> ModelVersion:
@@ -35,7 +36,7 @@ class ModelVersion:
         return cls(doc["name"], doc["version"], doc["problem"], doc["algorithm"], doc.get("metrics") or {},
                    doc.get("calibration"), doc.get("feature_schema") or {}, binary.get("gridfs_id"),
                    binary.get("sha256", ""), binary.get("path", ""), doc.get("lineage") or {}, doc.get("params") or {},
-                   doc.get("created_at"))
+                   doc.get("created_at"), LabelRule.from_dict(doc.get("label_rule")))
 
     @property
     def spec(self) -> ProblemSpec:
@@ -50,7 +51,7 @@ class ModelVersion:
         """What the service's /models shows of a version (no binary id)."""
         return {"name": self.name, "version": self.version, "algorithm": self.algorithm, "problem": self.problem,
                 "metrics": self.metrics, "lineage": self.lineage, "created_at": self.created_at,
-                "binary": {"sha256": self.sha256}, "params": self.params}
+                "binary": {"sha256": self.sha256}, "params": self.params, "label_rule": self.label_rule.as_dict()}
 
     @property
     def live_reference(self) -> float:

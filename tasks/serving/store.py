@@ -11,6 +11,7 @@ from pymongo import ReturnDocument
 from infra.collections import AB_TESTS, FEEDBACK, PREDICTIONS, STUDENTS_FEATURES, find_in
 from infra.storage import Db
 from tasks.data.features import feature_stages
+from validation.contracts import LabelRule
 from validation.features import features_frame
 
 
@@ -81,11 +82,19 @@ def record_feedback(db: Db, outcomes: list[dict]) -> int:
     return len(operations)
 
 
-def labels_for(db: Db, student_ids: list[int], target: str) -> pd.DataFrame:
-    """The known outcome ``target`` of these students: posted feedback, else a labeled batch's features."""
+def labels_for(db: Db, student_ids: list[int], target: str, label_rule: LabelRule) -> pd.DataFrame:
+    """The known outcome ``target`` of these students: posted feedback, else a labeled batch's features. A posted
+    final_score is labeled by ``label_rule`` (the models' own rule), whatever class was posted beside it."""
     found: dict[int, object] = {}
-    for collection in (STUDENTS_FEATURES, FEEDBACK):  # feedback is read last: it overrides a batch's label
-        for doc in find_in(db[collection], "student_id", student_ids, {"_id": 0, "student_id": 1, target: 1},
-                           {target: {"$ne": None}}):
-            found[doc["student_id"]] = doc[target]
+    labeled = find_in(db[STUDENTS_FEATURES], "student_id", student_ids,
+                      {"_id": 0, "student_id": 1, "batch_seq": 1, target: 1}, {target: {"$ne": None}})
+    for doc in sorted(labeled, key=lambda d: d.get("batch_seq") or 0):  # a student's newest labeled term wins
+        found[doc["student_id"]] = doc[target]
+    posted = find_in(db[FEEDBACK], "student_id", student_ids,
+                     {"_id": 0, "student_id": 1, "final_score": 1, "high_performer": 1})
+    for doc in posted:  # posted feedback overrides a batch's label
+        score = doc.get("final_score")
+        value = label_rule.applies(score) if target == "high_performer" and score is not None else doc.get(target)
+        if value is not None:
+            found[doc["student_id"]] = value
     return pd.DataFrame({"student_id": list(found), target: list(found.values())}, columns=["student_id", target])

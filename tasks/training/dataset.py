@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from infra.errors import UserError
-from validation.contracts import FEATURES, Problem, problem_spec
+from validation.contracts import FEATURES, Problem, ProblemSpec, problem_spec
 
 
 class NotEnoughDataError(UserError, ValueError):
@@ -31,18 +31,36 @@ class TrainingData:
     split_ids: dict[str, list[int]]
     lineage: dict
 
+    @property
+    def spec(self) -> ProblemSpec:
+        """The problem, described once."""
+        return problem_spec(self.problem)
+
 
 def stratify_labels(y: pd.Series, problem: Problem) -> pd.Series:
     """Classes for classification; quintiles of the score for regression."""
     return y.astype(int) if problem_spec(problem).classifies else pd.qcut(y, 5, labels=False, duplicates="drop")
 
 
+def in_term_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by student, and a student's terms in the order their batches came (a stable sort)."""
+    keys = ["student_id", "batch_seq"] if "batch_seq" in frame else ["student_id"]
+    return frame.sort_values(keys, kind="stable")
+
+
+def students_of(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """One row per student (sorted by id) with the label of the student's newest row: what a split stratifies on.
+    A student who came back for several labeled terms is one unit: all of the student's rows go to one part."""
+    return frame.drop_duplicates("student_id", keep="last")[["student_id", target]].reset_index(drop=True)
+
+
 def split_frame(frame: pd.DataFrame, problem: Problem, seed: int, val_size: float, test_size: float) -> dict:
-    """Seeded, stratified train / validation / test student ids."""
-    ids = frame["student_id"].to_numpy()
-    y = frame[problem_spec(problem).target]
+    """Seeded, stratified train / validation / test student ids (students, not rows: ``frame`` is sorted by
+    student and batch)."""
+    students = students_of(frame, problem_spec(problem).target)
+    ids, y = students["student_id"].to_numpy(), students.iloc[:, 1]
     rest, test = train_test_split(ids, test_size=test_size, random_state=seed, stratify=stratify_labels(y, problem))
-    rest_y = y[frame["student_id"].isin(rest).to_numpy()]
+    rest_y = y[students["student_id"].isin(rest).to_numpy()]
     train, val = train_test_split(np.sort(rest), test_size=val_size / (1 - test_size), random_state=seed,
                                   stratify=stratify_labels(rest_y.reset_index(drop=True), problem))
     return {"train": sorted(train.tolist()), "val": sorted(val.tolist()), "test": sorted(test.tolist())}
@@ -50,30 +68,35 @@ def split_frame(frame: pd.DataFrame, problem: Problem, seed: int, val_size: floa
 
 def data_hash(frame: pd.DataFrame) -> str:
     """A content hash of the training frame (rows sorted by student): the data's identity in lineage."""
-    ordered = frame.sort_values("student_id").reset_index(drop=True)
+    ordered = frame.sort_values("student_id", kind="stable").reset_index(drop=True)
     return hashlib.sha256(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes()).hexdigest()
 
 
 def make_training_data(frame: pd.DataFrame, truth: pd.DataFrame, problem: Problem, seed: int, val_size: float,
                        test_size: float, min_rows: int, split_ids: dict | None = None) -> TrainingData:
-    """Split (or use the given split of) labeled features into model inputs, labels and truth per part."""
+    """Split (or use the given split of) labeled features into model inputs, labels and truth per part.
+
+    Rows are (student, batch): a student labeled in several terms has several rows, all in the same part (the
+    split is by student). The truth is matched by student and batch when it names its batch, else by student."""
     target = problem_spec(problem).target
-    frame = frame[frame[target].notna()].sort_values("student_id").reset_index(drop=True)
+    frame = in_term_order(frame[frame[target].notna()]).reset_index(drop=True)
     if len(frame) < min_rows:
-        raise NotEnoughDataError(f"{len(frame)} labeled students in students_features; training needs at least "
+        raise NotEnoughDataError(f"{len(frame)} labeled rows in students_features; training needs at least "
                                  f"{min_rows}. Ingest a labeled batch first (python flows/main.py --kind labeled).")
     split_ids = split_ids or split_frame(frame, problem, seed, val_size, test_size)
-    by_id = frame.set_index("student_id", drop=False)
-    truth = truth.set_index("student_id").reindex(by_id.index)
+    keys = ["student_id", "batch_id"] if "batch_id" in truth else ["student_id"]
+    truth = frame[keys].merge(truth.drop_duplicates(keys), on=keys, how="left")  # aligned with frame's rows
     X, y, t = {}, {}, {}
     label_type = int if problem_spec(problem).classifies else float
     for part, ids in split_ids.items():
-        X[part] = by_id.loc[ids, FEATURES].reset_index(drop=True)
-        y[part] = by_id.loc[ids, target].astype(label_type).reset_index(drop=True)
-        t[part] = truth.loc[ids, ["p_high_performer", "expected_score"]].reset_index(drop=True)
+        rows = frame["student_id"].isin(ids).to_numpy()
+        X[part] = frame.loc[rows, FEATURES].reset_index(drop=True)
+        y[part] = frame.loc[rows, target].astype(label_type).reset_index(drop=True)
+        t[part] = truth.loc[rows, ["p_high_performer", "expected_score"]].reset_index(drop=True)
     lineage = {"batches": sorted(frame["batch_id"].unique().tolist()), "rows": len(frame),
                "data_sha256": data_hash(frame[["student_id", *FEATURES, target]]), "split_seed": seed,
-               "split_sizes": {k: len(v) for k, v in split_ids.items()}}
+               "split_sizes": {k: len(v) for k, v in split_ids.items()},
+               "students": int(frame["student_id"].nunique())}
     return TrainingData(problem, target, X, y, t, split_ids, lineage)
 
 
@@ -98,13 +121,21 @@ def window_split(frame: pd.DataFrame, newest_batch: str, problem: Problem, seed:
     the same recent rows.
     """
     target = problem_spec(problem).target
+    frame = in_term_order(frame)
     newest = frame[frame["batch_id"] == newest_batch]
     if len(newest) < min_holdout_rows:
         raise NotEnoughDataError(f"the newest batch {newest_batch!r} has {len(newest)} labeled students; the "
                                  "promotion holdout needs more")
     rest_ids, holdout = train_test_split(newest["student_id"].to_numpy(), test_size=holdout_share,
                                          random_state=seed, stratify=stratify_labels(newest[target], problem))
-    train_pool = frame[~frame["student_id"].isin(holdout)]
-    train, val = train_test_split(train_pool["student_id"].to_numpy(), test_size=val_size, random_state=seed,
-                                  stratify=stratify_labels(train_pool[target], problem))
+    # a holdout student's earlier terms stay out of training too: the challenger never sees a holdout student
+    pool = students_of(frame[~frame["student_id"].isin(holdout)], target)
+    train, val = train_test_split(pool["student_id"].to_numpy(), test_size=val_size, random_state=seed,
+                                  stratify=stratify_labels(pool[target], problem))
     return {"train": sorted(train.tolist()), "val": sorted(val.tolist()), "test": sorted(holdout.tolist())}
+
+
+def without_holdouts_other_terms(frame: pd.DataFrame, holdout: list[int], newest_batch: str) -> pd.DataFrame:
+    """The window without the holdout students' rows of other batches: the holdout is their newest term alone,
+    and their earlier terms train nothing (the challenger never sees a holdout student)."""
+    return frame[~(frame["student_id"].isin(holdout) & (frame["batch_id"] != newest_batch))]

@@ -91,13 +91,14 @@ def test_export_and_training_name_a_bad_stored_document(db):
     from tasks.data.tasks import export_features
     from tasks.training.params import TrainingParams
     from tasks.training.tasks import load_training_data
+    from validation.contracts import DEFAULT_LABEL_RULE
 
     batch_id = db[BATCHES].find_one({})["batch_id"]
     message = r"student 6000007, field tutoring = 'sometimes' \(expected true or false\).*deleteOne"
     with pytest.raises(FeatureContractError, match=message):
         export_features.fn(batch_id)
     with pytest.raises(FeatureContractError, match=message):
-        load_training_data.fn(TrainingParams())
+        load_training_data.fn(TrainingParams(), DEFAULT_LABEL_RULE)
 
 
 def test_a_failed_registration_leaves_no_orphan(db):

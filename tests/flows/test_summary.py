@@ -28,7 +28,7 @@ def quality(suite: str) -> Quality:
 
 def stages() -> BatchStages:
     return BatchStages(Ingested("b2", 2, False, 1000, 990, 10, 990, 0, 10, 0.8), quality("raw"),
-                       Featurized("b2", 990, 0, 0, 0, 1.2), quality("features"), "generate", 0.4)
+                       Featurized("b2", 990, 0, 1.2), quality("features"), "generate", 0.4)
 
 
 STORED = StoreCounts("local MongoDB (mongodb://127.0.0.1:27027/)", {"batches": 2})
@@ -42,6 +42,7 @@ def test_the_scoring_summary_and_its_lines():
     estimate = PerformanceEstimate("ok", 3, "accuracy", 0.851, 0.83, 0.87, 990, "platt", 0.86, 0.009)
     summary = score_summary(stages(), STORED, scored, estimate, DRIFT, REPORT)
     assert summary["accepted"] == 990 and summary["rejected"] == 10 and summary["kind"] == "unlabeled"
+    assert summary["label_rule"] is None  # an unlabeled batch answers no question yet
     assert summary["quality"]["raw"] == {"evaluated": 20, "failed": 0, "findings": 1}
     assert summary["drift"]["drifted"]["missing"] == ["study_hours"] and summary["drift"]["flagged"] == [
         "avg_grade", "study_hours"]

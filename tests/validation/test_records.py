@@ -7,6 +7,7 @@ import copy
 import pytest
 
 from tests.conftest import REFERENCE_RECORD
+from validation.contracts import DEFAULT_LABEL_RULE, LabelRule
 from validation.records import UnparseableLine, check_record, split_records
 
 
@@ -86,12 +87,41 @@ def test_a_reason_carries_the_offending_value():
     assert reason == {"field": "age", "rule": "range", "value": -27, "expected": "15..100"}
 
 
-def test_labeled_batches_need_their_labels():
+def test_labeled_batches_need_their_score_and_the_rule_decides_the_class():
     fields = {(r["field"], r["rule"]) for r in check_record(REFERENCE_RECORD, labeled=True)}
-    assert fields == {("final_score", "required"), ("high_performer", "required")}
+    assert fields == {("final_score", "required")}  # the class comes from the batch's label rule
     ok = {**copy.deepcopy(REFERENCE_RECORD), "final_score": 71.5, "high_performer": True}
-    assert check_record(ok, labeled=True) == []
+    assert check_record(ok, labeled=True, label_rule=DEFAULT_LABEL_RULE) == []
     assert check_record({**ok, "final_score": 101}, labeled=True)[0]["rule"] == "range"
+    assert check_record({**ok, "high_performer": None}, labeled=True, label_rule=DEFAULT_LABEL_RULE) == []
+
+
+@pytest.mark.parametrize(("score", "own", "rule", "accepted"), [
+    (71.5, True, "> 70", True),
+    (70.0, True, "> 70", False),          # the file says high performer; its own score says not by the rule
+    (70.0, False, ">= 70", False),
+    (45.0, True, "at risk: < 50", True),  # a school's question: who is at risk of failing?
+    (55.0, True, "at risk: < 50", False),
+])
+def test_a_records_own_class_must_agree_with_the_batchs_label_rule(score, own, rule, accepted):
+    record = {**copy.deepcopy(REFERENCE_RECORD), "final_score": score, "high_performer": own}
+    reasons = check_record(record, labeled=True, label_rule=LabelRule.parse(rule))
+    assert (reasons == []) is accepted
+    if not accepted:
+        [reason] = reasons
+        assert (reason["field"], reason["rule"], reason["value"]) == ("high_performer", "label_rule", own)
+        assert reason["expected"] == f"{not own} for final_score {score} ({LabelRule.parse(rule).text})"
+
+
+def test_label_rules_read_and_apply():
+    rule = LabelRule.parse("pass: >= 50")
+    assert (rule.name, rule.direction, rule.threshold, rule.text) == ("pass", ">=", 50.0, "final_score >= 50")
+    assert rule.applies(50) and not rule.applies(49.99)
+    assert LabelRule.parse("final_score < 40").name == "at risk" and LabelRule.parse("> 70") == DEFAULT_LABEL_RULE
+    assert LabelRule.from_dict(None) == DEFAULT_LABEL_RULE and LabelRule.from_dict(rule.as_dict()) == rule
+    for bad in ("= 50", "> fifty", "final_grade > 5", ""):
+        with pytest.raises(ValueError, match="is not like"):
+            LabelRule.parse(bad)
 
 
 def test_unknown_major_is_not_a_rejection():

@@ -8,6 +8,7 @@ import pytest
 
 from tasks.data.synthetic import DriftKnobs, generate_batch
 from tests.conftest import REFERENCE_RECORD
+from validation.contracts import LabelRule
 from validation.gx_runner import run_suite
 from validation.suites import raw_frame, raw_suite
 
@@ -48,6 +49,17 @@ def test_labels_are_checked_only_on_labeled_batches(tmp_path, labeled):
     records = generate_batch(50, 31, labeled=False).records
     result = run_suite(raw_frame(records), raw_suite(labeled=labeled), "raw", tmp_path / "gx", f"l{labeled}")
     assert result.success is (not labeled)
+
+
+def test_a_class_that_disagrees_with_the_label_rule_fails_the_raw_suite(tmp_path):
+    batch = generate_batch(100, 33)
+    batch.records[0]["high_performer"] = not batch.records[0]["high_performer"]
+    result = run_suite(raw_frame(batch.records), raw_suite(labeled=True), "raw", tmp_path / "gx", "rule")
+    assert not result.success and failed_columns(result) == {("expect_column_values_to_be_in_set", "label_agrees")}
+    at_risk = LabelRule.parse("at risk: < 50")
+    other = generate_batch(100, 33, label_rule=at_risk)  # the same students, asked another question
+    assert run_suite(raw_frame(other.records, at_risk), raw_suite(labeled=True), "raw", tmp_path / "gx",
+                     "at-risk").success
 
 
 def test_missing_optional_fields_do_not_fail_the_raw_suite(tmp_path):

@@ -42,16 +42,34 @@ def test_rerunning_the_aggregation_changes_no_counts(db):
     assert db[STUDENTS_RAW].count_documents({}) == 200
 
 
-def test_the_newest_batch_wins_even_when_an_older_one_is_rerun(db, reference_record):
+def test_a_student_keeps_a_document_per_batch_and_the_latest_is_a_query(db, reference_record):
     later = {**reference_record, "courses": [{"course": "Statistics", "credits": 3, "grades": [90, 92]}]}
     ingest([reference_record], "first")
     ingest([later], "second")
     aggregate_features.fn("first")
     aggregate_features.fn("second")
-    rerun = aggregate_features.fn("first")
-    doc = db[STUDENTS_FEATURES].find_one({"student_id": 3})
-    assert (doc["batch_id"], doc["num_courses"], doc["avg_grade"]) == ("second", 1, 91.0)
-    assert rerun.kept_newer == 1 and db[STUDENTS_FEATURES].count_documents({}) == 1
+    rerun = aggregate_features.fn("first")  # an older batch re-run touches only its own document
+    terms = {doc["batch_id"]: (doc["num_courses"], doc["avg_grade"])
+             for doc in db[STUDENTS_FEATURES].find({"student_id": 3})}
+    assert terms == {"first": (2, pytest.approx(66.1667, abs=1e-4)), "second": (1, 91.0)}
+    assert (rerun.inserted, rerun.unchanged) == (0, 1)
+    latest = db[STUDENTS_FEATURES].find_one({"student_id": 3}, sort=[("batch_seq", -1)])
+    assert latest["batch_id"] == "second"
+
+
+def test_a_store_from_before_keeps_its_features_and_loses_the_one_per_student_index(db, reference_record):
+    from infra.collections import ensure_indexes
+
+    db[STUDENTS_FEATURES].create_index("student_id", unique=True, name="student_unique")  # the earlier contract
+    db[STUDENTS_FEATURES].create_index("batch_id", name="batch")
+    ingest([reference_record], "first")
+    aggregate_features.fn("first")  # ensures today's indexes: the old ones go, the document stays
+    ingest([reference_record], "second")
+    aggregate_features.fn("second")  # a second term of the same student: refused by the old index, kept now
+    assert {"student_unique", "batch"}.isdisjoint(db[STUDENTS_FEATURES].index_information())
+    assert db[STUDENTS_FEATURES].count_documents({"student_id": 3}) == 2
+    ensure_indexes(db)  # again: nothing left to drop, nothing changes
+    assert db[STUDENTS_FEATURES].count_documents({}) == 2
 
 
 def test_pipeline_equals_the_pandas_reference_on_generated_data(db):

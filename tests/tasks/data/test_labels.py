@@ -6,6 +6,7 @@ import pytest
 
 from tasks.data.labels import LabelsNotFoundError, attach_labels, generator_twin
 from tasks.data.synthetic import DriftKnobs, generate_batch
+from validation.contracts import DEFAULT_LABEL_RULE
 
 RECORDS = [{"student_id": i, "age": 20} for i in (1, 2, 3, 4)]
 
@@ -27,8 +28,10 @@ def test_outcomes_label_the_records_that_have_a_final_score():
                                                                 "high_performer": False},
                 3: {"student_id": 3, "high_performer": True}}
     batch_id, labeled, counts = attach_labels("b1", RECORDS, outcomes)
-    assert [(r["student_id"], r["final_score"], r["high_performer"]) for r in labeled] == [(1, 81.5, True),
-                                                                                         (2, 40.0, False)]
+    assert [(r["student_id"], r["final_score"]) for r in labeled] == [(1, 81.5), (2, 40.0)]
+    # the class is the batch's label rule on final_score (made in the aggregation), whatever class was posted
+    assert all("high_performer" not in r for r in labeled)
+    assert [DEFAULT_LABEL_RULE.applies(r["final_score"]) for r in labeled] == [True, False]
     assert counts == {"records": 4, "labeled": 2, "no_outcome": 1, "high_performer_only": 1}
     assert batch_id.startswith("labels-b1-") and len(batch_id) == len("labels-b1-") + 8
     later, _, _ = attach_labels("b1", RECORDS, {**outcomes, 4: {"student_id": 4, "final_score": 55.0}})

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tasks.data.synthetic import DriftKnobs, batch_id_for, generate_batch
-from validation.contracts import HIGH_PERFORMER_THRESHOLD
+from validation.contracts import DEFAULT_LABEL_RULE
 from validation.records import check_record
 
 
@@ -35,7 +35,7 @@ def test_labels_follow_the_latent_outcome_and_the_truth_is_calibrated():
     assert abs(labels.mean() - p.mean()) < 0.02  # calibrated on average
     assert labels[p > 0.8].mean() > 0.75 and labels[p < 0.2].mean() < 0.25
     scores = np.array([r["final_score"] for r in batch.records])
-    assert ((scores > HIGH_PERFORMER_THRESHOLD) == labels).mean() > 0.99  # differs only by rounding
+    assert ((scores > DEFAULT_LABEL_RULE.threshold) == labels).mean() > 0.99  # differs only by rounding
 
 
 def test_truth_is_kept_apart_from_the_records():

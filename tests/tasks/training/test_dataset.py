@@ -45,3 +45,41 @@ def test_the_holdout_is_a_share_of_the_newest_batch_and_never_trained_on():
 def test_a_newest_batch_too_small_for_a_holdout_is_a_clear_error():
     with pytest.raises(NotEnoughDataError, match="has 10 labeled students"):
         window_split(frame({"old": 400, "new": 10}), "new", "classification", 1, 0.4, 0.2, min_holdout_rows=20)
+
+
+def two_terms(n: int = 300) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The same n students labeled in two terms (batch 1, then batch 2), with features and the truth per term."""
+    from tasks.data.synthetic import generate_batch
+    from validation.pandas_twin import pandas_features
+
+    frames, truths = [], []
+    for seq, batch_id in ((1, "term1"), (2, "term2")):
+        batch = generate_batch(n, 70 + seq)
+        records = [{**r, "student_id": i + 1} for i, r in enumerate(batch.records)]
+        frames.append(pandas_features(records, batch_id, seq, labeled=True))
+        truths.append(pd.DataFrame(batch.truth).assign(student_id=range(1, n + 1), batch_id=batch_id))
+    return pd.concat(frames, ignore_index=True), pd.concat(truths, ignore_index=True)
+
+
+def test_a_student_with_two_labeled_terms_is_one_unit_of_the_split_with_both_rows():
+    from tasks.training.dataset import make_training_data
+
+    frame, truth = two_terms()
+    data = make_training_data(frame, truth, "classification", seed=3, val_size=0.2, test_size=0.2, min_rows=100)
+    parts = {part: set(ids) for part, ids in data.split_ids.items()}
+    assert sum(map(len, parts.values())) == 300 and not (parts["train"] & parts["test"])
+    assert {part: len(data.X[part]) for part in parts} == {part: 2 * len(ids) for part, ids in parts.items()}
+    assert data.lineage["rows"] == 600 and data.lineage["students"] == 300
+    assert data.truth["test"]["p_high_performer"].notna().all()  # each row's truth is its own term's
+
+
+def test_the_holdout_is_the_newest_term_alone_and_its_students_train_nothing():
+    from tasks.training.dataset import make_training_data, without_holdouts_other_terms
+
+    frame, truth = two_terms()
+    split = window_split(frame, "term2", "classification", 1, 0.4, 0.2, min_holdout_rows=20)
+    assert len(split["test"]) == 120 and not set(split["test"]) & (set(split["train"]) | set(split["val"]))
+    kept = without_holdouts_other_terms(frame, split["test"], "term2")
+    data = make_training_data(kept, truth, "classification", 1, 0.2, 0.2, 100, split_ids=split)
+    assert len(data.X["test"]) == 120  # the holdout students' newest term only
+    assert len(data.X["train"]) + len(data.X["val"]) == 2 * 180  # every other student with both terms
