@@ -23,14 +23,14 @@ from tasks.reporting.tasks import publish_training_report
 from tasks.training.evaluation import baseline_score
 from tasks.training.params import TrainingParams
 from tasks.training.tasks import evaluate_models, load_training_data
-from validation.contracts import LabelRule
+from validation.contracts import LabelRule, problem_spec
 
 
 @flow(name="student-pipeline-main", log_prints=True, persist_result=True)
 def main_flow(params: MainParams | None = None) -> dict:
     """Bring one batch in, export its features, and (labeled batches) train and register models."""
     params = params or MainParams()
-    stages = bring_in_batch(params, labeled_by_default=True)
+    stages = bring_in_batch(params, problem_spec(params.training.problem).target, labeled_by_default=True)
     exported = export_features(stages.ingested.batch_id) if params.export else None
     labeled = stages.ingested.labeled
     trained = train_and_register(params.training, stages.ingested.label_rule) if params.train and labeled else None

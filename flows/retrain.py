@@ -35,7 +35,7 @@ def retrain_flow(params: RetrainParams | None = None) -> dict:
     params = params or RetrainParams()
     name = problem_spec(params.training.problem).target
     verify_champion(name)  # a missing or tampered champion stops the run before the batch is stored
-    stages = bring_in_batch(params, labeled_by_default=True, labels_for=params.labels_for)
+    stages = bring_in_batch(params, name, labeled_by_default=True, labels_for=params.labels_for)
     batch_id = stages.ingested.batch_id
     # the check decides this run; it does not announce drift (the event would only start another retraining run)
     drift = check_drift(batch_id, name, params.drift_check, announce=False)

@@ -34,7 +34,7 @@ def score_flow(params: ScoreParams | None = None) -> dict:
     params = params or ScoreParams()
     name = TARGETS[params.problem]
     verify_champion(name)  # a missing or tampered champion stops the run before the batch is stored
-    stages = bring_in_batch(params, labeled_by_default=False)
+    stages = bring_in_batch(params, name, labeled_by_default=False)
     scored = score_batch(stages.ingested.batch_id, name)
     estimate = estimate_performance(stages.ingested.batch_id, name, params.estimate)
     drift = check_drift(stages.ingested.batch_id, name, params.drift_check, estimate)

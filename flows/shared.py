@@ -20,6 +20,7 @@ from tasks.data.tasks import (
     validate_raw,
 )
 from tasks.promotion.results import FirstChampion
+from tasks.registry.tasks import current_label_rule
 from tasks.training.dataset import TrainingData
 from tasks.training.models import TrainedModel
 from tasks.training.params import TrainingParams
@@ -28,18 +29,22 @@ from tasks.training.tasks import train_model
 
 
 @flow(name="bring-in-batch")
-def bring_in_batch(params: BatchParams, labeled_by_default: bool, labels_for: str | None = None) -> BatchStages:
+def bring_in_batch(params: BatchParams, model: str, labeled_by_default: bool,
+                   labels_for: str | None = None) -> BatchStages:
     """One batch from its source to validated features: check the store, generate or load (or bring in the labels
     of the scored batch ``labels_for``), ingest, validate the records, aggregate in MongoDB, validate the
-    features."""
+    features. Its label rule: the run's (``--label-rule``), else a mapped source's, else the one ``model``'s
+    champion answers (the generator's before there is a champion)."""
     check_store()
+    current = current_label_rule(model)
+    rule = params.given_rule() or current
     if labels_for:
-        batch = labels_for_batch(labels_for, params.rule())
+        batch = labels_for_batch(labels_for, rule)
     elif params.source:
-        batch = load_source(params.source, params.kind, params.given_rule(), params.mapping)
+        batch = load_source(params.source, params.kind, params.given_rule(), params.mapping, current)
     else:
         labeled = labeled_by_default if params.kind == "auto" else params.kind == "labeled"
-        batch = generate_students(params.students, choose_seed(params.seed), labeled, params.drift, params.rule())
+        batch = generate_students(params.students, choose_seed(params.seed), labeled, params.drift, rule)
     ingested = ingest_batch(batch, params.truth_bucket)
     raw_quality = validate_raw(ingested.batch_id, params.max_rejected_share)
     features = aggregate_features(ingested.batch_id)

@@ -27,7 +27,8 @@ class BatchParams(BaseModel):
     max_rejected_share: float = Field(0.05, ge=0, le=1, description="fail the run above this share of rejected records")
     truth_bucket: int = Field(1000, ge=1, le=100_000, description="students per document of the generator's truth")
     label_rule: str | None = Field(None, description="the classification label as a rule on final_score: '> 70', "
-                                                     "'pass: >= 50', 'at risk: < 50'; empty = the generator's "
+                                                     "'pass: >= 50', 'at risk: < 50'; empty = a mapped source's, "
+                                                     "else the champion's, else the generator's "
                                                      f"'{DEFAULT_LABEL_RULE.text}'")
 
     @field_validator("label_rule")
@@ -37,10 +38,6 @@ class BatchParams(BaseModel):
         if value is not None:
             LabelRule.parse(value)
         return value
-
-    def rule(self) -> LabelRule:
-        """The batch's label rule: the one given, else the generator's (a mapped source may declare its own)."""
-        return DEFAULT_LABEL_RULE if self.label_rule is None else LabelRule.parse(self.label_rule)
 
     def given_rule(self) -> LabelRule | None:
         """The label rule given for this run, if one was."""

@@ -28,7 +28,7 @@ from tasks.data.quality import gate_lines, quality_alert, quality_markdown
 from tasks.data.results import Exported, Featurized, Ingested, Quality, StoreCounts
 from tasks.data.sources import BatchKind, file_batch_id, infer_labeled, jsonl_text, read_source, source_format
 from tasks.data.synthetic import DriftKnobs, generate_batch
-from validation.contracts import DEFAULT_LABEL_RULE, LabelRule
+from validation.contracts import LabelRule
 from validation.features import features_frame
 from validation.gate import (
     FeatureExpectationsFailedError,
@@ -100,10 +100,11 @@ def labels_for_batch(batch_id: str, label_rule: LabelRule) -> BatchInput:
 
 
 @task(name="load-source-file", cache_policy=NO_CACHE)
-def load_source(path: str, kind: BatchKind, label_rule: LabelRule | None, mapping_path: str | None) -> BatchInput:
+def load_source(path: str, kind: BatchKind, label_rule: LabelRule | None, mapping_path: str | None,
+                fallback_rule: LabelRule) -> BatchInput:
     """Read a file (through its mapping, when it has one) into a batch whose id is derived from its content and its
     mapping: re-loading it never duplicates, and a changed mapping makes a new batch. The label rule is the run's
-    when given, else the mapping's, else the generator's."""
+    when given, else the mapping's, else ``fallback_rule``."""
     resolved = Path(path).expanduser().resolve()
     mapping, mapping_sha = read_mapping(mapping_path) if mapping_path else (None, None)
     with stopwatch() as timing:
@@ -113,7 +114,7 @@ def load_source(path: str, kind: BatchKind, label_rule: LabelRule | None, mappin
         source |= {"mapping": str(Path(mapping_path).expanduser().resolve()), "mapping_sha256": mapping_sha,
                    "format": source_format(resolved, mapping)}
         digest = hashlib.sha256(f"{digest}:{mapping_sha}".encode()).hexdigest()
-    rule = label_rule or (mapping.label_rule() if mapping else None) or DEFAULT_LABEL_RULE
+    rule = label_rule or (mapping.label_rule() if mapping else None) or fallback_rule
     return BatchInput(batch_id=file_batch_id(resolved, digest), labeled=infer_labeled(records, kind), records=records,
                       source=source, seconds=timing["seconds"], label_rule=rule)
 

@@ -15,6 +15,7 @@ from tasks.registry.results import ModelVersion
 from tasks.registry.store import (
     code_version,
     find_by_identity,
+    find_champion,
     get_champion,
     load_binary,
     load_reference,
@@ -26,7 +27,7 @@ from tasks.training.dataset import TrainingData
 from tasks.training.models import TrainedModel
 from tasks.training.results import Evaluation, RegisteredModel
 from tasks.training.store import save_split
-from validation.contracts import problem_spec
+from validation.contracts import DEFAULT_LABEL_RULE, LabelRule, problem_spec
 
 
 def flow_run_id() -> str | None:
@@ -80,3 +81,11 @@ def verify_champion(name: str) -> int:
     load_binary(db, champion)
     load_reference(db, name, champion.version)
     return champion.version
+
+
+@task(name="current-label-rule", **DB_TASK)
+def current_label_rule(name: str) -> LabelRule:
+    """The question the store answers now: the champion's label rule (the generator's before there is one). A run
+    that names no rule of its own labels by it, so a school's "pass: >= 50" stays its question run after run."""
+    champion = find_champion(get_database(), name)
+    return champion.label_rule if champion is not None else DEFAULT_LABEL_RULE

@@ -92,6 +92,9 @@ def test_a_mapped_csv_is_ingested_labeled_by_its_rule_and_trains_a_model_for_tha
 def test_versions_for_different_label_rules_are_never_compared(db):
     first = main_flow(MainParams(students=1200, seed=60, export=False, training=FAST))  # "> 70"
     assert first["label_rule"] == "high performer: final_score > 70"
+    default = retrain_flow(RetrainParams(students=1200, seed=62, training=FAST))  # no rule given: the champion's
+    assert default["label_rule"] == "high performer: final_score > 70" and default["live"]["status"] != \
+        "label_rule_differs"
     retrained = retrain_flow(RetrainParams(students=1200, seed=61, label_rule="pass: >= 50", force=True,
                                            training=FAST))
     assert retrained["live"]["status"] in ("label_rule_differs", "insufficient_data")

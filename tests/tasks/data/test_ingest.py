@@ -11,6 +11,7 @@ from tasks.data.ingest import BatchInput
 from tasks.data.sources import SourceFileError, infer_labeled, read_records
 from tasks.data.synthetic import DriftKnobs, generate_batch
 from tasks.data.tasks import ingest_batch, load_source
+from validation.contracts import DEFAULT_LABEL_RULE
 
 
 def counts(db) -> dict:
@@ -98,7 +99,7 @@ def test_file_with_broken_and_non_object_records_quarantines_them(db, tmp_path, 
     other = {**reference_record, "student_id": 4}
     path = write(tmp_path / "students.jsonl",
                  f'{json.dumps(reference_record)}\n{{"student_id": 9, "age":\n[1, 2]\n{json.dumps(other)}\n')
-    batch = load_source.fn(str(path), "auto", None, None)
+    batch = load_source.fn(str(path), "auto", None, None, DEFAULT_LABEL_RULE)
     assert batch.batch_id.startswith("file-students-") and not batch.labeled
     result = ingest_batch.fn(batch, 1000)
     assert (result.input, result.accepted, result.rejected) == (4, 2, 2)
@@ -106,7 +107,7 @@ def test_file_with_broken_and_non_object_records_quarantines_them(db, tmp_path, 
     assert reasons[1]["rule"] == "parse" and "line 2" in reasons[1]["expected"]
     assert reasons[2] == {"field": "$", "rule": "type", "value": "[1, 2]", "expected": "an object"}
     # loading the same file again finds the same batch: nothing is duplicated
-    again = ingest_batch.fn(load_source.fn(str(path), "auto", None, None), 1000)
+    again = ingest_batch.fn(load_source.fn(str(path), "auto", None, None, DEFAULT_LABEL_RULE), 1000)
     assert again.batch_id == batch.batch_id and counts(db)[STUDENTS_RAW] == 2 and counts(db)[STUDENTS_REJECTED] == 2
 
 
@@ -114,7 +115,7 @@ def test_a_bad_file_loses_nothing_already_stored(db, tmp_path):
     ingest_batch.fn(generated(), 1000)
     before = counts(db)
     with pytest.raises(SourceFileError):
-        load_source.fn(str(write(tmp_path / "bad.json", "[oops")), "auto", None, None)
+        load_source.fn(str(write(tmp_path / "bad.json", "[oops")), "auto", None, None, DEFAULT_LABEL_RULE)
     assert counts(db) == before
 
 
