@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator
 
 Problem = Literal["classification", "regression"]
 DEFAULT_PROBLEM: Problem = "classification"  # the only place the default problem is written
@@ -134,3 +136,13 @@ def problem_spec(problem: str) -> ProblemSpec:
 
 MAJORS = ["Math", "Physics", "Computer Science", "Biology", "Economics", "History", "Literature"]
 KNOWN_MAJORS = frozenset(MAJORS)
+
+
+def readable_rule(text: str) -> str:
+    """A label rule's text, checked (a parameter model's validator: ``RuleText``)."""
+    LabelRule.parse(text)
+    return text
+
+
+RuleText = Annotated[str, AfterValidator(readable_rule)]
+"""A label rule as people write it (``"pass: >= 50"``), checked where it is given."""

@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from infra.errors import UserError
-from validation.contracts import LabelRule
+from validation.contracts import LabelRule, RuleText
 from validation.records import DEMOGRAPHICS, RECORD, STUDY, UnparseableLine
 
 TARGETS = {**{name: rule for name, rule in RECORD.items() if name != "student_id"},
@@ -93,15 +93,7 @@ class Labels(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     score: Value
-    rule: str | None = Field(None, description="the label rule, e.g. 'pass: >= 50' (default: the run's)")
-
-    @field_validator("rule")
-    @classmethod
-    def readable(cls, value: str | None) -> str | None:
-        """A rule the pipeline can read."""
-        if value is not None:
-            LabelRule.parse(value)
-        return value
+    rule: RuleText | None = Field(None, description="the label rule, e.g. 'pass: >= 50' (the run's wins)")
 
 
 class SourceFormat(BaseModel):

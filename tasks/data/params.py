@@ -3,11 +3,11 @@ defaults); every flow that brings a batch in extends this model."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.data.sources import BatchKind
 from tasks.data.synthetic import DriftKnobs
-from validation.contracts import DEFAULT_LABEL_RULE, LabelRule
+from validation.contracts import DEFAULT_LABEL_RULE, LabelRule, RuleText
 
 
 class BatchParams(BaseModel):
@@ -26,18 +26,10 @@ class BatchParams(BaseModel):
     drift: DriftKnobs = Field(default_factory=DriftKnobs, description="drift and data-quality knobs")
     max_rejected_share: float = Field(0.05, ge=0, le=1, description="fail the run above this share of rejected records")
     truth_bucket: int = Field(1000, ge=1, le=100_000, description="students per document of the generator's truth")
-    label_rule: str | None = Field(None, description="the classification label as a rule on final_score: '> 70', "
+    label_rule: RuleText | None = Field(None, description="the classification label as a rule on final_score: '> 70', "
                                                      "'pass: >= 50', 'at risk: < 50'; empty = a mapped source's, "
                                                      "else the champion's, else the generator's "
                                                      f"'{DEFAULT_LABEL_RULE.text}'")
-
-    @field_validator("label_rule")
-    @classmethod
-    def readable_rule(cls, value: str | None) -> str | None:
-        """A rule the pipeline can read."""
-        if value is not None:
-            LabelRule.parse(value)
-        return value
 
     def given_rule(self) -> LabelRule | None:
         """The label rule given for this run, if one was."""
