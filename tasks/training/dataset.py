@@ -19,6 +19,26 @@ class NotEnoughDataError(UserError, ValueError):
     """Too few labeled rows to train and evaluate honestly."""
 
 
+class TooFewOfAClassError(UserError, ValueError):
+    """The classification label holds one class, or too few of one, to train a classifier: a question to the
+    user (their rule, their score's scale), not a reason to skip quietly."""
+
+
+MIN_PER_CLASS = 5  # each class must reach every part of a stratified split (and a calibration fold)
+
+
+def check_classes(labels: pd.Series, target: str) -> None:
+    """A clear error when a classifier cannot be trained on these labels, saying what to check."""
+    counts = labels.astype(bool).value_counts()
+    positive, negative = int(counts.get(True, 0)), int(counts.get(False, 0))
+    if min(positive, negative) < MIN_PER_CLASS:
+        raise TooFewOfAClassError(
+            f"the label {target} is true for {positive} and false for {negative} of {len(labels)} labeled rows; a "
+            f"classifier needs at least {MIN_PER_CLASS} of each. Check the label rule (--label-rule, or labels.rule "
+            "in the mapping) and the score's scale (labels.score.scale: a 0-20 score read as 0-100 puts every "
+            "student below 70)")
+
+
 @dataclass
 class TrainingData:
     """Features (model inputs only), labels, and the truth (never an input) for each split, by student_id."""
@@ -83,6 +103,8 @@ def make_training_data(frame: pd.DataFrame, truth: pd.DataFrame, problem: Proble
     if len(frame) < min_rows:
         raise NotEnoughDataError(f"{len(frame)} labeled rows in students_features; training needs at least "
                                  f"{min_rows}. Ingest a labeled batch first (python flows/main.py --kind labeled).")
+    if problem_spec(problem).classifies:
+        check_classes(frame[target], target)
     split_ids = split_ids or split_frame(frame, problem, seed, val_size, test_size)
     keys = ["student_id", "batch_id"] if "batch_id" in truth else ["student_id"]
     truth = frame[keys].merge(truth.drop_duplicates(keys), on=keys, how="left")  # aligned with frame's rows

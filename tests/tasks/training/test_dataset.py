@@ -83,3 +83,18 @@ def test_the_holdout_is_the_newest_term_alone_and_its_students_train_nothing():
     data = make_training_data(kept, truth, "classification", 1, 0.2, 0.2, 100, split_ids=split)
     assert len(data.X["test"]) == 120  # the holdout students' newest term only
     assert len(data.X["train"]) + len(data.X["val"]) == 2 * 180  # every other student with both terms
+
+
+@pytest.mark.parametrize(("positives", "refused"), [(0, True), (4, True), (5, False)])
+def test_a_label_with_one_class_or_too_few_of_one_is_a_clear_error(positives, refused):
+    from tasks.training.dataset import TooFewOfAClassError, make_training_data
+
+    frame, truth = two_terms(150)
+    frame = frame[frame["batch_id"] == "term1"].copy()
+    frame["high_performer"] = [i < positives for i in range(len(frame))]
+    if refused:
+        with pytest.raises(TooFewOfAClassError, match=rf"true for {positives} and false for {150 - positives} of "
+                                                      r"150 labeled rows.*scale"):
+            make_training_data(frame, truth, "classification", 1, 0.2, 0.2, 100)
+    else:
+        assert make_training_data(frame, truth, "classification", 1, 0.2, 0.2, 100).lineage["rows"] == 150
