@@ -25,6 +25,7 @@ def batch_summary(stages: BatchStages, stored: StoreCounts) -> dict:
         "batch_id": ingested.batch_id, "batch_seq": ingested.seq,
         "kind": "labeled" if ingested.labeled else "unlabeled",
         "label_rule": f"{ingested.label_rule.name}: {ingested.label_rule.text}" if ingested.labeled else None,
+        "sanity": ingested.sanity,
         "input": ingested.input, "accepted": ingested.accepted, "rejected": ingested.rejected,
         "quality": {"raw": _brief(stages.raw_quality), "features": _brief(stages.feature_quality)},
         "data_docs": stages.feature_quality.data_docs, "store": stored.store, "counts": stored.counts,
@@ -89,6 +90,7 @@ def render_summary(summary: dict) -> str:
         f"store      {summary['store']}",
         f"records    {summary['input']} in: {summary['accepted']} accepted, {summary['rejected']} rejected",
         "counts     " + ", ".join(f"{name} {count}" for name, count in summary["counts"].items()),
+        *(f"check      {message}" for message in summary.get("sanity", [])),
     ]
     for stage, quality in summary.get("quality", {}).items():
         lines.append(f"quality    {stage}: {quality['evaluated']} expectations, {quality['failed']} failed, "

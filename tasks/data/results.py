@@ -22,6 +22,7 @@ class Ingested:
     rejected_inserted: int
     seconds: float
     label_rule: LabelRule = DEFAULT_LABEL_RULE  # a labeled batch's (the question its labels answer)
+    sanity: list[str] = field(default_factory=list)  # what looks wrong although every record passed (sanity.py)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from tasks.data.labels import LabelsNotFoundError, attach_labels, generator_twin
 from tasks.data.mapping import read_mapping
 from tasks.data.quality import gate_lines, quality_alert, quality_markdown
 from tasks.data.results import Exported, Featurized, Ingested, Quality, StoreCounts
+from tasks.data.sanity import sanity_findings
 from tasks.data.sources import BatchKind, file_batch_id, infer_labeled, jsonl_text, read_source, source_format
 from tasks.data.synthetic import DriftKnobs, generate_batch
 from validation.contracts import LabelRule
@@ -138,15 +139,19 @@ def ingest_batch(batch: BatchInput, truth_bucket: int) -> Ingested:
             ({**doc, "batch_id": batch.batch_id, "rejected_at": now} for doc in rejected),
             truth_buckets(truth, batch.batch_id, truth_bucket),
             on_progress=Progress(f"ingest {batch.batch_id}", len(accepted)))
+        sanity = sanity_findings([record for _, record in accepted], batch.labeled, batch.label_rule)
         store.update_batch(db, batch.batch_id, {"accepted": len(accepted), "rejected": len(rejected),
-                                                "truth_rows": len(truth), "status": "ingested"})
+                                                "truth_rows": len(truth), "status": "ingested", "sanity": sanity})
+    for finding in sanity:
+        logger.warning("batch %s: %s", batch.batch_id, finding["message"])
     if rejected:
         logger.warning("batch %s: %d of %d records rejected (see students_rejected)",
                        batch.batch_id, len(rejected), len(batch.records))
     logger.info("batch %s (seq %d): %d new raw records, %d already present", batch.batch_id, batch_doc["seq"],
                 raw.inserted, raw.unchanged)
     return Ingested(batch.batch_id, batch_doc["seq"], batch.labeled, len(batch.records), len(accepted), len(rejected),
-                    raw.inserted, raw.unchanged, quarantined.inserted, timing["seconds"], batch.label_rule)
+                    raw.inserted, raw.unchanged, quarantined.inserted, timing["seconds"], batch.label_rule,
+                    [finding["message"] for finding in sanity])
 
 
 def _publish(key: str, batch_id: str, result: SuiteResult, extra: list[str]) -> None:

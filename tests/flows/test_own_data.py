@@ -104,3 +104,13 @@ def test_versions_for_different_label_rules_are_never_compared(db):
     challenger = db[MODELS].find_one({"version": promotion["challenger"]})
     assert challenger["label_rule"]["direction"] == ">=" and challenger["lineage"]["batches"] == [
         retrained["batch_id"]]  # the window holds only batches labeled by the same rule
+
+
+def test_an_unconverted_scale_is_reported_on_the_batch_without_rejecting_anything(db, tmp_path):
+    source, mapping = school_export(tmp_path, students=200)
+    mapping.write_text(MAPPING.replace(", scale: [0, 20]", ""), encoding="utf-8")  # the scale forgotten
+    summary = main_flow(MainParams(source=str(source), mapping=str(mapping), export=False, train=False))
+    assert summary["accepted"] == 200 and summary["rejected"] == 0  # valid record by record (a 25 fits 0..100)
+    checks = {f["check"] for f in db[BATCHES].find_one({"batch_id": summary["batch_id"]})["sanity"]}
+    assert {"score_scale", "one_class"} <= checks
+    assert any("labels.score.scale" in message for message in summary["sanity"])

@@ -1,0 +1,47 @@
+"""What looks wrong about a batch although every record passed (pure): an unconverted scale, a one-class label,
+likely dropouts; and a batch from the generator that looks right."""
+
+from __future__ import annotations
+
+import copy
+
+from tasks.data.sanity import sanity_findings
+from tasks.data.synthetic import generate_batch
+from tests.conftest import REFERENCE_RECORD
+from validation.contracts import DEFAULT_LABEL_RULE, LabelRule
+
+
+def students(n: int, grades: list[float], score: float | None, **study) -> list[dict]:
+    out = []
+    for i in range(n):
+        record = {**copy.deepcopy(REFERENCE_RECORD), "student_id": i + 1,
+                  "courses": [{"course": "Math", "credits": 4, "grades": list(grades)}]}
+        if score is not None:
+            record["final_score"] = score
+        if study:
+            record["study"] = dict(study)
+        out.append(record)
+    return out
+
+
+def test_the_generators_students_look_right():
+    batch = generate_batch(500, 3)
+    assert sanity_findings(batch.records, True, DEFAULT_LABEL_RULE) == []
+
+
+def test_grades_and_scores_that_never_pass_20_look_like_an_unconverted_scale():
+    found = {f["check"]: f for f in sanity_findings(students(30, [12, 14], 13.5, hours_per_week=5), True,
+                                                    LabelRule.parse("pass: >= 50"))}
+    assert set(found) == {"grade_scale", "score_scale", "one_class"}
+    assert found["grade_scale"]["numbers"] == {"grades": 60, "highest": 14}
+    assert "grades.scale: [0, 20]" in found["grade_scale"]["message"]
+    assert found["one_class"]["message"].startswith("no student of 30 is 'pass' (final_score >= 50)")
+    few = sanity_findings(students(5, [12, 14], None), False, DEFAULT_LABEL_RULE)
+    assert few == []  # 10 grades say nothing about a scale
+
+
+def test_a_zero_score_without_activity_is_a_likely_dropout():
+    records = students(25, [60, 70], 75.0, attendance_rate=0.9) + students(2, [60], 0.0, attendance_rate=0.0)
+    records[-1]["student_id"], records[-2]["student_id"] = 901, 902
+    [finding] = sanity_findings(records, True, DEFAULT_LABEL_RULE)
+    assert finding["check"] == "likely_dropouts" and finding["numbers"] == {"students": 2, "first": [902, 901]}
