@@ -91,7 +91,10 @@ class LabelRule:
             raise ValueError(f"label rule {text!r} is not like '> 70', '>= 50' or 'final_score < 50'")
         direction, threshold = match.group(1), float(match.group(2))
         default_name = "high performer" if direction.startswith(">") else "at risk"
-        return cls(threshold, direction, name or label.strip() or default_name)
+        name = name or label.strip() or default_name
+        if len(name) > 60 or not name.isprintable():
+            raise ValueError(f"label rule {text[:80]!r}: its name must be at most 60 printable characters")
+        return cls(threshold, direction, name)
 
 
 _COMPARE = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b}

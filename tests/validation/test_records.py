@@ -122,6 +122,11 @@ def test_label_rules_read_and_apply():
     for bad in ("= 50", "> fifty", "final_grade > 5", ""):
         with pytest.raises(ValueError, match="is not like"):
             LabelRule.parse(bad)
+    for hostile in ("x" * 61 + ": >= 50", "pass\x00: >= 50"):
+        with pytest.raises(ValueError, match="at most 60 printable characters"):
+            LabelRule.parse(hostile)
+    assert LabelRule.parse("<script>alert(1)</script>: >= 50").name == "<script>alert(1)</script>"  # data, escaped
+
 
 
 def test_unknown_major_is_not_a_rejection():
