@@ -10,13 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
 
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
-
-from infra.collections import find_in
 
 DUPLICATE_KEY = 11000
 CHUNK = 1000
@@ -57,37 +54,16 @@ def insert_new(collection: Collection, documents: Iterable[dict],
     return counts
 
 
-def merge_stage(into: str, on: Sequence[str], keep_newer: str | None = None) -> dict:
-    """The ``$merge`` stage (``on`` needs a unique index): replace, or keep the stored document if it is newer."""
-    when_matched: str | list = "replace"
-    if keep_newer:
-        when_matched = [{"$replaceWith": {
-            "$cond": [{"$gte": [f"$$new.{keep_newer}", f"${keep_newer}"]}, "$$new", "$$ROOT"]
-        }}]
-    return {"$merge": {"into": into, "on": list(on), "whenMatched": when_matched, "whenNotMatched": "insert"}}
+def merge_stage(into: str, on: Sequence[str]) -> dict:
+    """The ``$merge`` stage: insert new documents, replace a stored one with the same ``on`` fields (which need a
+    unique index on exactly them)."""
+    return {"$merge": {"into": into, "on": list(on), "whenMatched": "replace", "whenNotMatched": "insert"}}
 
 
-def merge_outcome(collection: Collection, key: str, keys: Sequence[Any], seq_field: str, seq: int) -> WriteCounts:
-    """What a keep-newer ``$merge`` of documents with these ``keys``, all at sequence ``seq``, does to the
-    collection, read before the merge (``$merge`` itself reports no counts)."""
-    counts = WriteCounts(inserted=len(keys))
-    for stored in find_in(collection, key, keys, {"_id": 0, seq_field: 1}):
-        counts.inserted -= 1
-        stored_seq = stored.get(seq_field)
-        if stored_seq is None or stored_seq < seq:
-            counts.modified += 1
-        elif stored_seq == seq:
-            counts.unchanged += 1
-        else:
-            counts.kept_newer += 1
-    return counts
-
-
-def merge_pipeline_output(db: Database, source: str, pipeline: list[dict], into: str, key: str | Sequence[str],
-                          keep_newer: str | None = None) -> None:
+def merge_pipeline_output(db: Database, source: str, pipeline: list[dict], into: str,
+                          key: str | Sequence[str]) -> None:
     """Run ``pipeline`` over ``source`` inside the server and ``$merge`` its documents into ``into`` by ``key`` (one
-    field or several, with a unique index on exactly them), replacing what is stored, or keeping a stored document
-    whose ``keep_newer`` field is greater; safe to re-run. The pipeline's documents must not carry ``_id``.
-    (``merge_outcome``, asked first, tells what a keep-newer merge will do.)"""
+    field or several, with a unique index on exactly them), replacing what is stored under the same key; safe to
+    re-run. The pipeline's documents must not carry ``_id``."""
     on = [key] if isinstance(key, str) else list(key)
-    db[source].aggregate([*pipeline, merge_stage(into, on, keep_newer=keep_newer)], allowDiskUse=True)
+    db[source].aggregate([*pipeline, merge_stage(into, on)], allowDiskUse=True)

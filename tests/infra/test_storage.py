@@ -16,7 +16,7 @@ from infra.storage import (
     redact_uri,
     supports_transactions,
 )
-from infra.writes import insert_new, merge_outcome, merge_pipeline_output, merge_stage
+from infra.writes import insert_new, merge_pipeline_output, merge_stage
 
 SECRET = "TopSecret99"  # a made-up password that must never show up in any message
 
@@ -111,26 +111,20 @@ def test_insert_new_reports_progress_per_chunk_and_counts_across_chunks(db):
     assert (counts.inserted, counts.unchanged) == (1250, 1250) and seen == [1000, 2000, 2500]
 
 
-def test_pipeline_output_merges_keeping_the_newer_document_and_reports_what_it_did(db):
-    db["f"].create_index([("k", 1)], unique=True)
-    db["f"].insert_many([{"k": 1, "seq": 5, "v": "newer"}, {"k": 2, "seq": 1, "v": "older"},
-                         {"k": 3, "seq": 3, "v": "same"}])
-    db["src"].insert_many([{"k": k, "v": "from seq 3"} for k in (1, 2, 3, 4)])
-    pipeline = [{"$project": {"_id": 0, "k": 1, "seq": {"$literal": 3}, "v": 1}}]
-    counts = merge_outcome(db["f"], "k", [1, 2, 3, 4], "seq", 3)
-    merge_pipeline_output(db, "src", pipeline, "f", "k", keep_newer="seq")
-    assert (counts.inserted, counts.modified, counts.unchanged, counts.kept_newer) == (1, 1, 1, 1)
-    stored = {doc["k"]: (doc["seq"], doc["v"]) for doc in db["f"].find()}
-    assert stored == {1: (5, "newer"), 2: (3, "from seq 3"), 3: (3, "from seq 3"), 4: (3, "from seq 3")}
-    again = merge_outcome(db["f"], "k", [1, 2, 3, 4], "seq", 3)
-    assert (again.inserted, again.modified, again.unchanged, again.kept_newer) == (0, 0, 3, 1)
+def test_pipeline_output_merges_on_several_keys_replacing_only_its_own_documents(db):
+    db["f"].create_index([("batch", 1), ("k", 1)], unique=True)
+    db["f"].insert_many([{"batch": "older", "k": 1, "v": "kept"}, {"batch": "this", "k": 2, "v": "stale"}])
+    db["src"].insert_many([{"k": k, "v": "new"} for k in (1, 2, 3)])
+    pipeline = [{"$project": {"_id": 0, "batch": {"$literal": "this"}, "k": 1, "v": 1}}]
+    for _ in range(2):  # a re-run changes nothing more
+        merge_pipeline_output(db, "src", pipeline, "f", ["batch", "k"])
+        stored = {(doc["batch"], doc["k"]): doc["v"] for doc in db["f"].find()}
+        assert stored == {("older", 1): "kept", ("this", 1): "new", ("this", 2): "new", ("this", 3): "new"}
 
 
-def test_merge_stage_keeps_the_newer_document():
-    assert merge_stage("f", ["student_id"]) == {"$merge": {
-        "into": "f", "on": ["student_id"], "whenMatched": "replace", "whenNotMatched": "insert"}}
-    newer = merge_stage("f", ["student_id"], keep_newer="batch_seq")["$merge"]["whenMatched"]
-    assert newer[0]["$replaceWith"]["$cond"][0] == {"$gte": ["$$new.batch_seq", "$batch_seq"]}
+def test_merge_stage():
+    assert merge_stage("f", ["batch_id", "student_id"]) == {"$merge": {
+        "into": "f", "on": ["batch_id", "student_id"], "whenMatched": "replace", "whenNotMatched": "insert"}}
 
 
 def test_a_transaction_applies_all_of_its_writes_or_none(db):
