@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -125,9 +126,14 @@ def test_a_folder_that_is_not_a_store_is_refused(folder):
         ensure_server(folder, free_port())
 
 
-def test_a_server_that_does_not_answer_in_time_is_stopped_and_reported(folder):
+def test_a_server_that_does_not_answer_in_time_is_stopped_and_reported(folder, tmp_path, monkeypatch):
+    # a server that never answers (a real one given 0.02 s is a race: once, on a loaded machine, a ping answered)
+    silent = tmp_path / "silent-server"
+    silent.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(60)\n")  # one process, with the server's args
+    silent.chmod(0o755)
+    monkeypatch.setattr("infra.local_server.server_command", lambda: str(silent))
     with pytest.raises(LocalServerError, match=r"did not answer within 0 s; its log .*pipeline-server.log"):
-        ensure_server(folder, free_port(), start_timeout_s=0.02)
+        ensure_server(folder, free_port(), start_timeout_s=0.3)
     assert not (folder / STATE_FILE).exists()
     leftover = subprocess.run(["pgrep", "-f", f"--storage-path {folder}"], capture_output=True, text=True)
     assert leftover.stdout.strip() == ""
