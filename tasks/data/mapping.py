@@ -51,6 +51,16 @@ class Value(BaseModel):
     map: dict[str, Any] | None = Field(None, description="source value (as text) -> our value")
     scale: tuple[float, float] | None = Field(None, description="the source's range, scaled to 0..100")
 
+    @field_validator("map", mode="before")
+    @classmethod
+    def text_keys(cls, value: Any) -> Any:
+        """Keys are the source's text: YAML reads an unquoted yes/no/on/off as true/false, and numbers as numbers."""
+        if isinstance(value, dict):
+            if any(isinstance(key, bool) for key in value):
+                raise ValueError("a key was read as true/false: quote yes/no/on/off keys (\"yes\": true)")
+            return {str(key): item for key, item in value.items()}
+        return value
+
     @model_validator(mode="after")
     def one_origin(self) -> Value:
         """Exactly one of column and constant."""

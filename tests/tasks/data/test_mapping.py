@@ -101,6 +101,8 @@ def test_csv_dialect_bom_quotes_and_a_malformed_row_with_its_line(tmp_path):
     ("student_id: {column: id}\ncourses:\n  - course: {constant: X}\n    credits: {constant: 4}\n"
      "    grades: {columns: [G1], scale: [20, 0]}\n", r"line 5: courses.0.grades"),
     ("fields: {}\n", r"student_id: Field required"),
+    ("student_id: {column: id}\nfields:\n  fullTime: {column: ft, map: {yes: true, no: false}}\n",
+     r"line 3: fields.fullTime.map: .*quote yes/no/on/off keys"),
     ("student_id: [oops\n", "not valid YAML"),
     ("- a list\n", "must be a YAML mapping"),
 ])
