@@ -163,6 +163,14 @@ class Mapping(BaseModel):
                              "source declares of its own are not supported yet)")
         return value
 
+    def columns(self) -> set[str]:
+        """Every source column the mapping reads."""
+        values = [*self.fields.values(), *(v for c in self.courses for v in (c.course, c.credits))]
+        values += [self.labels.score] if self.labels else []
+        named = {v.column for v in values if v.column is not None}
+        named |= {column for c in self.courses for column in c.grades.columns}
+        return named | ({self.student_id.column} if self.student_id.column else set(self.student_id.columns))
+
     def label_rule(self) -> LabelRule | None:
         """The rule the mapping declares, if any."""
         return LabelRule.parse(self.labels.rule) if self.labels and self.labels.rule else None

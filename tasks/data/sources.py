@@ -105,6 +105,11 @@ def read_source(path: Path, mapping: Mapping | None, labeled: bool) -> tuple[lis
     rows = _rows(path, content, kind, mapping)
     if not rows:
         raise SourceFileError(f"source file {path} holds no rows")
+    present = {column for _, row in rows if isinstance(row, dict) for column in row}
+    missing = sorted(mapping.columns() - present)
+    if missing and present:
+        raise SourceFileError(f"the mapping reads column(s) {missing} that {path.name} does not have (its columns: "
+                              f"{sorted(present)[:40]}); fix the mapping or the export (nothing was stored)")
     return map_rows(rows, mapping, labeled), hashlib.sha256(content).hexdigest()
 
 

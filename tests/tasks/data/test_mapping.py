@@ -132,3 +132,23 @@ def test_parquet_rows_map_the_same_way(tmp_path):
     [record], _ = read_source(tmp_path / "school.parquet", mapping, labeled=True)
     assert record["courses"][0]["grades"] == [50.0] and record["final_score"] == 65.0
     assert record["study"] == {"hours_per_week": 3.5} and record["demographics"] == {"part_time_job": True}
+
+
+def test_a_column_the_mapping_reads_but_the_file_lacks_is_one_error_before_anything_is_stored(tmp_path):
+    mapping, _ = read_mapping(write(tmp_path, "m.yaml", MAPPING))
+    text = "school;number;age;subject;studytime;paid;G1;G2\nGP;1;17;mat;2;yes;10;12\n"  # no G3 (the score)
+    with pytest.raises(SourceFileError, match=r"reads column\(s\) \['G3'\] that school.csv does not have"):
+        read_source(write(tmp_path, "school.csv", text), mapping, labeled=True)
+
+
+def test_hostile_values_stay_data(tmp_path):
+    mapping, _ = read_mapping(write(tmp_path, "m.yaml", MAPPING.replace(
+        "course: {constant: first subject}", "course: {column: subject}").replace(
+        "  major: {column: subject, map: {mat: Math, por: Literature}}\n", "")))
+    for hostile in ("$$NOW", "<script>alert(1)</script>", "x" * 5000):
+        row = {"school": "GP", "number": "1", "age": "17", "subject": hostile, "studytime": "2", "paid": "no",
+               "G1": "10", "G2": "12", "G3": "13"}
+        record = map_row(row, mapping, labeled=True)
+        assert record["courses"][0]["course"] == hostile  # a string, never an expression or markup
+        reasons = {(r["field"], r["rule"]) for r in check_record({**record, "major": "Math"}, labeled=True)}
+        assert reasons == ({("courses[0].course", "max_length")} if len(hostile) > 100 else set())
