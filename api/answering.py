@@ -35,7 +35,8 @@ def answer_jobs(state: ServingState, jobs: list[Job]) -> None:
     if champion is None:
         raise NoChampionError(f"model {name!r} has no champion yet: run python flows/main.py on a labeled batch")
     db = state.db()
-    frame = request_features(db, [record for job in jobs for record in job.records], jobs[0].request_id)
+    frame = request_features(db, [record for job in jobs for record in job.records], jobs[0].request_id,
+                             snapshot.contract(name))
     test = snapshot.tests.get(name)
     routes = route(frame["student_id"].tolist(), champion.version, test)
     frame = frame.assign(arm=[arm for arm, _ in routes], version=[version for _, version in routes])

@@ -8,14 +8,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class PredictRequest(BaseModel):
-    """Raw nested student records, as ingest takes them."""
+    """Raw nested student records, as ingest takes them. A model trained on a dataset that declares extra fields
+    (``GET /models`` lists them under ``features.extras``) reads them from each record's ``extra`` object, checked
+    against their declared range or allowed values; courses and grades may be missing (a new student)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"records": [{
         "student_id": 3, "age": 27, "major": "Math", "fullTime": False, "enrollment_year": 2021,
         "courses": [{"course": "Statistics", "credits": 3, "grades": [74, 57, 59]},
                     {"course": "Linear Algebra", "credits": 4, "grades": [68, 64, 75]}]}]}]})
 
-    records: list[Any] = Field(description="raw student records (the ingest schema)")
+    records: list[Any] = Field(description="raw student records (the ingest schema; a dataset's declared fields "
+                                           "under 'extra')")
 
 
 class Prediction(BaseModel):

@@ -19,7 +19,7 @@ from infra.settings import Settings
 from infra.storage import Db, get_database
 from tasks.registry.store import find_champion, get_version, load_binary
 from tasks.serving.store import running_tests
-from validation.contracts import TARGETS
+from validation.contracts import TARGETS, FeatureContract
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class LoadedModel:
     sha256: str
     model: object = field(repr=False)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    contract: FeatureContract = field(default_factory=FeatureContract)  # its inputs (the dataset's extras)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,11 @@ class Snapshot:
 
     champions: dict[str, LoadedModel]
     tests: dict[str, dict]
+    contracts: dict[str, FeatureContract] = field(default_factory=dict)  # what a request's records must carry
+
+    def contract(self, name: str) -> FeatureContract:
+        """The inputs a request for ``name`` must satisfy: the champion's, and a running test's other arm's."""
+        return self.contracts.get(name, FeatureContract())
 
 
 class ServingState:
@@ -72,7 +78,8 @@ class ServingState:
         db = self.db()
         record = get_version(db, name, version)
         model = load_binary(db, record)  # raises on a missing or tampered binary
-        loaded = LoadedModel(name, version, record.problem, record.algorithm, record.sha256, model)
+        loaded = LoadedModel(name, version, record.problem, record.algorithm, record.sha256, model,
+                             contract=record.contract)
         with self._lock:
             self._models[key] = loaded
         return loaded
@@ -91,7 +98,12 @@ class ServingState:
         for name, test in tests.items():
             for arm in test["arms"].values():
                 self.model(name, arm["version"])
-        self.snapshot = Snapshot(champions, tests)
+        contracts = {}
+        for name, champion in champions.items():
+            arms = [self.model(name, arm["version"]) for arm in tests.get(name, {}).get("arms", {}).values()]
+            extras = {e.name: e for model in [champion, *arms] for e in model.contract.extras}
+            contracts[name] = FeatureContract(tuple(extras.values()))
+        self.snapshot = Snapshot(champions, tests, contracts)
         self.refreshed_at = datetime.now(UTC)
         self.last_error = None
 

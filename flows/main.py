@@ -23,7 +23,7 @@ from tasks.reporting.tasks import publish_training_report
 from tasks.training.evaluation import baseline_score
 from tasks.training.params import TrainingParams
 from tasks.training.tasks import evaluate_models, load_training_data
-from validation.contracts import LabelRule, problem_spec
+from validation.contracts import FeatureContract, LabelRule, problem_spec
 
 
 @flow(name="student-pipeline-main", log_prints=True, persist_result=True)
@@ -33,15 +33,16 @@ def main_flow(params: MainParams | None = None) -> dict:
     stages = bring_in_batch(params, problem_spec(params.training.problem).target, labeled_by_default=True)
     exported = export_features(stages.ingested.batch_id) if params.export else None
     labeled = stages.ingested.labeled
-    trained = train_and_register(params.training, stages.ingested.label_rule) if params.train and labeled else None
+    trained = train_and_register(params.training, stages.ingested.label_rule, stages.ingested.contract) \
+        if params.train and labeled else None
     return main_summary(stages, count_collections(), exported, trained)
 
 
 @flow(name="train-and-register")
-def train_and_register(training: TrainingParams, label_rule: LabelRule) -> TrainingRun:
-    """Train every model on the labeled window (batches labeled by ``label_rule``), evaluate, register versions,
-    name the first champion."""
-    data = load_training_data(training, label_rule)
+def train_and_register(training: TrainingParams, label_rule: LabelRule, contract: FeatureContract) -> TrainingRun:
+    """Train every model on the labeled window (batches labeled by ``label_rule``, of the dataset whose features
+    ``contract`` declares), evaluate, register versions, name the first champion."""
+    data = load_training_data(training, label_rule, contract)
     if data is None:
         return TrainingRun([], None, None, skipped=f"fewer than {training.min_rows} labeled students")
     trained = train_candidates(data, training)

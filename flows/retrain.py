@@ -26,7 +26,7 @@ from tasks.promotion.tasks import decide_retraining, promotion_gate
 from tasks.registry.tasks import register_models, verify_champion
 from tasks.reporting.tasks import publish_run_report
 from tasks.training.tasks import evaluate_models, load_window
-from validation.contracts import LabelRule, problem_spec
+from validation.contracts import FeatureContract, LabelRule, problem_spec
 
 
 @flow(name="student-pipeline-retrain", log_prints=True, persist_result=True)
@@ -41,17 +41,18 @@ def retrain_flow(params: RetrainParams | None = None) -> dict:
     drift = check_drift(batch_id, name, params.drift_check, announce=False)
     live = measure_live_performance(batch_id, name, params.live, params.estimate.estimate_level)
     decision = decide_retraining(drift.status, live, params.force, params.live.max_live_drop)
-    outcome = challenge(batch_id, params, stages.ingested.label_rule) if decision.retrain else None
+    outcome = challenge(batch_id, params, stages.ingested.label_rule, stages.ingested.contract) \
+        if decision.retrain else None
     report = publish_run_report("retraining", name, stages, drift, live=live, decision=decision, outcome=outcome)
     return retrain_summary(stages, count_collections(), drift, live, decision, outcome, report)
 
 
 @flow(name="train-challengers")
-def challenge(batch_id: str, params: RetrainParams, label_rule: LabelRule) -> GateOutcome:
-    """Train challengers on the recent window of batches labeled by ``label_rule`` and put the best through the
-    promotion gate."""
+def challenge(batch_id: str, params: RetrainParams, label_rule: LabelRule, contract: FeatureContract) -> GateOutcome:
+    """Train challengers on the recent window of batches labeled by ``label_rule`` (of the dataset whose features
+    ``contract`` declares) and put the best through the promotion gate."""
     training = params.training
-    data = load_window(batch_id, training, params.holdout, label_rule)
+    data = load_window(batch_id, training, params.holdout, label_rule, contract)
     trained = train_candidates(data, training)
     evaluation = evaluate_models(trained, data, training)
     # the challenger's reference is the recent holdout: if it is promoted, drift is measured from today's world

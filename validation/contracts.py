@@ -23,13 +23,16 @@ FEATURE_SCHEMA: list[tuple[str, str, str, str]] = [
     ("enrollment_year", "int64", "feature", "year of enrolment"),
     ("num_courses", "int64", "feature", "number of courses taken"),
     ("total_credits", "int64", "feature", "sum of the courses' credits"),
-    ("num_grades", "int64", "feature", "number of grades recorded"),
-    ("avg_grade", "double", "feature", "mean of all grades"),
+    ("num_grades", "int64", "feature", "number of grades recorded (0: a student without grades yet)"),
+    ("avg_grade", "double", "feature", "mean of all grades (null without grades, like every grade feature)"),
     ("max_grade", "double", "feature", "highest grade"),
     ("min_grade", "double", "feature", "lowest grade"),
     ("grade_range", "double", "feature", "highest minus lowest grade"),
-    ("credit_weighted_avg", "double", "feature", "mean of course averages weighted by credits"),
-    ("course_avg_std", "double", "feature", "spread (population sd) of the course averages"),
+    ("credit_weighted_avg", "double", "feature", "mean of the graded courses' averages weighted by credits"),
+    ("course_avg_std", "double", "feature", "spread (population sd) of the graded courses' averages"),
+    ("latest_grade", "double", "feature", "mean of each graded course's latest grade (grades are in time order)"),
+    ("grade_trend", "double", "feature", "mean change per period: each course's (last - first) / (grades - 1), "
+                                         "averaged over courses with two grades or more"),
     ("study_hours", "double", "feature", "self-reported study hours per week (may be null)"),
     ("attendance_rate", "double", "feature", "share of classes attended (may be null)"),
     ("tutoring", "bool", "feature", "attends tutoring (may be null)"),
@@ -45,7 +48,108 @@ CATEGORICAL = ["major"]
 BOOLEAN = [name for name, dtype, role, _ in FEATURE_SCHEMA if role == "feature" and dtype == "bool"]
 NUMERIC = [name for name, dtype, role, _ in FEATURE_SCHEMA
            if role == "feature" and name not in CATEGORICAL + BOOLEAN]
-FEATURES = NUMERIC + BOOLEAN + CATEGORICAL  # the model inputs, in this order
+FEATURES = NUMERIC + BOOLEAN + CATEGORICAL  # the model inputs, in this order (the generator's dataset)
+GRADE_FEATURES = ["avg_grade", "max_grade", "min_grade", "grade_range", "credit_weighted_avg", "course_avg_std",
+                  "latest_grade", "grade_trend"]  # null for a student without grades
+_EXTRA_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_ARROW = {"number": "double", "bool": "bool", "category": "string"}
+
+
+@dataclass(frozen=True)
+class ExtraFeature:
+    """A field a dataset declares of its own (absences, a scholarship flag, the school): a number with a range, a
+    yes/no, or a category with its allowed values. Raw records carry it under ``extra.<name>``; the feature
+    documents carry it as ``<name>``; models, drift checks, suites and the API treat it like our own fields."""
+
+    name: str
+    kind: Literal["number", "bool", "category"]
+    low: float | None = None
+    high: float | None = None
+    values: tuple[str, ...] = ()
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not _EXTRA_NAME.fullmatch(self.name) or self.name in COLUMNS or self.name == "extra":
+            raise ValueError(f"extra feature {self.name[:60]!r}: a name is lower-case letters, digits and _ (at most "
+                             "40, starting with a letter) and not one of our own columns")
+        if self.kind == "number" and (self.low is None or self.high is None or not self.low <= self.high):
+            raise ValueError(f"extra feature {self.name}: a number needs its range (range: [low, high])")
+        if self.kind == "category" and not self.values:
+            raise ValueError(f"extra feature {self.name}: a category needs its allowed values (values: [...])")
+
+    def as_dict(self) -> dict:
+        """As stored with a batch and a model version."""
+        return {"name": self.name, "kind": self.kind, "low": self.low, "high": self.high,
+                "values": list(self.values), "description": self.description}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ExtraFeature:
+        """A stored declaration."""
+        return cls(data["name"], data["kind"], data.get("low"), data.get("high"), tuple(data.get("values") or ()),
+                   data.get("description", ""))
+
+
+@dataclass(frozen=True)
+class FeatureContract:
+    """The model inputs of a dataset: our own fields plus the extra ones its mapping declares. Stored with every
+    batch and every model version, and checked where features are read and where requests come in; the generator's
+    dataset is the contract without extras."""
+
+    extras: tuple[ExtraFeature, ...] = ()
+
+    @property
+    def numeric(self) -> list[str]:
+        """Numeric model inputs."""
+        return NUMERIC + [e.name for e in self.extras if e.kind == "number"]
+
+    @property
+    def boolean(self) -> list[str]:
+        """Yes/no model inputs."""
+        return BOOLEAN + [e.name for e in self.extras if e.kind == "bool"]
+
+    @property
+    def categorical(self) -> list[str]:
+        """Categorical model inputs."""
+        return CATEGORICAL + [e.name for e in self.extras if e.kind == "category"]
+
+    @property
+    def features(self) -> list[str]:
+        """The model inputs, in a model's column order."""
+        return self.numeric + self.boolean + self.categorical
+
+    @property
+    def schema(self) -> list[tuple[str, str, str, str]]:
+        """The feature documents' columns (name, Arrow type, role, description), extras before the labels."""
+        own = [row for row in FEATURE_SCHEMA if row[2] != "label"]
+        extra = [(e.name, _ARROW[e.kind], "feature", e.description or f"declared by the dataset ({e.kind})")
+                 for e in self.extras]
+        return own + extra + [row for row in FEATURE_SCHEMA if row[2] == "label"]
+
+    @property
+    def columns(self) -> list[str]:
+        """The feature documents' columns."""
+        return [name for name, *_ in self.schema]
+
+    def extra(self, name: str) -> ExtraFeature | None:
+        """The declaration of one extra feature."""
+        return next((e for e in self.extras if e.name == name), None)
+
+    def missing_from(self, other: FeatureContract) -> list[str]:
+        """The extra features this contract needs that ``other`` does not declare (alike)."""
+        return [e.name for e in self.extras if other.extra(e.name) != e]
+
+    def as_dict(self) -> dict:
+        """As stored with a model version (``feature_schema``) and a batch (``features``)."""
+        return {"numeric": self.numeric, "boolean": self.boolean, "categorical": self.categorical,
+                "extras": [e.as_dict() for e in self.extras]}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> FeatureContract:
+        """A stored contract; one stored before datasets declared extras is the generator's."""
+        return cls(tuple(ExtraFeature.from_dict(e) for e in (data or {}).get("extras") or ()))
+
+
+DEFAULT_CONTRACT = FeatureContract()
 
 
 

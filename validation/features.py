@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from infra.errors import UserError
-from validation.contracts import COLUMNS, FEATURE_SCHEMA
+from validation.contracts import DEFAULT_CONTRACT, FeatureContract
 
 _EXPECTED = {"int64": "an integer", "double": "a number", "bool": "true or false", "string": "text"}
 
@@ -31,21 +31,22 @@ def _fits(value: Any, dtype: str) -> bool:
     return dtype == "double" or float(value).is_integer()
 
 
-def contract_problem(document: dict) -> tuple[str, Any, str] | None:
+def contract_problem(document: dict, contract: FeatureContract = DEFAULT_CONTRACT) -> tuple[str, Any, str] | None:
     """The first (field, value, expected) of a feature document that breaks the contract, or None."""
     if not isinstance(document.get("student_id"), int) or isinstance(document.get("student_id"), bool):
         return "student_id", document.get("student_id"), "an integer"
-    for name, dtype, _, _ in FEATURE_SCHEMA:
+    for name, dtype, _, _ in contract.schema:
         if not _fits(document.get(name), dtype):
             return name, document.get(name), _EXPECTED[dtype]
     return None
 
 
-def features_frame(documents: list[dict], collection: str = "students_features") -> pd.DataFrame:
-    """Checked feature documents as a frame with exactly the contract's columns, sorted by student, then batch (a
-    student's terms in order)."""
+def features_frame(documents: list[dict], contract: FeatureContract = DEFAULT_CONTRACT,
+                   collection: str = "students_features") -> pd.DataFrame:
+    """Checked feature documents as a frame with exactly the contract's columns (its extras included), sorted by
+    student, then batch (a student's terms in order)."""
     for document in documents:
-        problem = contract_problem(document)
+        problem = contract_problem(document, contract)
         if problem:
             field, value, expected = problem
             student = document.get("student_id")
@@ -53,5 +54,5 @@ def features_frame(documents: list[dict], collection: str = "students_features")
                 f"{collection} holds a document that breaks the feature contract: student {student!r}, field "
                 f"{field} = {str(repr(value))[:60]} (expected {expected}). It was written around this pipeline's "
                 f"checks; fix or delete it (db.{collection}.deleteOne({{student_id: {student!r}}})) and run again")
-    frame = pd.DataFrame.from_records(documents, columns=COLUMNS)
+    frame = pd.DataFrame.from_records(documents, columns=contract.columns)
     return frame.sort_values(["student_id", "batch_seq"], kind="stable").reset_index(drop=True)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import bson
 from bson.errors import BSONError
 
-from validation.contracts import LabelRule
+from validation.contracts import DEFAULT_CONTRACT, FeatureContract, LabelRule
 
 INT64 = (-(2**63), 2**63 - 1)
 MAX_NESTING = 100  # MongoDB refuses documents nested deeper
@@ -147,10 +147,12 @@ class UnparseableLine:
     reasons: tuple[dict, ...] = ()  # what exactly was wrong, when more is known than that the line did not parse
 
 
-def check_record(record: Any, labeled: bool, label_rule: LabelRule | None = None) -> list[dict]:
+def check_record(record: Any, labeled: bool, label_rule: LabelRule | None = None,
+                 contract: FeatureContract = DEFAULT_CONTRACT) -> list[dict]:
     """Every reason this record cannot enter the raw layer; an empty list means it is accepted. A labeled record's
     own ``high_performer``, when it has one, must agree with ``label_rule`` on its ``final_score`` (the rule
-    decides the label; a file whose labels follow another rule would mix two questions in one store)."""
+    decides the label; a file whose labels follow another rule would mix two questions in one store). The extra
+    fields the dataset's ``contract`` declares are checked under ``extra`` (each may be missing)."""
     if isinstance(record, UnparseableLine):
         return [_reason("$", "parse", record.text, record.error), *record.reasons]
     if not isinstance(record, dict):
@@ -162,6 +164,8 @@ def check_record(record: Any, labeled: bool, label_rule: LabelRule | None = None
     reasons += _check_courses(record.get("courses"))
     for group, rules in (("study", STUDY), ("demographics", DEMOGRAPHICS)):
         reasons += _check_group(record, group, rules)
+    if contract.extras:
+        reasons += check_extras(record.get("extra"), contract)
     if labeled:
         label_reasons = [reason for name, rule in LABEL_RULES.items() for reason in check_field(record, name, rule)]
         reasons += label_reasons
@@ -183,13 +187,33 @@ def _check_group(record: dict, group: str, rules: dict[str, Rule]) -> list[dict]
     return [reason for name, rule in rules.items() for reason in check_field(value, name, rule, f"{group}.")]
 
 
+def check_extras(extra: Any, contract: FeatureContract) -> list[dict]:
+    """The declared extra fields of one record (``extra``: absent, or an object; each field may be missing)."""
+    if extra is None:
+        return []
+    if not isinstance(extra, dict):
+        return [_reason("extra", "type", extra, "an object of the dataset's extra fields")]
+    reasons: list[dict] = []
+    for feature in contract.extras:
+        value, field = extra.get(feature.name), f"extra.{feature.name}"
+        if value is None:
+            continue
+        if feature.kind == "number":
+            reasons += check_value(value, field, Rule("number", limits=Range(feature.low, feature.high)))
+        elif feature.kind == "bool":
+            reasons += check_value(value, field, Rule("bool"))
+        elif not isinstance(value, str) or value not in feature.values:
+            reasons.append(_reason(field, "allowed", value, f"one of {list(feature.values)[:20]}"))
+    return reasons
+
+
 def _check_courses(courses: Any) -> list[dict]:
+    """Courses are optional (a new student has none yet), and so are a course's grades (none given yet): the grade
+    features are then missing, not an error."""
     if courses is None:
-        return [_reason("courses", "required", None, "a list of courses")]
+        return []
     if not isinstance(courses, list):
         return [_reason("courses", "type", courses, "a list of courses")]
-    if not courses:
-        return [_reason("courses", "min_length", 0, "at least one course")]
     if len(courses) > MAX_COURSES:
         return [_reason("courses", "max_length", len(courses), f"at most {MAX_COURSES} courses")]
     reasons: list[dict] = []
@@ -199,10 +223,9 @@ def _check_courses(courses: Any) -> list[dict]:
             reasons.append(_reason(where, "type", course, "an object"))
             continue
         reasons += [reason for name, rule in COURSE.items() for reason in check_field(course, name, rule, f"{where}.")]
-        grades = course.get("grades")
-        if not isinstance(grades, list) or not grades:
-            reasons.append(_reason(f"{where}.grades", "min_length" if grades == [] else "type", grades,
-                                   "a non-empty list of numbers"))
+        grades = course.get("grades", [])
+        if not isinstance(grades, list):
+            reasons.append(_reason(f"{where}.grades", "type", grades, "a list of numbers (empty: no grades yet)"))
             continue
         if len(grades) > MAX_GRADES:
             reasons.append(_reason(f"{where}.grades", "max_length", len(grades), f"at most {MAX_GRADES} grades"))
@@ -259,10 +282,10 @@ def _walk(value: Any, parts: list, depth: int, reasons: list[dict]) -> None:
             reasons.append(_reason(_path([*parts, key]), "storable", item, "an integer within 64 bits"))
 
 
-def split_records(records: list, labeled: bool,
-                  label_rule: LabelRule | None = None) -> tuple[list[tuple[int, dict]], list[dict]]:
+def split_records(records: list, labeled: bool, label_rule: LabelRule | None = None,
+                  contract: FeatureContract = DEFAULT_CONTRACT) -> tuple[list[tuple[int, dict]], list[dict]]:
     """Split a batch into accepted ``(position, record)`` pairs and rejection documents (a labeled batch's records
-    checked against its ``label_rule``).
+    checked against its ``label_rule``, every record's extra fields against the dataset's ``contract``).
 
     A student id seen earlier in the same batch is rejected as a duplicate (the first occurrence stays).
     """
@@ -270,7 +293,7 @@ def split_records(records: list, labeled: bool,
     rejected: list[dict] = []
     seen: dict[int, int] = {}
     for position, record in enumerate(records):
-        reasons = check_record(record, labeled, label_rule)
+        reasons = check_record(record, labeled, label_rule, contract)
         student_id = record.get("student_id") if isinstance(record, dict) else None
         if not reasons and student_id in seen:
             reasons = [_reason("student_id", "unique", student_id, f"first seen at position {seen[student_id]}")]

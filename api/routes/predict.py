@@ -34,7 +34,8 @@ def predict(body: PredictRequest, request: Request,
     name = TARGETS[problem]
     if name not in state.snapshot.champions:
         raise HTTPException(503, f"model {name!r} has no champion yet: run python flows/main.py on a labeled batch")
-    accepted, rejected = split_records(body.records, labeled=False)
+    contract = state.snapshot.contract(name)  # the champion's inputs: a dataset's extras are checked like ours
+    accepted, rejected = split_records(body.records, labeled=False, contract=contract)
     if rejected:
         raise HTTPException(422, {"message": f"{len(rejected)} of {len(body.records)} records are invalid; nothing "
                                              "was predicted", "invalid": [

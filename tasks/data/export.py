@@ -11,23 +11,25 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from validation.contracts import FEATURE_SCHEMA
+from validation.contracts import DEFAULT_CONTRACT, FeatureContract
 
 
-def arrow_schema() -> pa.Schema:
+def arrow_schema(contract: FeatureContract = DEFAULT_CONTRACT) -> pa.Schema:
     """The feature contract as an Arrow schema (only the student id may not be null)."""
     return pa.schema([pa.field(name, pa.type_for_alias(dtype), nullable=(role != "id"))
-                      for name, dtype, role, _ in FEATURE_SCHEMA])
+                      for name, dtype, role, _ in contract.schema])
 
 
-def export_files(frame: pd.DataFrame, lineage: dict) -> dict[str, bytes]:
-    """features.parquet, features.csv and schema.json (with the CSV's SHA-256 and the lineage) as bytes."""
-    table = pa.Table.from_pandas(frame, schema=arrow_schema(), preserve_index=False)
+def export_files(frame: pd.DataFrame, lineage: dict, contract: FeatureContract = DEFAULT_CONTRACT) -> dict[str, bytes]:
+    """features.parquet, features.csv and schema.json (with the CSV's SHA-256, the lineage and the dataset's
+    declared extras) as bytes."""
+    table = pa.Table.from_pandas(frame, schema=arrow_schema(contract), preserve_index=False)
     parquet = io.BytesIO()
     pq.write_table(table, parquet)
     csv = frame.to_csv(index=False).encode()
     schema = {
-        "columns": [{"name": n, "type": t, "role": r, "description": d} for n, t, r, d in FEATURE_SCHEMA],
+        "columns": [{"name": n, "type": t, "role": r, "description": d} for n, t, r, d in contract.schema],
+        "extras": [e.as_dict() for e in contract.extras],
         "rows": len(frame), "data_sha256": hashlib.sha256(csv).hexdigest(), **lineage,
     }
     return {"features.parquet": parquet.getvalue(), "features.csv": csv,

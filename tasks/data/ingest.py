@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from infra.errors import UserError
-from validation.contracts import DEFAULT_LABEL_RULE, LabelRule
+from validation.contracts import DEFAULT_CONTRACT, DEFAULT_LABEL_RULE, FeatureContract, LabelRule
 
 TRUTH_FIELDS = ("student_id", "p_high_performer", "expected_score")
 
@@ -34,6 +34,7 @@ class BatchInput:
     truth: list[dict] = field(default_factory=list)
     seconds: float = 0.0  # time taken to produce the batch (generate or load)
     label_rule: LabelRule = DEFAULT_LABEL_RULE  # a labeled batch's: its records' high_performer is this rule
+    contract: FeatureContract = DEFAULT_CONTRACT  # the dataset's features: ours plus the extras its mapping declares
 
 
 def raw_documents(accepted: list[tuple[int, dict]], batch_id: str, ingested_at: datetime) -> list[dict]:

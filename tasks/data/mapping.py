@@ -11,6 +11,9 @@ What a mapping can say (README "Your own data" has a full example):
 - ``courses``: wide to nested: each course's name and credits (column or constant) and its ``grades`` from one
   or more columns (one per period), with the scale of the source's grades.
 - ``labels``: the score column (with its scale) and the label ``rule`` (``"pass: >= 50"``).
+- ``extras``: fields of the source's own that become features (``absences: {column: absences, type: number,
+  range: [0, 93]}``; ``type`` is number with its ``range``, bool, or category with its ``values``), carried in
+  the record's ``extra`` and declared with the batch: the dataset's feature contract.
 
 A row the mapping cannot turn into a record (a grade outside the declared scale, a value the map does not know)
 is kept with its reasons and line number, so that it is quarantined like a bad JSON Lines line: nothing is dropped.
@@ -27,7 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from infra.errors import UserError
-from validation.contracts import LabelRule, RuleText
+from validation.contracts import ExtraFeature, FeatureContract, LabelRule, RuleText
 from validation.records import DEMOGRAPHICS, RECORD, STUDY, UnparseableLine
 
 TARGETS = {**{name: rule for name, rule in RECORD.items() if name != "student_id"},
@@ -106,6 +109,30 @@ class Labels(BaseModel):
     rule: RuleText | None = Field(None, description="the label rule, e.g. 'pass: >= 50' (the run's wins)")
 
 
+class Extra(Value):
+    """A field of the source's own that becomes a feature: where it comes from (like any value), its type, and
+    its range (a number) or allowed values (a category; the ``map``'s values when not given)."""
+
+    type: Literal["number", "bool", "category"]
+    range: tuple[float, float] | None = None
+    values: list[str] | None = None
+    description: str = Field("", max_length=200)
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def text_values(cls, value: Any) -> Any:
+        """Allowed values are text (a category's codes, as the source writes them)."""
+        return [str(item) for item in value] if isinstance(value, list) else value
+
+    def feature(self, name: str) -> ExtraFeature:
+        """The declaration stored with the batch (a ``ValueError`` names what is missing)."""
+        values = self.values if self.values is not None else (
+            sorted({str(v) for v in self.map.values()}) if self.map and self.type == "category" else [])
+        low, high = self.range if self.range is not None else (None, None)
+        return ExtraFeature(name, self.type, low, high, tuple(values) if self.type == "category" else (),
+                            self.description)
+
+
 class SourceFormat(BaseModel):
     """How to read the file."""
 
@@ -152,6 +179,15 @@ class Mapping(BaseModel):
     fields: dict[str, Value] = Field(default_factory=dict)
     courses: list[Course] = Field(default_factory=list)
     labels: Labels | None = None
+    extras: dict[str, Extra] = Field(default_factory=dict)
+
+    @field_validator("extras")
+    @classmethod
+    def declared_extras(cls, value: dict[str, Extra]) -> dict[str, Extra]:
+        """Each extra is a valid declaration (name, range, values)."""
+        for name, extra in value.items():
+            extra.feature(name)
+        return value
 
     @field_validator("fields")
     @classmethod
@@ -159,17 +195,22 @@ class Mapping(BaseModel):
         """Only fields our record has."""
         unknown = sorted(set(value) - set(TARGETS))
         if unknown:
-            raise ValueError(f"unknown field(s) {unknown}; a mapping fills {sorted(TARGETS)} (extra features a "
-                             "source declares of its own are not supported yet)")
+            raise ValueError(f"unknown field(s) {unknown}; a mapping fills {sorted(TARGETS)} (declare a field of "
+                             "your own under 'extras', with its type)")
         return value
 
     def columns(self) -> set[str]:
         """Every source column the mapping reads."""
         values = [*self.fields.values(), *(v for c in self.courses for v in (c.course, c.credits))]
         values += [self.labels.score] if self.labels else []
+        values += list(self.extras.values())
         named = {v.column for v in values if v.column is not None}
         named |= {column for c in self.courses for column in c.grades.columns}
         return named | ({self.student_id.column} if self.student_id.column else set(self.student_id.columns))
+
+    def contract(self) -> FeatureContract:
+        """The dataset's feature contract: our fields plus the extras this mapping declares."""
+        return FeatureContract(tuple(extra.feature(name) for name, extra in self.extras.items()))
 
     def label_rule(self) -> LabelRule | None:
         """The rule the mapping declares, if any."""
@@ -195,7 +236,7 @@ def read_mapping(path: str | Path) -> tuple[Mapping, str]:
     if unknown:
         raise MappingError(f"mapping {path} is not valid: " + "; ".join(
             f"line {_line_of(node, ['fields', name])}: fields.{name}: unknown field; a mapping fills "
-            f"{sorted(TARGETS)} (extra features a source declares of its own are not supported yet)"
+            f"{sorted(TARGETS)} (declare a field of your own under 'extras', with its type)"
             for name in unknown))
     try:
         mapping = Mapping.model_validate(data)
@@ -337,11 +378,22 @@ def map_row(row: dict, mapping: Mapping, labeled: bool) -> dict:
                         "credits": _value(row, course.credits, f"{where}.credits", "int"), "grades": grades})
     if mapping.courses:
         record["courses"] = courses
+    if mapping.extras:
+        record["extra"] = {name: _extra_value(row, extra, name) for name, extra in mapping.extras.items()}
     if labeled and mapping.labels is not None:
         score = _value(row, mapping.labels.score, "final_score", "number")
         if score is not None:
             record["final_score"] = score
     return record
+
+
+def _extra_value(row: dict, extra: Extra, name: str) -> Any:
+    """An extra field's value as its type: a category is text (a code read as a number is its text)."""
+    kind = {"number": "number", "bool": "bool", "category": "text"}[extra.type]
+    value = _value(row, extra, f"extra.{name}", kind)
+    if extra.type == "category" and value is not None and not isinstance(value, str):
+        value = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    return value
 
 
 def map_rows(rows: list[tuple[int, dict]], mapping: Mapping, labeled: bool) -> list:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from validation.contracts import DEFAULT_LABEL_RULE, LabelRule
+from validation.contracts import DEFAULT_CONTRACT, DEFAULT_LABEL_RULE, FeatureContract, LabelRule
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class Ingested:
     seconds: float
     label_rule: LabelRule = DEFAULT_LABEL_RULE  # a labeled batch's (the question its labels answer)
     sanity: list[str] = field(default_factory=list)  # what looks wrong although every record passed (sanity.py)
+    contract: FeatureContract = DEFAULT_CONTRACT  # the dataset's features (its declared extras)
 
 
 @dataclass(frozen=True)

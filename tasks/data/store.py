@@ -20,7 +20,7 @@ from infra.collections import (
 from infra.storage import Db
 from infra.writes import WriteCounts, insert_new, merge_pipeline_output
 from tasks.data.ingest import BatchInput, LabelRuleConflictError
-from validation.contracts import LabelRule
+from validation.contracts import FeatureContract, LabelRule
 
 RAW_META = {"_id", "batch_id", "_ingest"}
 # what each batch document records about the work done for it (written when that stage completes)
@@ -47,10 +47,18 @@ def register_batch(db: Db, batch: BatchInput, now: datetime) -> dict:
             "batch_id": batch.batch_id, "seq": seq, "kind": "labeled" if batch.labeled else "unlabeled",
             "size": len(batch.records), "source": batch.source, "created_at": now, "status": "registered",
             **({"label_rule": batch.label_rule.as_dict()} if batch.labeled else {}),
+            "features": batch.contract.as_dict(),
         }},
         upsert=True,
     )
     return db[BATCHES].find_one({"batch_id": batch.batch_id})
+
+
+def batch_contract(db: Db, batch_id: str) -> FeatureContract:
+    """The feature contract a batch was ingested under (its dataset's declared extras; a batch from before
+    contracts were stored, or an unknown one: ours)."""
+    batch = db[BATCHES].find_one({"batch_id": batch_id}, {"features": 1})
+    return FeatureContract.from_dict((batch or {}).get("features"))
 
 
 def get_batch(db: Db, batch_id: str) -> dict:

@@ -34,7 +34,7 @@ CREDIT_CHOICES = [2, 3, 4, 5]
 OUTCOME_NOISE_SD = 6.0
 BASE_TIME = datetime(2026, 1, 5, 9, 0, 0)
 MALFORMATIONS = [
-    "missing_student_id", "string_grade", "negative_age", "empty_courses",
+    "missing_student_id", "string_grade", "negative_age", "too_many_courses",
     "grade_out_of_range", "bad_credits", "not_an_object", "duplicate_id",
 ]
 
@@ -186,8 +186,8 @@ def _malform(records: list, rng: np.random.Generator, rate: float) -> None:
             record["courses"][0]["grades"][0] = str(record["courses"][0]["grades"][0])
         elif kind == "negative_age":
             record["age"] = -abs(record["age"])
-        elif kind == "empty_courses":
-            record["courses"] = []
+        elif kind == "too_many_courses":  # (no courses at all is a valid record: a new student)
+            record["courses"] = [record["courses"][0]] * 31
         elif kind == "grade_out_of_range":
             record["courses"][0]["grades"][0] = 140
         elif kind == "bad_credits":

@@ -29,7 +29,7 @@ from tasks.data.results import Exported, Featurized, Ingested, Quality, StoreCou
 from tasks.data.sanity import sanity_findings
 from tasks.data.sources import BatchKind, file_batch_id, infer_labeled, jsonl_text, read_source, source_format
 from tasks.data.synthetic import DriftKnobs, generate_batch
-from validation.contracts import LabelRule
+from validation.contracts import DEFAULT_CONTRACT, FeatureContract, LabelRule
 from validation.features import features_frame
 from validation.gate import (
     FeatureExpectationsFailedError,
@@ -97,7 +97,7 @@ def labels_for_batch(batch_id: str, label_rule: LabelRule) -> BatchInput:
     run_logger(__name__).info("labels for %s from feedback: %s", batch_id, counts)
     return BatchInput(batch_id=labels_id, labeled=True, records=labeled,
                       source={"type": "feedback", "for_batch": batch_id, **counts}, seconds=timing["seconds"],
-                      label_rule=label_rule)
+                      label_rule=label_rule, contract=store.batch_contract(db, batch_id))
 
 
 @task(name="load-source-file", cache_policy=NO_CACHE)
@@ -117,7 +117,8 @@ def load_source(path: str, kind: BatchKind, label_rule: LabelRule | None, mappin
         digest = hashlib.sha256(f"{digest}:{mapping_sha}".encode()).hexdigest()
     rule = label_rule or (mapping.label_rule() if mapping else None) or fallback_rule
     return BatchInput(batch_id=file_batch_id(resolved, digest), labeled=infer_labeled(records, kind), records=records,
-                      source=source, seconds=timing["seconds"], label_rule=rule)
+                      source=source, seconds=timing["seconds"], label_rule=rule,
+                      contract=mapping.contract() if mapping else DEFAULT_CONTRACT)
 
 
 @task(name="ingest-batch", **DB_TASK)
@@ -131,7 +132,7 @@ def ingest_batch(batch: BatchInput, truth_bucket: int) -> Ingested:
         ensure_indexes(db)
         now = datetime.now(UTC)
         batch_doc = store.register_batch(db, batch, now)
-        accepted, rejected = split_records(batch.records, batch.labeled, batch.label_rule)
+        accepted, rejected = split_records(batch.records, batch.labeled, batch.label_rule, batch.contract)
         accepted_ids = {record["student_id"] for _, record in accepted}
         truth = [row for row in batch.truth if row["student_id"] in accepted_ids]
         raw, quarantined = store.store_records(
@@ -151,7 +152,7 @@ def ingest_batch(batch: BatchInput, truth_bucket: int) -> Ingested:
                 raw.inserted, raw.unchanged)
     return Ingested(batch.batch_id, batch_doc["seq"], batch.labeled, len(batch.records), len(accepted), len(rejected),
                     raw.inserted, raw.unchanged, quarantined.inserted, timing["seconds"], batch.label_rule,
-                    [finding["message"] for finding in sanity])
+                    [finding["message"] for finding in sanity], batch.contract)
 
 
 def _publish(key: str, batch_id: str, result: SuiteResult, extra: list[str]) -> None:
@@ -170,8 +171,9 @@ def validate_raw(batch_id: str, max_rejected_share: float) -> Quality:
         db = get_database()
         batch = store.get_batch(db, batch_id)
         records, rejected = store.batch_input_records(db, batch_id)
-        result = run_suite(raw_frame(records, LabelRule.from_dict(batch.get("label_rule"))),
-                           raw_suite(batch["kind"] == "labeled"), "students-raw",
+        contract = _contract(batch)
+        result = run_suite(raw_frame(records, LabelRule.from_dict(batch.get("label_rule")), contract),
+                           raw_suite(batch["kind"] == "labeled", contract), "students-raw",
                            get_settings().artifacts_path / "gx", run_name=f"{batch_id}-raw")
         decision = decide_rejected_share(len(records), len(rejected), max_rejected_share)
         reasons = top_reasons(rejected)
@@ -201,8 +203,9 @@ def aggregate_features(batch_id: str) -> Featurized:
     with stopwatch() as timing:
         db = get_database()
         batch = store.get_batch(db, batch_id)
-        counts = store.merge_features(db, batch_id, feature_pipeline(batch_id, batch["seq"], batch["kind"] == "labeled",
-                                                                     LabelRule.from_dict(batch.get("label_rule"))))
+        counts = store.merge_features(db, batch_id, feature_pipeline(
+            batch_id, batch["seq"], batch["kind"] == "labeled", LabelRule.from_dict(batch.get("label_rule")),
+            _contract(batch)))
         store.record_once(db, batch_id, "features_new", counts.inserted)
         store.update_batch(db, batch_id, {"status": "featurized"})
     run_logger(__name__).info("features for %s: %d new, %d already there", batch_id, counts.inserted,
@@ -215,15 +218,15 @@ def validate_features(batch_id: str) -> Quality:
     """Run the feature suite on the batch's feature documents; any failed expectation stops the run."""
     import pandas as pd
 
-    from validation.contracts import COLUMNS
     from validation.gx_runner import run_suite
     from validation.suites import features_suite
 
     with stopwatch() as timing:
         db = get_database()
         batch = store.get_batch(db, batch_id)
-        frame = pd.DataFrame(store.batch_features(db, batch_id), columns=COLUMNS)
-        result = run_suite(frame, features_suite(batch["kind"] == "labeled"), "students-features",
+        contract = _contract(batch)
+        frame = pd.DataFrame(store.batch_features(db, batch_id), columns=contract.columns)
+        result = run_suite(frame, features_suite(batch["kind"] == "labeled", contract), "students-features",
                            get_settings().artifacts_path / "gx", run_name=f"{batch_id}-features")
     _publish("data-quality-features", batch_id, result, [])
     quality = Quality(**result.as_dict(), seconds=timing["seconds"])
@@ -241,14 +244,21 @@ def export_features(batch_id: str) -> Exported:
     """Export the features computed from ``batch_id`` into ``<data>/features/<batch_id>/`` (the run's own batch:
     the work does not grow with the store's history)."""
     with stopwatch() as timing:
-        frame = features_frame(store.batch_features(get_database(), batch_id))
+        db = get_database()
+        contract = store.batch_contract(db, batch_id)
+        frame = features_frame(store.batch_features(db, batch_id), contract)
         lineage = {"after_batch": batch_id, "exported_at": datetime.now(UTC).isoformat(), "batches": [batch_id]}
         folder = get_settings().export_path / batch_id
-        files = export_files(frame, lineage)
+        files = export_files(frame, lineage, contract)
         for name, content in files.items():  # file by file, each whole or not at all
             write_atomically(folder / name, lambda tmp, content=content: tmp.write_bytes(content))
     return Exported(str(folder / "features.parquet"), str(folder / "features.csv"), str(folder / "schema.json"),
                     len(frame), hashlib.sha256(files["features.csv"]).hexdigest(), timing["seconds"])
+
+
+def _contract(batch: dict) -> FeatureContract:
+    """The feature contract of a batch document (a batch from before contracts were stored: ours)."""
+    return FeatureContract.from_dict(batch.get("features"))
 
 
 @task(name="count-collections", **DB_TASK)

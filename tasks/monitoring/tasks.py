@@ -16,6 +16,7 @@ from infra.retry import DB_TASK, stopwatch
 from infra.settings import get_settings
 from infra.storage import get_database
 from tasks.alerting.store import raise_alert
+from tasks.data.store import batch_contract
 from tasks.monitoring import store
 from tasks.monitoring.alerts import drift_alert, estimated_performance_alert, performance_alert
 from tasks.monitoring.drift import detect_drift, with_predicted_classes
@@ -26,8 +27,7 @@ from tasks.monitoring.params import DriftParams, EstimateParams, LiveParams
 from tasks.monitoring.report import drift_markdown, drift_rows, estimate_caveat, histogram_data
 from tasks.monitoring.results import DriftCheck, LivePerformance, PerformanceEstimate
 from tasks.registry.store import find_champion, get_champion, load_reference
-from validation.contracts import BOOLEAN, CATEGORICAL, NUMERIC
-from validation.features import features_frame
+from validation.features import FeatureContractError, features_frame
 
 DRIFT_EVENT = "student-pipeline.drift.detected"
 
@@ -68,16 +68,21 @@ def check_drift(batch_id: str, name: str, settings: DriftParams, estimate: Perfo
     with stopwatch() as timing:
         db = get_database()
         model = get_champion(db, name)  # read
+        mismatch = model.inputs_missing_from(batch_contract(db, batch_id))
+        if mismatch:
+            raise FeatureContractError(f"batch {batch_id} cannot be checked for drift: {mismatch}")
         reference = load_reference(db, name, model.version)
-        current = with_predicted_classes(features_frame(store.batch_features(db, batch_id)),
+        contract = model.contract  # the champion's inputs: ours and its dataset's extras
+        current = with_predicted_classes(features_frame(store.batch_features(db, batch_id), contract),
                                          store.batch_predictions(db, batch_id, name, model.version),
                                          model.spec.classifies)
-        report = detect_drift(reference, current, NUMERIC, BOOLEAN + CATEGORICAL, settings)  # decide
+        report = detect_drift(reference, current, contract.numeric, contract.boolean + contract.categorical,
+                              settings)  # decide
         if report.status == "drift" and estimate is not None and estimate.status == "ok":
             report.notes.append(estimate_caveat(estimate.value, report.flagged))
         document = {"batch_id": batch_id, "model": name, "reference_version": model.version, "at": datetime.now(UTC),
-                    **report.as_dict(), "histograms": histogram_data(reference, current, NUMERIC,
-                                                                     BOOLEAN + CATEGORICAL),
+                    **report.as_dict(), "histograms": histogram_data(reference, current, contract.numeric,
+                                                                     contract.boolean + contract.categorical),
                     "estimate": estimate.as_dict() if estimate is not None and estimate.status == "ok" else None}
         report_id = store.save_drift_check(db, document)  # write
         if report.status == "drift":

@@ -27,6 +27,7 @@ from tasks.registry.store import (
     set_alias,
 )
 from tasks.registry.tasks import flow_run_id
+from tasks.scoring.predict import model_inputs
 from tasks.training.dataset import TrainingData
 from tasks.training.results import RegisteredModel
 from validation.contracts import problem_spec
@@ -72,10 +73,13 @@ def promotion_gate(name: str, challenger_version: int, data: TrainingData, gate:
     """Score champion and challenger on the same recent holdout, decide, and apply the decision atomically."""
     db = get_database()
     champion, challenger = get_champion(db, name), get_version(db, name, challenger_version)
+    incomparable = champion.inputs_missing_from(data.contract)
     if champion.label_rule != challenger.label_rule:
-        reason = (f"not compared: the champion v{champion.version} answers '{champion.label_rule.text}', the "
-                  f"challenger v{challenger_version} '{challenger.label_rule.text}'; versions trained for different "
-                  "label rules are never compared (promote by hand if the question itself changed)")
+        incomparable = (f"the champion v{champion.version} answers '{champion.label_rule.text}', the challenger "
+                        f"v{challenger_version} '{challenger.label_rule.text}'; versions trained for different label "
+                        "rules are never compared (promote by hand if the question itself changed)")
+    if incomparable:
+        reason = f"not compared: {incomparable}"
         record_evaluation(db, {"name": name, "at": datetime.now(UTC), "batch_id": batch_id,
                                "champion_version": champion.version, "challenger_version": challenger_version,
                                "promote": False, "applied": False, "reason": reason, "numbers": {}, "by": by})
@@ -83,8 +87,9 @@ def promotion_gate(name: str, challenger_version: int, data: TrainingData, gate:
                          f"Promotion decision for {name}")
         return GateOutcome(False, False, reason, {}, champion.version, challenger_version, champion.version)
     X, y = data.X["test"], data.y["test"]
-    champion_pred = load_binary(db, champion).predict(X)
-    challenger_pred = load_binary(db, challenger).predict(X)
+    champion_model, challenger_model = load_binary(db, champion), load_binary(db, challenger)
+    champion_pred = champion_model.predict(model_inputs(champion_model, X))
+    challenger_pred = challenger_model.predict(model_inputs(challenger_model, X))
     decision = should_promote(data.problem, y, champion_pred, challenger_pred, gate)
     change_aliases(db, lambda session: move_alias(db, session, name, CHALLENGER, challenger_version,
                                                   "latest challenger", decision.numbers, by))

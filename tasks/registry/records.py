@@ -10,7 +10,7 @@ from tasks.registry.calibration import fit_calibration
 from tasks.training.dataset import TrainingData
 from tasks.training.models import TrainedModel
 from tasks.training.results import Evaluation
-from validation.contracts import BOOLEAN, CATEGORICAL, NUMERIC, problem_spec
+from validation.contracts import problem_spec
 
 
 def common_record(data: TrainingData, evaluation: Evaluation, split_id: str, code: dict,
@@ -19,7 +19,7 @@ def common_record(data: TrainingData, evaluation: Evaluation, split_id: str, cod
     baseline = next((row for row in evaluation.models if row["algorithm"] == "baseline"), {})
     return {"problem": data.problem, "target": data.target, "code_version": code,
             "label_rule": data.lineage.get("label_rule"),
-            "feature_schema": {"numeric": NUMERIC, "boolean": BOOLEAN, "categorical": CATEGORICAL},
+            "feature_schema": data.contract.as_dict(),  # its inputs, checked on every read and request
             "lineage": {**data.lineage, "split_id": split_id},
             "oracle": evaluation.oracle, "baseline": {k: baseline.get(k) for k in ("val", "test")},
             "flow_run_id": flow_run_id}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from validation.contracts import DEFAULT_LABEL_RULE, LabelRule, ProblemSpec, problem_spec
+from validation.contracts import DEFAULT_LABEL_RULE, FeatureContract, LabelRule, ProblemSpec, problem_spec
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,17 @@ class ModelVersion:
         """The problem this version answers, described once (validation/contracts.py)."""
         return problem_spec(self.problem)
 
+    @property
+    def contract(self) -> FeatureContract:
+        """Its inputs: our fields and the extras its dataset declared (versions stored before: ours)."""
+        return FeatureContract.from_dict(self.feature_schema)
+
+    def inputs_missing_from(self, contract: FeatureContract) -> str | None:
+        """Why features made under ``contract`` cannot be given to this version (None: they can)."""
+        missing = self.contract.missing_from(contract)
+        return (f"{self.name} v{self.version} was trained with the extra feature(s) {missing}, which these records' "
+                "dataset does not declare alike: bring them in with the same mapping (--mapping)") if missing else None
+
     def test_metric(self, metric: str) -> float | None:
         """The version's ``metric`` on its test split at registration."""
         return self.metrics.get("test", {}).get(metric)
@@ -51,7 +62,8 @@ class ModelVersion:
         """What the service's /models shows of a version (no binary id)."""
         return {"name": self.name, "version": self.version, "algorithm": self.algorithm, "problem": self.problem,
                 "metrics": self.metrics, "lineage": self.lineage, "created_at": self.created_at,
-                "binary": {"sha256": self.sha256}, "params": self.params, "label_rule": self.label_rule.as_dict()}
+                "binary": {"sha256": self.sha256}, "params": self.params, "label_rule": self.label_rule.as_dict(),
+                "features": self.contract.as_dict()}
 
     @property
     def live_reference(self) -> float:

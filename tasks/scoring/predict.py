@@ -12,18 +12,25 @@ import pandas as pd
 from validation.contracts import FEATURES, problem_spec
 
 
+def model_inputs(model, frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns a fitted model reads, in its order (its dataset's contract: ours plus the declared extras)."""
+    return frame[list(getattr(model, "feature_names_in_", FEATURES))]
+
+
 def predict_frame(model, frame: pd.DataFrame, problem: str) -> pd.DataFrame:
     """Vectorised predictions (and the probability of the positive class for classification).
 
     Classifiers are asked once, for probabilities; the predicted class is the likelier one, as their own
-    ``predict`` decides (a tie goes to the first class), at half the cost of asking twice."""
+    ``predict`` decides (a tie goes to the first class), at half the cost of asking twice. The model reads the
+    columns it was fitted on (its dataset's contract: ours plus the declared extras)."""
+    inputs = model_inputs(model, frame)
     out = pd.DataFrame({"student_id": frame["student_id"].to_numpy()})
     if problem_spec(problem).classifies:
-        probabilities = model.predict_proba(frame[FEATURES])
+        probabilities = model.predict_proba(inputs)
         out["prediction"] = model.classes_[probabilities.argmax(axis=1)]
         out["probability"] = probabilities[:, 1]
     else:
-        out["prediction"] = model.predict(frame[FEATURES])
+        out["prediction"] = model.predict(inputs)
         out["probability"] = np.nan
     return out
 

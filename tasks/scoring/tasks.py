@@ -10,11 +10,12 @@ from prefect import task
 from infra.progress import run_logger
 from infra.retry import DB_TASK, stopwatch
 from infra.storage import get_database
+from tasks.data.store import batch_contract
 from tasks.registry.store import get_champion, load_binary
 from tasks.scoring import store
 from tasks.scoring.predict import distribution, predict_frame, prediction_documents
 from tasks.scoring.results import Scored
-from validation.features import features_frame
+from validation.features import FeatureContractError, features_frame
 
 
 @task(name="score-batch", **DB_TASK)
@@ -24,8 +25,11 @@ def score_batch(batch_id: str, name: str) -> Scored:
         db = get_database()
         champion = get_champion(db, name)
         version, problem = champion.version, champion.problem
+        mismatch = champion.inputs_missing_from(batch_contract(db, batch_id))
+        if mismatch:
+            raise FeatureContractError(f"batch {batch_id} cannot be scored: {mismatch}")
         model = load_binary(db, champion)
-        frame = features_frame(store.batch_features(db, batch_id))
+        frame = features_frame(store.batch_features(db, batch_id), champion.contract)
         if frame.empty:
             raise LookupError(f"batch {batch_id!r} has no feature documents to score")
         predictions = predict_frame(model, frame, problem)

@@ -11,16 +11,18 @@ from pymongo import ReturnDocument
 from infra.collections import AB_TESTS, FEEDBACK, PREDICTIONS, STUDENTS_FEATURES, find_in
 from infra.storage import Db
 from tasks.data.features import feature_stages
-from validation.contracts import LabelRule
+from validation.contracts import DEFAULT_CONTRACT, FeatureContract, LabelRule
 from validation.features import features_frame
 
 
-def request_features(db: Db, records: list[dict], request_id: str) -> pd.DataFrame:
+def request_features(db: Db, records: list[dict], request_id: str,
+                     contract: FeatureContract = DEFAULT_CONTRACT) -> pd.DataFrame:
     """The features of a request's (valid) records, computed inside MongoDB by the very stages the batch flow
-    runs, fed by ``$documents`` instead of a batch's ``$match``: serving and batch agree by construction."""
+    runs (the model's dataset's extras included), fed by ``$documents`` instead of a batch's ``$match``: serving
+    and batch agree by construction."""
     documents = [{k: v for k, v in record.items() if k != "_id"} for record in records]
-    stages = feature_stages(f"api:{request_id}", 0, labeled=False)
-    return features_frame(list(db.aggregate([{"$documents": documents}, *stages])))
+    stages = feature_stages(f"api:{request_id}", 0, labeled=False, contract=contract)
+    return features_frame(list(db.aggregate([{"$documents": documents}, *stages])), contract)
 
 
 def log_predictions(db: Db, documents: list[dict]) -> None:

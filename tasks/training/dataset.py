@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from infra.errors import UserError
-from validation.contracts import FEATURES, Problem, ProblemSpec, problem_spec
+from validation.contracts import DEFAULT_CONTRACT, FeatureContract, Problem, ProblemSpec, problem_spec
 
 
 class NotEnoughDataError(UserError, ValueError):
@@ -50,6 +50,7 @@ class TrainingData:
     truth: dict[str, pd.DataFrame]
     split_ids: dict[str, list[int]]
     lineage: dict
+    contract: FeatureContract = DEFAULT_CONTRACT  # the model inputs: our fields and the dataset's extras
 
     @property
     def spec(self) -> ProblemSpec:
@@ -93,7 +94,8 @@ def data_hash(frame: pd.DataFrame) -> str:
 
 
 def make_training_data(frame: pd.DataFrame, truth: pd.DataFrame, problem: Problem, seed: int, val_size: float,
-                       test_size: float, min_rows: int, split_ids: dict | None = None) -> TrainingData:
+                       test_size: float, min_rows: int, split_ids: dict | None = None,
+                       contract: FeatureContract = DEFAULT_CONTRACT) -> TrainingData:
     """Split (or use the given split of) labeled features into model inputs, labels and truth per part.
 
     Rows are (student, batch): a student labeled in several terms has several rows, all in the same part (the
@@ -112,14 +114,14 @@ def make_training_data(frame: pd.DataFrame, truth: pd.DataFrame, problem: Proble
     label_type = int if problem_spec(problem).classifies else float
     for part, ids in split_ids.items():
         rows = frame["student_id"].isin(ids).to_numpy()
-        X[part] = frame.loc[rows, FEATURES].reset_index(drop=True)
+        X[part] = frame.loc[rows, contract.features].reset_index(drop=True)
         y[part] = frame.loc[rows, target].astype(label_type).reset_index(drop=True)
         t[part] = truth.loc[rows, ["p_high_performer", "expected_score"]].reset_index(drop=True)
     lineage = {"batches": sorted(frame["batch_id"].unique().tolist()), "rows": len(frame),
-               "data_sha256": data_hash(frame[["student_id", *FEATURES, target]]), "split_seed": seed,
+               "data_sha256": data_hash(frame[["student_id", *contract.features, target]]), "split_seed": seed,
                "split_sizes": {k: len(v) for k, v in split_ids.items()},
                "students": int(frame["student_id"].nunique())}
-    return TrainingData(problem, target, X, y, t, split_ids, lineage)
+    return TrainingData(problem, target, X, y, t, split_ids, lineage, contract)
 
 
 def choose_window(labeled_batches: list[str], window: int | Literal["all"],

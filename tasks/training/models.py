@@ -25,21 +25,26 @@ from xgboost import XGBClassifier, XGBRegressor
 
 from tasks.training.dataset import TrainingData
 from tasks.training.params import ModelParams
-from validation.contracts import BOOLEAN, CATEGORICAL, NUMERIC, Problem, problem_spec
+from validation.contracts import DEFAULT_CONTRACT, FeatureContract, Problem, problem_spec
 
 
 def _as_float(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype(float)
 
 
-def build_preprocessor() -> ColumnTransformer:
-    """Impute, scale numbers; booleans as 0/1 with the most frequent value for gaps; one-hot the major."""
+def build_preprocessor(contract: FeatureContract = DEFAULT_CONTRACT) -> ColumnTransformer:
+    """Impute, scale numbers; booleans as 0/1 with the most frequent value for gaps; one-hot the categories (the
+    major and the dataset's declared categories). A column with no value at all in the training rows (a school's
+    export without study hours) is kept as a constant, not dropped with a warning per fit."""
     return ColumnTransformer([
-        ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), NUMERIC),
+        ("numeric", make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()),
+         contract.numeric),
         ("boolean", make_pipeline(FunctionTransformer(_as_float, feature_names_out="one-to-one"),
-                                  SimpleImputer(strategy="most_frequent")), BOOLEAN),
-        ("categorical", make_pipeline(SimpleImputer(strategy="most_frequent"),
-                                      OneHotEncoder(handle_unknown="ignore", sparse_output=False)), CATEGORICAL),
+                                  SimpleImputer(strategy="most_frequent", keep_empty_features=True)),
+         contract.boolean),
+        ("categorical", make_pipeline(SimpleImputer(strategy="most_frequent", keep_empty_features=True),
+                                      OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+         contract.categorical),
     ], verbose_feature_names_out=False)
 
 
@@ -113,7 +118,7 @@ def fit_model(algorithm: str, data: TrainingData, seed: int, hyper: ModelParams,
     """Fit one algorithm on the training split (preprocessing included)."""
     start = time.perf_counter()
     estimator = make_estimator(algorithm, data.problem, seed, hyper)
-    pipeline = Pipeline([("pre", build_preprocessor()), ("model", estimator)])
+    pipeline = Pipeline([("pre", build_preprocessor(data.contract)), ("model", estimator)])
     curve: list[dict] = []
     grid = tuning_grid(algorithm, data.problem, hyper) if tune else None
     if algorithm == "random_forest":

@@ -12,22 +12,26 @@ import pandas as pd
 from infra.collections import BATCHES, SPLITS, STUDENTS_FEATURES, STUDENTS_TRUTH
 from infra.storage import Db
 from tasks.data.ingest import TRUTH_FIELDS
-from validation.contracts import LabelRule
+from validation.contracts import DEFAULT_CONTRACT, FeatureContract, LabelRule
 from validation.features import features_frame
 
 
-def labeled_batches(db: Db, label_rule: LabelRule) -> list[str]:
-    """Every labeled batch whose features are in and whose labels follow ``label_rule``, newest first (batches
-    labeled by another rule answer another question: they never train together)."""
-    docs = db[BATCHES].find({"kind": "labeled", "status": "featurized"}, {"batch_id": 1, "label_rule": 1})
-    return [doc["batch_id"] for doc in docs.sort("seq", -1) if LabelRule.from_dict(doc.get("label_rule")) == label_rule]
+def labeled_batches(db: Db, label_rule: LabelRule, contract: FeatureContract = DEFAULT_CONTRACT) -> list[str]:
+    """Every labeled batch whose features are in, whose labels follow ``label_rule`` and whose dataset declares
+    ``contract``'s features, newest first (batches labeled by another rule answer another question, batches of
+    another dataset have other inputs: they never train together)."""
+    docs = db[BATCHES].find({"kind": "labeled", "status": "featurized"},
+                            {"batch_id": 1, "label_rule": 1, "features": 1})
+    return [doc["batch_id"] for doc in docs.sort("seq", -1) if LabelRule.from_dict(doc.get("label_rule")) == label_rule
+            and FeatureContract.from_dict(doc.get("features")) == contract]
 
 
-def read_labeled(db: Db, target: str, batch_ids: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_labeled(db: Db, target: str, batch_ids: list[str] | None = None,
+                 contract: FeatureContract = DEFAULT_CONTRACT) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Labeled feature rows, one per (student, batch), of ``batch_ids`` only when given; and, aligned by row, the
     generator's truth (student_id, batch_id and the truth's fields)."""
     scope = {"batch_id": {"$in": batch_ids}} if batch_ids is not None else {}
-    frame = features_frame(list(db[STUDENTS_FEATURES].find({**scope, target: {"$ne": None}}, {"_id": 0})))
+    frame = features_frame(list(db[STUDENTS_FEATURES].find({**scope, target: {"$ne": None}}, {"_id": 0})), contract)
     truth = frame[["student_id", "batch_id"]].merge(read_truth(db, scope), on=["student_id", "batch_id"], how="left")
     return frame, truth
 

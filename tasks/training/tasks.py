@@ -23,20 +23,23 @@ from tasks.training.evaluation import evaluate, feature_importance, oracle_metri
 from tasks.training.models import TrainedModel, fit_model
 from tasks.training.params import HoldoutParams, TrainingParams
 from tasks.training.results import Evaluation
-from validation.contracts import LabelRule, problem_spec
+from validation.contracts import DEFAULT_CONTRACT, FeatureContract, LabelRule, problem_spec
 
 
 @task(name="load-training-data", **DB_TASK)
-def load_training_data(training: TrainingParams, label_rule: LabelRule) -> TrainingData | None:
-    """The labeled features of the recent window of batches labeled by ``label_rule`` (or all of them), with the
-    generator's truth (when known) for the oracle. Returns None (and says why in the log) when there are too few
-    labeled students."""
+def load_training_data(training: TrainingParams, label_rule: LabelRule,
+                       contract: FeatureContract = DEFAULT_CONTRACT) -> TrainingData | None:
+    """The labeled features of the recent window of batches labeled by ``label_rule`` with the dataset's
+    ``contract`` (or all of them), with the generator's truth (when known) for the oracle. Returns None (and says
+    why in the log) when there are too few labeled students."""
     db = get_database()
-    batches = choose_window(store.labeled_batches(db, label_rule), training.window_batches)
-    frame, truth = store.read_labeled(db, problem_spec(training.problem).target, batches)
+    batches = choose_window(store.labeled_batches(db, label_rule, contract), training.window_batches)
+    if batches is None:  # every batch: still only this dataset's, labeled by this rule
+        batches = store.labeled_batches(db, label_rule, contract)
+    frame, truth = store.read_labeled(db, problem_spec(training.problem).target, batches, contract)
     try:
         data = make_training_data(frame, truth, training.problem, training.split_seed, training.val_size,
-                                  training.test_size, training.min_rows)
+                                  training.test_size, training.min_rows, contract=contract)
     except NotEnoughDataError as exc:
         run_logger(__name__).warning("training skipped: %s", exc)
         return None
@@ -47,17 +50,20 @@ def load_training_data(training: TrainingParams, label_rule: LabelRule) -> Train
 
 @task(name="load-window", **DB_TASK)
 def load_window(newest_batch: str, training: TrainingParams, holdout: HoldoutParams,
-                label_rule: LabelRule) -> TrainingData:
+                label_rule: LabelRule, contract: FeatureContract = DEFAULT_CONTRACT) -> TrainingData:
     """The recent labeled window only (older batches are never read), split for a fair champion/challenger test:
     the holdout is a share of the newest batch that neither model trained on."""
     db = get_database()
-    batches = choose_window(store.labeled_batches(db, label_rule), training.window_batches, newest=newest_batch)
-    frame, truth = store.read_labeled(db, problem_spec(training.problem).target, batches)
+    batches = choose_window(store.labeled_batches(db, label_rule, contract), training.window_batches,
+                            newest=newest_batch)
+    if batches is None:
+        batches = store.labeled_batches(db, label_rule, contract)
+    frame, truth = store.read_labeled(db, problem_spec(training.problem).target, batches, contract)
     split = window_split(frame, newest_batch, training.problem, training.split_seed, holdout.holdout_share,
                          training.val_size, holdout.min_holdout_rows)
     data = make_training_data(without_holdouts_other_terms(frame, split["test"], newest_batch), truth,
                               training.problem, training.split_seed, training.val_size, training.test_size,
-                              training.min_rows, split_ids=split)
+                              training.min_rows, split_ids=split, contract=contract)
     data.lineage["window_batches"] = training.window_batches
     data.lineage["label_rule"] = label_rule.as_dict() if data.spec.classifies else None
     return data

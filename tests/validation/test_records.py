@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from tests.conftest import REFERENCE_RECORD
-from validation.contracts import DEFAULT_LABEL_RULE, LabelRule
+from validation.contracts import DEFAULT_LABEL_RULE, ExtraFeature, FeatureContract, LabelRule
 from validation.records import UnparseableLine, check_record, split_records
 
 
@@ -39,13 +39,12 @@ def test_the_reference_record_is_valid():
     (bad(major=None), "major", "required"),
     (bad(major=7), "major", "type"),
     (bad(fullTime="no"), "fullTime", "type"),
-    (bad(courses=[]), "courses", "min_length"),
-    (bad(courses=...), "courses", "required"),
+    (bad(courses="none"), "courses", "type"),
     (bad(courses="Statistics"), "courses", "type"),
     (bad(courses__0__grades__1="57"), "courses[0].grades[1]", "type"),
     (bad(courses__1__grades__0=140), "courses[1].grades[0]", "range"),
     (bad(courses__0__credits=0), "courses[0].credits", "range"),
-    (bad(courses__0__grades=[]), "courses[0].grades", "min_length"),
+    (bad(courses__0__grades="74, 57"), "courses[0].grades", "type"),
     (bad(courses__0__course=""), "courses[0].course", "required"),
     (bad(study={"hours_per_week": 500}), "study.hours_per_week", "range"),
     (bad(study="lots"), "study", "type"),
@@ -127,6 +126,56 @@ def test_label_rules_read_and_apply():
             LabelRule.parse(hostile)
     assert LabelRule.parse("<script>alert(1)</script>: >= 50").name == "<script>alert(1)</script>"  # data, escaped
 
+
+
+@pytest.mark.parametrize("record", [
+    bad(courses=...),                      # a new student: no courses yet
+    bad(courses=[]),
+    bad(courses__0__grades=[]),            # a course without grades yet
+    {**bad(courses=...), "final_score": 55},
+])
+def test_students_without_grades_are_valid_records(record):
+    assert check_record(record, labeled="final_score" in record) == []
+
+
+SCHOOL = FeatureContract((ExtraFeature("absences", "number", 0, 93), ExtraFeature("internet", "bool"),
+                          ExtraFeature("school", "category", values=("GP", "MS"))))
+
+
+@pytest.mark.parametrize(("extra", "found"), [
+    ({"absences": 4, "internet": True, "school": "GP"}, []),
+    ({}, []),                                            # each extra field may be missing
+    ({"absences": None, "nickname": "x"}, []),           # an undeclared field is stored, not a feature
+    ({"absences": 94}, [("extra.absences", "range")]),
+    ({"absences": "4"}, [("extra.absences", "type")]),
+    ({"internet": "yes"}, [("extra.internet", "type")]),
+    ({"school": "XX"}, [("extra.school", "allowed")]),
+    ({"school": "<img src=x onerror=alert(1)>"}, [("extra.school", "allowed")]),
+])
+def test_declared_extra_fields_are_checked_like_our_own(extra, found):
+    reasons = check_record({**copy.deepcopy(REFERENCE_RECORD), "extra": extra}, labeled=False, contract=SCHOOL)
+    assert [(r["field"], r["rule"]) for r in reasons] == found
+    assert check_record({**copy.deepcopy(REFERENCE_RECORD), "extra": [1]}, False, contract=SCHOOL)[0]["rule"] == "type"
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"name": "final_score", "kind": "number", "low": 0, "high": 1}, "not one of our own columns"),
+    ({"name": "Absences", "kind": "bool"}, "lower-case"),
+    ({"name": "absences", "kind": "number"}, "needs its range"),
+    ({"name": "school", "kind": "category"}, "allowed values"),
+])
+def test_an_extra_feature_declaration_is_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ExtraFeature(**kwargs)
+
+
+def test_a_contract_lists_its_extras_with_our_own_and_round_trips():
+    assert SCHOOL.numeric[-1] == "absences" and SCHOOL.boolean[-1] == "internet" and SCHOOL.categorical == [
+        "major", "school"]
+    assert SCHOOL.columns[-2:] == ["final_score", "high_performer"] and "school" in SCHOOL.columns
+    assert FeatureContract.from_dict(SCHOOL.as_dict()) == SCHOOL and FeatureContract.from_dict(None).extras == ()
+    assert SCHOOL.missing_from(FeatureContract()) == ["absences", "internet", "school"]
+    assert FeatureContract().missing_from(SCHOOL) == []
 
 
 def test_unknown_major_is_not_a_rejection():

@@ -28,7 +28,7 @@ def test_clean_generated_batch_passes_every_expectation_and_builds_data_docs(tmp
 def test_broken_records_fail_their_expectations(tmp_path):
     records = [REFERENCE_RECORD,
                {**REFERENCE_RECORD, "student_id": 4, "age": -5},
-               {**REFERENCE_RECORD, "student_id": 5, "courses": []},
+               {**REFERENCE_RECORD, "student_id": 5, "courses": [REFERENCE_RECORD["courses"][0]] * 31},
                {**REFERENCE_RECORD, "student_id": 3},
                {**REFERENCE_RECORD, "student_id": 6, "major": "Astrology"},
                {**REFERENCE_RECORD, "student_id": 7,

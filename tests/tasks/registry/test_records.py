@@ -37,7 +37,8 @@ def test_a_version_document_holds_problem_schema_lineage_and_importance_as_a_lis
                             None)
     common = common_record(data, evaluation, "split-1", {"git_commit": "abc"}, "run-1")
     assert common["problem"] == "classification" and common["target"] == "high_performer"
-    assert common["feature_schema"] == {"numeric": NUMERIC, "boolean": BOOLEAN, "categorical": CATEGORICAL}
+    assert common["feature_schema"] == {"numeric": NUMERIC, "boolean": BOOLEAN, "categorical": CATEGORICAL,
+                                        "extras": []}
     assert common["lineage"]["split_id"] == "split-1" and common["baseline"] == {"val": {"roc_auc": 0.5},
                                                                                  "test": {"roc_auc": 0.5}}
     doc = version_record(model, row(), common, "identity-1", {"method": "platt"})
