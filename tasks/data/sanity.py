@@ -5,6 +5,9 @@ quality page; nothing is rejected for them.
 - An unconverted scale: every grade (or every final score) at most 20 where 0..100 is expected.
 - A label that is one class: nobody (or everybody) meets the batch's label rule.
 - Likely dropouts: a final score of 0 with no recorded activity (no attendance, no study hours).
+- Students without grades (new students: valid, their grade features are missing).
+- Students already in earlier batches of a file source (next term's return is expected; one term's two files,
+  say two subjects of one school, would count each student twice).
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ def sanity_findings(records: list[dict], labeled: bool, label_rule: LabelRule) -
                       "message": f"every one of {len(grades)} grades is at most {_most(grades):g} on a 0..100 scale: "
                                  "an unconverted 0-20 (or 0-10) scale? declare the source's scale in the mapping "
                                  "(grades.scale: [0, 20])"})
+    ungraded = sum(1 for r in records if not any(c.get("grades") for c in r.get("courses") or []))
+    if ungraded:
+        found.append({"check": "no_grades", "numbers": {"students": ungraded, "of": len(records)},
+                      "message": f"{ungraded} of {len(records)} students have no grades yet (new students): valid, "
+                                 "their grade features are missing and the models predict from the rest"})
     if not labeled:
         return found
     scores = [r["final_score"] for r in records if isinstance(r.get("final_score"), int | float)]
@@ -48,6 +56,19 @@ def sanity_findings(records: list[dict], labeled: bool, label_rule: LabelRule) -
                                  "likely dropouts, not failures; leave them out of the export, or expect them to "
                                  "teach the model that ability does not matter"})
     return found
+
+
+def returning_finding(students: int, overlaps: dict[str, int]) -> list[dict]:
+    """The students of a file's batch already in earlier batches (``overlaps``: batch id -> students), or nothing."""
+    returning = max(overlaps.values(), default=0)
+    if not returning:
+        return []
+    top = sorted(overlaps.items(), key=lambda item: -item[1])[:3]
+    where = ", ".join(f"{batch}: {count}" for batch, count in top)
+    return [{"check": "returning_students", "numbers": {"students": students, "batches": dict(top)},
+             "message": f"{returning} of {students} students are already in an earlier batch ({where}): expected "
+                        "when they come back for another term (each term is a row of its own); if it is the same "
+                        "term (one school's two files), bring them in as one file, or each counts twice in training"}]
 
 
 def _active(record: dict) -> bool:

@@ -61,6 +61,15 @@ def batch_contract(db: Db, batch_id: str) -> FeatureContract:
     return FeatureContract.from_dict((batch or {}).get("features"))
 
 
+def earlier_batches_of(db: Db, batch_id: str, student_ids: list[int]) -> dict[str, int]:
+    """For students of ``batch_id``, how many each other featurized batch holds (by the features' student index)."""
+    counts: dict[str, int] = {}
+    for doc in find_in(db[STUDENTS_FEATURES], "student_id", student_ids, {"_id": 0, "batch_id": 1},
+                       {"batch_id": {"$ne": batch_id}}):
+        counts[doc["batch_id"]] = counts.get(doc["batch_id"], 0) + 1
+    return counts
+
+
 def get_batch(db: Db, batch_id: str) -> dict:
     """The batch document; a batch that was never ingested is a clear error."""
     batch = db[BATCHES].find_one({"batch_id": batch_id})

@@ -26,7 +26,7 @@ from tasks.data.labels import LabelsNotFoundError, attach_labels, generator_twin
 from tasks.data.mapping import read_mapping
 from tasks.data.quality import gate_lines, quality_alert, quality_markdown
 from tasks.data.results import Exported, Featurized, Ingested, Quality, StoreCounts
-from tasks.data.sanity import sanity_findings
+from tasks.data.sanity import returning_finding, sanity_findings
 from tasks.data.sources import BatchKind, file_batch_id, infer_labeled, jsonl_text, read_source, source_format
 from tasks.data.synthetic import DriftKnobs, generate_batch
 from validation.contracts import DEFAULT_CONTRACT, FeatureContract, LabelRule
@@ -141,6 +141,8 @@ def ingest_batch(batch: BatchInput, truth_bucket: int) -> Ingested:
             truth_buckets(truth, batch.batch_id, truth_bucket),
             on_progress=Progress(f"ingest {batch.batch_id}", len(accepted)))
         sanity = sanity_findings([record for _, record in accepted], batch.labeled, batch.label_rule)
+        if batch.source.get("type") == "file":  # generated batches reuse ids by design
+            sanity += returning_finding(len(accepted), store.earlier_batches_of(db, batch.batch_id, accepted_ids))
         store.update_batch(db, batch.batch_id, {"accepted": len(accepted), "rejected": len(rejected),
                                                 "truth_rows": len(truth), "status": "ingested", "sanity": sanity})
     for finding in sanity:

@@ -4,6 +4,7 @@ kept with the batch and the model; versions trained for different rules never co
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from flows.main import main_flow
@@ -37,25 +38,35 @@ courses:
 labels:
   score: {column: final, scale: [0, 20]}
   rule: "pass: >= 50"
+extras:
+  absences: {column: absences, type: number, range: [0, 93]}
+  internet: {column: internet, type: bool, map: {"yes": true, "no": false}}
+  school: {column: school, type: category, values: [GP, MS]}
 """
 CODES = {"Math": "mat", "Physics": "phy", "Biology": "bio", "Economics": "eco", "History": "his",
          "Literature": "lit", "Computer Science": "cs"}
 
 
 def school_export(tmp_path, students: int = 600) -> tuple:
-    """The generator's students as a school's wide CSV (0-20 grades), with one row whose grade is off the scale."""
-    lines = ["school;number;age;subject;fulltime;studytime;paid;course1;C1P1;C1P2;course2;C2P1;C2P2;final"]
+    """The generator's students as a school's wide CSV (0-20 grades) with three fields of its own (absences, a
+    yes/no, the school), one row whose grade is off the scale, one whose absences are, and every 50th student new
+    (no grades yet)."""
+    lines = ["school;number;age;subject;fulltime;studytime;paid;course1;C1P1;C1P2;course2;C2P1;C2P2;final;"
+             "absences;internet"]
     for i, record in enumerate(generate_batch(students, 50).records):
         first, second = record["courses"][0], record["courses"][-1]
         grades = [round(g / 5, 1) for g in first["grades"][:2] * 2][:2] + \
                  [round(g / 5, 1) for g in second["grades"][:2] * 2][:2]
         if i == 7:
             grades[0] = 25  # not on a 0-20 scale: quarantined with its line
+        if i % 50 == 49:
+            grades = [""] * 4  # a new student: no grades yet, a valid record
+        absences = 120 if i == 11 else int(10 * (1 - record["study"]["attendance_rate"] or 0)) + i % 3
         lines.append(";".join(map(str, [
             "GP" if i % 2 else "MS", i, record["age"], CODES[record["major"]], "yes" if record["fullTime"] else "no",
             record["study"]["hours_per_week"], "yes" if record["demographics"]["part_time_job"] else "no",
             f'"{first["course"]}"', grades[0], grades[1], f'"{second["course"]}"', grades[2], grades[3],
-            round(record["final_score"] / 5, 2)])))
+            round(record["final_score"] / 5, 2), absences, "yes" if i % 3 else "no"])))
     source, mapping = tmp_path / "school.csv", tmp_path / "school.yaml"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     mapping.write_text(MAPPING, encoding="utf-8")
@@ -65,28 +76,66 @@ def school_export(tmp_path, students: int = 600) -> tuple:
 def test_a_mapped_csv_is_ingested_labeled_by_its_rule_and_trains_a_model_for_that_rule(db, tmp_path):
     source, mapping = school_export(tmp_path)
     summary = main_flow(MainParams(source=str(source), mapping=str(mapping), export=False, training=FAST))
-    assert (summary["input"], summary["accepted"], summary["rejected"]) == (600, 599, 1)
+    assert (summary["input"], summary["accepted"], summary["rejected"]) == (600, 598, 2)
     assert summary["kind"] == "labeled" and summary["label_rule"] == "pass: final_score >= 50"
-    [rejected] = list(db[STUDENTS_REJECTED].find({}, {"_id": 0}))
+    rejected, extra = list(db[STUDENTS_REJECTED].find({}, {"_id": 0}).sort("position", 1))
     assert rejected["reasons"][0]["rule"] == "parse" and rejected["reasons"][0]["expected"].startswith("line 9:")
     assert rejected["reasons"][1] == {"field": "courses[0].grades (C1P1)", "rule": "scale", "value": 25,
                                       "expected": "0..20 (the source's declared scale)"}
+    assert (extra["position"], extra["reasons"]) == (11, [{"field": "extra.absences", "rule": "range", "value": 120,
+                                                           "expected": "0..93"}])
     batch = db[BATCHES].find_one({"batch_id": summary["batch_id"]})
     assert batch["label_rule"] == {"threshold": 50.0, "direction": ">=", "name": "pass"}
     assert batch["source"]["format"] == "csv" and len(batch["source"]["mapping_sha256"]) == 64
-    features = list(db[STUDENTS_FEATURES].find({}, {"_id": 0, "student_id": 1, "final_score": 1,
-                                                    "high_performer": 1, "num_courses": 1}))
-    assert len(features) == 599 and all(f["high_performer"] == (f["final_score"] >= 50) for f in features)
-    assert 0.2 < sum(f["high_performer"] for f in features) / 599 < 0.95  # the rule, not "> 70"
-    assert any(f["student_id"] == composite_id(["GP", 1]) for f in features)
+    assert [e["name"] for e in batch["features"]["extras"]] == ["absences", "internet", "school"]
+    features = list(db[STUDENTS_FEATURES].find({}, {"_id": 0}))
+    assert len(features) == 598 and all(f["high_performer"] == (f["final_score"] >= 50) for f in features)
+    assert 0.2 < sum(f["high_performer"] for f in features) / 598 < 0.95  # the rule, not "> 70"
+    by_id = {f["student_id"]: f for f in features}
+    first = by_id[composite_id(["GP", 1])]
+    assert first["school"] == "GP" and isinstance(first["absences"], int) and first["internet"] is True
+    new = by_id[composite_id(["GP", 49])]  # no grades yet: counted, grade features missing, still a feature row
+    assert (new["num_courses"], new["num_grades"], new["avg_grade"], new["latest_grade"]) == (2, 0, None, None)
+    assert by_id[composite_id(["MS", 0])]["grade_trend"] is not None
     [model] = summary["training"]["models"]
     version = db[MODELS].find_one({"name": "high_performer", "version": model["version"]})
     assert version["label_rule"] == batch["label_rule"] and summary["training"]["champion"]["promoted"]
+    schema = version["feature_schema"]
+    assert ("absences" in schema["numeric"], "internet" in schema["boolean"], "school" in schema["categorical"]) == (
+        True, True, True)
+    importance = {row["feature"] for row in version["importance"]["permutation"]}
+    assert {"absences", "internet", "school", "latest_grade", "grade_trend"} <= importance
 
     again = main_flow(MainParams(source=str(source), mapping=str(mapping), export=False, train=False))
-    assert again["batch_id"] == summary["batch_id"] and again["accepted"] == 599  # nothing new, nothing lost
+    assert again["batch_id"] == summary["batch_id"] and again["accepted"] == 598  # nothing new, nothing lost
     with pytest.raises(LabelRuleConflictError, match="stored labeled by 'final_score >= 50'"):
         main_flow(MainParams(source=str(source), mapping=str(mapping), label_rule="> 70", train=False))
+
+
+def test_the_service_predicts_a_record_with_the_datasets_own_fields_and_checks_them(db, tmp_path, monkeypatch):
+    from tests.api.conftest import serve, stop
+
+    source, mapping = school_export(tmp_path)
+    main_flow(MainParams(source=str(source), mapping=str(mapping), export=False, training=FAST))
+    server, thread, url = serve(monkeypatch)
+    try:
+        http = httpx.Client(base_url=url, timeout=60)
+        record = {"student_id": 9_000_001, "age": 17, "major": "Math", "enrollment_year": 2024,
+                  "courses": [{"course": "Portuguese", "credits": 4, "grades": [60, 65]}],
+                  "extra": {"absences": 4, "internet": True, "school": "MS"}}
+        new_student = {**record, "student_id": 9_000_002, "courses": []}
+        answer = http.post("/predict", json={"records": [record, new_student]})
+        assert answer.status_code == 200, answer.text
+        assert [p["student_id"] for p in answer.json()["predictions"]] == [9_000_001, 9_000_002]
+        assert all(0 <= p["probability"] <= 1 for p in answer.json()["predictions"])
+        bad = http.post("/predict", json={"records": [{**record, "extra": {"school": "<b>XX</b>", "absences": -1}}]})
+        assert bad.status_code == 422
+        reasons = {(r["field"], r["rule"]) for r in bad.json()["detail"]["invalid"][0]["reasons"]}
+        assert reasons == {("extra.school", "allowed"), ("extra.absences", "range")}
+        extras = http.get("/models").json()
+        assert "school" in str(extras)  # the version's declared inputs are listed
+    finally:
+        stop(server, thread)
 
 
 def test_versions_for_different_label_rules_are_never_compared(db):
@@ -110,7 +159,8 @@ def test_an_unconverted_scale_is_reported_on_the_batch_without_rejecting_anythin
     source, mapping = school_export(tmp_path, students=200)
     mapping.write_text(MAPPING.replace(", scale: [0, 20]", ""), encoding="utf-8")  # the scale forgotten
     summary = main_flow(MainParams(source=str(source), mapping=str(mapping), export=False, train=False))
-    assert summary["accepted"] == 200 and summary["rejected"] == 0  # valid record by record (a 25 fits 0..100)
+    # valid record by record (a 25 fits 0..100); only the row with 120 absences (declared 0..93) is rejected
+    assert summary["accepted"] == 199 and summary["rejected"] == 1
     checks = {f["check"] for f in db[BATCHES].find_one({"batch_id": summary["batch_id"]})["sanity"]}
     assert {"score_scale", "one_class"} <= checks
     assert any("labels.score.scale" in message for message in summary["sanity"])

@@ -92,3 +92,36 @@ def test_pipeline_is_sorted_and_matches_only_the_batch():
 def test_aggregating_an_unknown_batch_is_a_clear_error(db):
     with pytest.raises(LookupError, match="ingest it first"):
         aggregate_features.fn("nope")
+
+
+def test_students_without_grades_and_declared_extras_match_pandas(db):
+    """New students (no courses, or courses without grades yet) and a dataset's own fields: MongoDB and pandas
+    agree, grade features are null (not 0), counts are 0, and the extras are carried under their names."""
+    from validation.contracts import ExtraFeature, FeatureContract
+
+    contract = FeatureContract((ExtraFeature("absences", "number", 0, 93), ExtraFeature("internet", "bool"),
+                                ExtraFeature("school", "category", values=("GP", "MS"))))
+    batch = generate_batch(120, 14)
+    records = batch.records
+    for i, record in enumerate(records):
+        record["extra"] = {"absences": i % 9, "internet": bool(i % 2), "school": "GP" if i % 3 else "MS"}
+        if i % 10 == 0:
+            record.pop("courses")
+        elif i % 10 == 1:
+            record["courses"] = []
+        elif i % 10 == 2:
+            record["courses"][0]["grades"] = []
+        elif i % 10 == 3:
+            record["extra"] = {}
+    records[4]["courses"] = [{"course": "A", "credits": 2, "grades": [40, 50, 70]}]  # a known trend
+    ingest_batch.fn(BatchInput("new", True, records, {"type": "test"}, contract=contract), 1000)
+    aggregate_features.fn("new")
+    columns = contract.columns
+    ours = pd.DataFrame(list(db[STUDENTS_FEATURES].find({}, {"_id": 0}).sort("student_id", 1)))[columns]
+    theirs = pandas_features(records, "new", 1, labeled=True, contract=contract)[columns]
+    pd.testing.assert_frame_equal(ours, theirs, check_dtype=False, check_exact=False, rtol=1e-9)
+    none = ours[ours["student_id"] == records[0]["student_id"]].iloc[0]
+    assert (none["num_courses"], none["num_grades"], none["total_credits"]) == (0, 0, 0)
+    assert none[["avg_grade", "max_grade", "latest_grade", "grade_trend", "credit_weighted_avg"]].isna().all()
+    known = ours[ours["student_id"] == records[4]["student_id"]].iloc[0]
+    assert (known["latest_grade"], known["grade_trend"], known["absences"], known["school"]) == (70, 15, 4, "GP")

@@ -45,3 +45,28 @@ def test_a_zero_score_without_activity_is_a_likely_dropout():
     records[-1]["student_id"], records[-2]["student_id"] = 901, 902
     [finding] = sanity_findings(records, True, DEFAULT_LABEL_RULE)
     assert finding["check"] == "likely_dropouts" and finding["numbers"] == {"students": 2, "first": [902, 901]}
+
+
+def test_students_without_grades_are_counted_not_rejected():
+    records = students(30, [60, 70], None) + students(3, [], None) + [
+        {k: v for k, v in REFERENCE_RECORD.items() if k != "courses"}]
+    [finding] = sanity_findings(records, False, DEFAULT_LABEL_RULE)
+    assert finding["check"] == "no_grades" and finding["numbers"] == {"students": 4, "of": 34}
+
+
+def test_students_already_in_an_earlier_batch_of_a_file_are_reported(db, reference_record):
+    from tasks.data.ingest import BatchInput
+    from tasks.data.sanity import returning_finding
+    from tasks.data.tasks import aggregate_features, ingest_batch
+
+    assert returning_finding(10, {}) == []
+    file = {"type": "file", "path": "/x/maths.csv"}
+    records = [{**copy.deepcopy(reference_record), "student_id": i} for i in range(1, 41)]
+    ingest_batch.fn(BatchInput("maths", False, records, file), 1000)
+    aggregate_features.fn("maths")
+    second = ingest_batch.fn(BatchInput("portuguese", False, records[10:] + [
+        {**copy.deepcopy(reference_record), "student_id": 99}], {**file, "path": "/x/portuguese.csv"}), 1000)
+    [message] = second.sanity
+    assert message.startswith("30 of 31 students are already in an earlier batch (maths: 30)")
+    generated = ingest_batch.fn(BatchInput("gen", False, records, {"type": "generator"}), 1000)
+    assert generated.sanity == []  # the generator reuses ids by design: nothing to say
