@@ -41,9 +41,13 @@ def training_summary(run: TrainingRun | None) -> dict:
         return {"skipped": "training disabled or unlabeled batch"}
     if run.skipped:
         return {"skipped": run.skipped}
+    ranges = {row["model"]: [row[key] for key in row if key.startswith("cv_") and key.endswith(("_low", "_high"))]
+              for row in run.report.leaderboard}
     return {"best": run.report.best, "oracle_gap_test": run.report.oracle_gap_test, "report": run.report.folder,
             "models": [{"algorithm": r.algorithm, "version": r.version, "val_score": round(r.score, 4),
-                        "existing": r.existing} for r in run.registered],
+                        "existing": r.existing, **({"cv_range": ranges[r.algorithm]} if ranges.get(r.algorithm)
+                                                   else {})} for r in run.registered],
+            "small_data": run.report.small_data,
             "champion": {"promoted": run.decision.applied, "version": run.decision.version,
                          "reason": run.decision.reason}}
 
@@ -104,8 +108,12 @@ def render_summary(summary: dict) -> str:
         lines.append(f"training   skipped: {training['skipped']}")
     elif training:
         lines.append("models     " + ", ".join(f"{m['algorithm']} v{m['version']} ({m['val_score']}"
-                                              f"{', already registered' if m.get('existing') else ''})"
+                                              + (" [{:.3f}, {:.3f}]".format(*m["cv_range"]) if m.get("cv_range")
+                                                 else "")
+                                              + f"{', already registered' if m.get('existing') else ''})"
                                               for m in training["models"]))
+        if training.get("small_data"):
+            lines.append(f"small data {training['small_data']}")
         lines.append(f"best       {training['best']}; test gap to the oracle {training['oracle_gap_test']}")
         lines.append(f"champion   {training['champion']['reason']}")
         lines.append(f"report     {training['report']}")

@@ -94,6 +94,10 @@ def should_promote(problem: str, y_true, champion_pred, challenger_pred, gate: G
     enough = test["improvement"] >= gate.margin and test["improvement"] > 0
     numbers = {**test, "rows": int(len(y_true)), "alpha": gate.gate_alpha, "margin": gate.margin,
                "measure": measure, "significant": bool(significant), "beats_margin": bool(enough)}
+    small = too_small(numbers, problem_spec(problem).classifies, gate)
+    if small:
+        numbers["too_small"] = True
+        return ChampionDecision(False, None, f"keep the champion: too little evidence for a decision ({small})", numbers)
     if significant and enough:
         reason = (f"challenger is better on {measure} by {test['improvement']:.4f} (>= margin {gate.margin}), "
                   f"p = {test['p_value']:.4g} < {gate.gate_alpha}")
@@ -101,6 +105,22 @@ def should_promote(problem: str, y_true, champion_pred, challenger_pred, gate: G
     why = "not significant" if not significant else f"improvement {test['improvement']:.4f} below the margin"
     return ChampionDecision(False, None, f"keep the champion: {why} ({measure}, p = {test['p_value']:.4g}, "
                                          f"{numbers['rows']} holdout rows)", numbers)
+
+
+def too_small(numbers: dict, classifies: bool, gate: GateParams) -> str | None:
+    """Why this holdout cannot decide, whatever the models did (None: it can). McNemar: even if every disagreement
+    went the challenger's way, p would stay at or above alpha (a small holdout, or models that almost always agree).
+    Regression: fewer than 30 rows for a bootstrap."""
+    rows = numbers["rows"]
+    if not classifies:
+        return f"{rows} holdout rows; a paired bootstrap needs at least 30" if rows < 30 else None
+    disagreements = numbers["challenger_only_right"] + numbers["champion_only_right"]
+    if disagreements == 0:
+        return None  # the same predictions: no difference to decide on
+    if 0.5 ** disagreements >= gate.gate_alpha:
+        return (f"the models disagree on {disagreements} of {rows} holdout rows; even if the challenger were right on "
+                f"all of them, p = {0.5 ** disagreements:.3g} would not be below {gate.gate_alpha}")
+    return None
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,11 @@ from tasks.registry.store import (
     save_reference,
 )
 from tasks.training.dataset import TrainingData
+from tasks.training.evaluation import primary_score
 from tasks.training.models import TrainedModel
 from tasks.training.results import Evaluation, RegisteredModel
 from tasks.training.store import save_split
-from validation.contracts import DEFAULT_LABEL_RULE, LabelRule, problem_spec
+from validation.contracts import DEFAULT_LABEL_RULE, LabelRule
 
 
 def flow_run_id() -> str | None:
@@ -46,7 +47,6 @@ def register_models(trained: list[TrainedModel], evaluation: Evaluation, data: T
     registered again: the existing version is returned (``existing``).
     """
     db = get_database()
-    metric = problem_spec(data.problem).primary
     rows = {row["algorithm"]: row for row in evaluation.models}
     split_id = save_split(db, data.split_ids, seed)
     common = common_record(data, evaluation, split_id, code_version(), flow_run_id())
@@ -67,8 +67,8 @@ def register_models(trained: list[TrainedModel], evaluation: Evaluation, data: T
                 found, existing = find_by_identity(db, data.target, identity), True
         save_reference(db, found.name, found.version, reference_frame(model.pipeline, data, reference_parts))
         registered.append(RegisteredModel(found.name, found.version, model.algorithm,
-                                          rows[model.algorithm]["val"][metric], found.sha256, found.binary_path,
-                                          existing))
+                                          primary_score(rows[model.algorithm], data.problem), found.sha256,
+                                          found.binary_path, existing))
     return registered
 
 

@@ -28,7 +28,7 @@ from tasks.reporting.results import RunReport
 from tasks.reporting.store import drift_report, save_run_report
 from tasks.scoring.results import Scored
 from tasks.training.dataset import TrainingData
-from tasks.training.evaluation import best_and_gap, leaderboard
+from tasks.training.evaluation import best_and_gap, leaderboard, small_data_note
 from tasks.training.models import TrainedModel
 from tasks.training.report import make_plots, training_markdown
 from tasks.training.results import Evaluation, RegisteredModel, TrainingReport
@@ -84,12 +84,13 @@ def publish_training_report(trained: list[TrainedModel], evaluation: Evaluation,
     metrics = {"problem": data.problem, "metric": metric, "leaderboard": rows, "oracle_gap_test": gap,
                "champion_decision": {"reason": decision.reason, "version": decision.version,
                                      "applied": decision.applied, "numbers": decision.numbers},
-               "lineage": data.lineage, "plots": plots}
+               "lineage": data.lineage, "plots": plots, "small_data": small_data_note(evaluation, data.problem)}
     with new_folder(folder) as tmp:  # a new folder per run, never overwritten
         for file, png in pictures.values():
             (tmp / file).write_bytes(png)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
     publish_table("model-leaderboard", rows, f"{data.target}: models, baseline and oracle")
     publish_markdown("training-report", training_markdown(data, rows, best, gap, decision.reason, decision.applied,
-                                                          plots, folder), f"Training report for {data.target}")
-    return TrainingReport(str(folder), best, gap, rows, plots)
+                                                          plots, folder, metrics["small_data"]),
+                     f"Training report for {data.target}")
+    return TrainingReport(str(folder), best, gap, rows, plots, metrics["small_data"])

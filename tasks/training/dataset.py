@@ -4,7 +4,7 @@ an input), seeded and stratified; the recent-window rule and the champion/challe
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -51,6 +51,7 @@ class TrainingData:
     split_ids: dict[str, list[int]]
     lineage: dict
     contract: FeatureContract = DEFAULT_CONTRACT  # the model inputs: our fields and the dataset's extras
+    students: dict[str, pd.Series] = field(default_factory=dict)  # each row's student (folds keep a student whole)
 
     @property
     def spec(self) -> ProblemSpec:
@@ -110,18 +111,19 @@ def make_training_data(frame: pd.DataFrame, truth: pd.DataFrame, problem: Proble
     split_ids = split_ids or split_frame(frame, problem, seed, val_size, test_size)
     keys = ["student_id", "batch_id"] if "batch_id" in truth else ["student_id"]
     truth = frame[keys].merge(truth.drop_duplicates(keys), on=keys, how="left")  # aligned with frame's rows
-    X, y, t = {}, {}, {}
+    X, y, t, who = {}, {}, {}, {}
     label_type = int if problem_spec(problem).classifies else float
     for part, ids in split_ids.items():
         rows = frame["student_id"].isin(ids).to_numpy()
         X[part] = frame.loc[rows, contract.features].reset_index(drop=True)
         y[part] = frame.loc[rows, target].astype(label_type).reset_index(drop=True)
         t[part] = truth.loc[rows, ["p_high_performer", "expected_score"]].reset_index(drop=True)
+        who[part] = frame.loc[rows, "student_id"].reset_index(drop=True)
     lineage = {"batches": sorted(frame["batch_id"].unique().tolist()), "rows": len(frame),
                "data_sha256": data_hash(frame[["student_id", *contract.features, target]]), "split_seed": seed,
                "split_sizes": {k: len(v) for k, v in split_ids.items()},
                "students": int(frame["student_id"].nunique())}
-    return TrainingData(problem, target, X, y, t, split_ids, lineage, contract)
+    return TrainingData(problem, target, X, y, t, split_ids, lineage, contract, who)
 
 
 def choose_window(labeled_batches: list[str], window: int | Literal["all"],

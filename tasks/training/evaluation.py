@@ -63,6 +63,59 @@ def oracle_metrics(truth: pd.DataFrame, y: pd.Series, problem: Problem) -> dict 
     return regression_metrics(y, truth["expected_score"].clip(0, 100))
 
 
+def cross_validate(model, data: TrainingData, k: int, repeats: int, seed: int) -> dict:
+    """Repeated stratified k-fold cross-validation of ``model``'s configuration (refitted from scratch per fold) over
+    every labeled row, a student's rows always in one fold: each metric's mean over the ``k * repeats`` folds, its
+    sd, and the 2.5-97.5% range of the fold scores (what one test split of this size could have shown)."""
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from tasks.training.dataset import stratify_labels
+
+    X = pd.concat(list(data.X.values()), ignore_index=True)
+    y = pd.concat(list(data.y.values()), ignore_index=True)
+    groups = pd.concat(list(data.students.values()), ignore_index=True)
+    strata = stratify_labels(y, data.problem)
+    scores: dict[str, list[float]] = {}
+    for repeat in range(repeats):
+        folds = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed + repeat)
+        for train, test in folds.split(X, strata, groups):
+            fitted = clone(model).fit(X.iloc[train], y.iloc[train])
+            for metric, value in score_model(fitted, X.iloc[test], y.iloc[test], data.problem).items():
+                scores.setdefault(metric, []).append(value)
+    summary = {metric: {"mean": float(np.nanmean(values)), "sd": float(np.nanstd(values, ddof=1)),
+                        "low": float(np.nanquantile(values, 0.025)), "high": float(np.nanquantile(values, 0.975))}
+               for metric, values in scores.items()}
+    return {"k": k, "repeats": repeats, "folds": k * repeats, "rows": len(X), "students": int(groups.nunique()),
+            "metrics": summary}
+
+
+def small_data_note(evaluation: Evaluation, problem: str) -> str | None:
+    """What the leaderboard says when the data was small (cross-validated): how the numbers were made, and which
+    models cannot be told apart from the best (their mean inside the best's range of fold scores)."""
+    rows = [row for row in evaluation.models if row.get("cv")]
+    if not rows:
+        return None
+    spec = problem_spec(problem)
+    metric, sign = spec.primary, 1 if spec.higher_is_better else -1
+    best = max(rows, key=lambda row: sign * row["cv"]["metrics"][metric]["mean"])
+    low, high = best["cv"]["metrics"][metric]["low"], best["cv"]["metrics"][metric]["high"]
+    alike = [row["algorithm"] for row in rows
+             if row is not best and low <= row["cv"]["metrics"][metric]["mean"] <= high]
+    cv = best["cv"]
+    return (f"Small data ({cv['students']} students): every metric is the mean of {cv['repeats']} x {cv['k']}-fold "
+            f"cross-validation with the 2.5-97.5% range of its {cv['folds']} fold scores (one test split could "
+            f"have shown anything in that range). Models are chosen by the cross-validated {spec.label}. "
+            + (f"Too small to tell {', '.join(alike)} from {best['algorithm']} (their means lie in its range "
+               f"{low:.3f}-{high:.3f})." if alike else f"{best['algorithm']} is ahead of every other model's mean."))
+
+
+def primary_score(row: dict, problem: str) -> float:
+    """The score that chooses models: the cross-validated mean when the data was small, else validation."""
+    metric = problem_spec(problem).primary
+    return row["cv"]["metrics"][metric]["mean"] if row.get("cv") else row["val"][metric]
+
+
 def evaluate(model, data: TrainingData) -> dict:
     """Validation metrics (used to choose) and test metrics (reported)."""
     return {part: score_model(model, data.X[part], data.y[part], data.problem) for part in ("val", "test")}
@@ -91,19 +144,25 @@ def leaderboard(evaluation: Evaluation, registered: list[RegisteredModel], probl
     versions = {r.algorithm: r.version for r in registered}
     rows = []
     for row in evaluation.models:
+        cv = row["cv"]["metrics"][metric] if row.get("cv") else None
         rows.append({"model": row["algorithm"], "version": versions.get(row["algorithm"]),
+                     **({f"cv_{metric}": _round(cv["mean"]), f"cv_{metric}_low": _round(cv["low"]),
+                         f"cv_{metric}_high": _round(cv["high"])} if cv else {}),
                      f"val_{metric}": _round(row["val"][metric]),
                      **{f"test_{m}": _round(row["test"][m]) for m in spec.shown},
                      "train_seconds": row["train_seconds"]})
     sign = -1 if higher else 1
+    key = f"cv_{metric}" if rows and f"cv_{metric}" in rows[0] else f"val_{metric}"
 
     def order(row: dict) -> tuple:  # best first, unscored models after scored ones, the baseline last
-        score = row[f"val_{metric}"]
+        score = row[key]
         return row["model"] == "baseline", score is None, 0.0 if score is None else sign * score
 
     rows.sort(key=order)
     if evaluation.oracle:
         rows.append({"model": spec.oracle, "version": None,
+                     **({f"cv_{metric}": None, f"cv_{metric}_low": None, f"cv_{metric}_high": None}
+                        if key.startswith("cv_") else {}),
                      f"val_{metric}": _round(evaluation.oracle["val"][metric]),
                      **{f"test_{m}": _round(evaluation.oracle["test"][m]) for m in spec.shown},
                      "train_seconds": None})
@@ -126,5 +185,4 @@ def best_and_gap(rows: list[dict], problem: str) -> tuple[str, float | None]:
 
 def baseline_score(evaluation: Evaluation, problem: str) -> float:
     """The baseline's validation score on the primary metric (what a champion has to beat)."""
-    metric = problem_spec(problem).primary
-    return next(row["val"][metric] for row in evaluation.models if row["algorithm"] == "baseline")
+    return next(primary_score(row, problem) for row in evaluation.models if row["algorithm"] == "baseline")

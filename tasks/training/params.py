@@ -63,6 +63,10 @@ class TrainingParams(BaseModel):
     window_batches: int | Literal["all"] = Field(
         3, description="train on the features of this many recent labeled batches, or 'all'")
     importance_repeats: int = Field(5, ge=1, le=100, description="permutation importance: shuffles per feature")
+    cv_below: int = Field(2000, ge=0, description="below this many labeled students, every model is also judged by "
+                                                  "repeated stratified k-fold cross-validation (0: never)")
+    cv_k: int = Field(5, ge=2, le=20, description="cross-validation: folds per repeat")
+    cv_repeats: int = Field(3, ge=1, le=20, description="cross-validation: repeats (each with its own shuffle)")
     models: ModelParams = Field(default_factory=ModelParams, description="hyperparameters")
 
     @field_validator("algorithms")

@@ -20,15 +20,18 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def training_markdown(data: TrainingData, rows: list[dict], best: str, gap: float | None, decision_reason: str,
-                      applied: bool, plots: dict[str, str], folder: Path) -> str:
-    """The training report: data, leaderboard, the best model and its gap to the oracle, the champion decision."""
+                      applied: bool, plots: dict[str, str], folder: Path, small_data: str | None = None) -> str:
+    """The training report: data, leaderboard (and, on small data, how its numbers were made and what they cannot
+    tell apart), the best model and its gap to the oracle, the champion decision."""
     metric = problem_spec(data.problem).primary
+    chosen = f"cross-validated {metric}" if small_data else f"validation {metric}"
     return "\n".join([
         f"# Training report: {data.target} ({data.problem})", "",
         f"{data.lineage['rows']} labeled students from {len(data.lineage['batches'])} batch(es); split "
         f"{data.lineage['split_sizes']}; data sha256 `{data.lineage['data_sha256'][:12]}`.", "",
         markdown_table(rows), "",
-        f"Best by validation {metric}: **{best}**; test gap to the oracle: {gap}.", "",
+        *([small_data, ""] if small_data else []),
+        f"Best by {chosen}: **{best}**; test gap to the oracle: {gap}.", "",
         f"Champion decision: {decision_reason} (applied: {applied}).", "",
         "Plots:", *(f"- {name}: `{path}`" for name, path in plots.items()), "",
         f"Files: `{folder}`",

@@ -35,3 +35,4 @@ class TrainingReport:
     oracle_gap_test: float | None
     leaderboard: list[dict]
     plots: dict[str, str]
+    small_data: str | None = None  # on small data: how the numbers were made and what they cannot tell apart

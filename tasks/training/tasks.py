@@ -19,7 +19,7 @@ from tasks.training.dataset import (
     window_split,
     without_holdouts_other_terms,
 )
-from tasks.training.evaluation import evaluate, feature_importance, oracle_metrics
+from tasks.training.evaluation import cross_validate, evaluate, feature_importance, oracle_metrics
 from tasks.training.models import TrainedModel, fit_model
 from tasks.training.params import HoldoutParams, TrainingParams
 from tasks.training.results import Evaluation
@@ -87,11 +87,15 @@ def train_model(algorithm: str, data: TrainingData, training: TrainingParams) ->
 
 @task(name="evaluate-models", cache_policy=NO_CACHE)
 def evaluate_models(trained: list[TrainedModel], data: TrainingData, training: TrainingParams) -> Evaluation:
-    """Every model's validation and test metrics, importance for the real models, and the oracle's metrics."""
+    """Every model's validation and test metrics, importance for the real models, and the oracle's metrics; on small
+    data (fewer than ``cv_below`` students) also repeated stratified k-fold cross-validation, which then chooses."""
     rows = []
+    small = data.lineage["students"] < training.cv_below
     for model in trained:
         row = {"algorithm": model.algorithm, **evaluate(model.pipeline, data), "train_seconds": model.seconds,
                "curve": model.curve}
+        if small:
+            row["cv"] = cross_validate(model.pipeline, data, training.cv_k, training.cv_repeats, training.split_seed)
         if model.algorithm != "baseline":
             row["importance"] = feature_importance(model.pipeline, data, training.split_seed,
                                                    training.importance_repeats)

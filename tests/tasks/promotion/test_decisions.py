@@ -107,3 +107,21 @@ def test_the_promotion_decision_reads_with_every_number():
     text = gate_markdown("high_performer", 1, 5, "xgboost", numbers, applied=True, reason="challenger is better")
     assert "Champion v1 vs challenger v5 (xgboost) on 600 recent holdout rows" in text
     assert "**PROMOTED**: challenger is better" in text and "| p_value | 0.001 |" in text
+
+
+@pytest.mark.parametrize(("rows", "wins", "losses", "too_small"), [
+    (40, 4, 0, True),      # 4 disagreements: even 4-0 gives p = 0.0625
+    (40, 5, 0, False),     # 5-0 could reach p = 0.031
+    (1000, 3, 0, True),    # a big holdout, but the models almost always agree: no evidence either way
+    (1000, 0, 0, False),   # identical predictions: nothing to decide, the tie rule says no
+])
+def test_the_gate_says_when_the_holdout_cannot_decide(rows, wins, losses, too_small):
+    y = np.ones(rows, dtype=int)
+    champion = np.array([0] * wins + [1] * losses + [1] * (rows - wins - losses))
+    challenger = np.array([1] * wins + [0] * losses + [1] * (rows - wins - losses))
+    decision = should_promote("classification", y, champion, challenger, GateParams())
+    assert decision.promote is (wins == 5)  # 5-0 on 40 rows: p = 0.031, gain 0.125
+    assert ("too little evidence for a decision" in decision.reason) is too_small
+    assert decision.numbers.get("too_small", False) is too_small
+    small = should_promote("regression", np.full(20, 50.0), np.full(20, 60.0), np.full(20, 50.0), GateParams())
+    assert not small.promote and "20 holdout rows; a paired bootstrap needs at least 30" in small.reason
