@@ -97,7 +97,8 @@ def should_promote(problem: str, y_true, champion_pred, challenger_pred, gate: G
     small = too_small(numbers, problem_spec(problem).classifies, gate)
     if small:
         numbers["too_small"] = True
-        return ChampionDecision(False, None, f"keep the champion: too little evidence for a decision ({small})", numbers)
+        return ChampionDecision(False, None, f"keep the champion: too little evidence for a decision ({small})",
+                                numbers)
     if significant and enough:
         reason = (f"challenger is better on {measure} by {test['improvement']:.4f} (>= margin {gate.margin}), "
                   f"p = {test['p_value']:.4g} < {gate.gate_alpha}")
