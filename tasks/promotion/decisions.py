@@ -43,10 +43,10 @@ def choose_first_champion(candidates: list[RegisteredModel], baseline: float, cu
     best = max(scored, key=lambda c: (sign * c.score, -c.version))
     numbers = {"metric": metric, "best": best.score, "baseline": baseline, "candidates": len(scored)}
     if sign * best.score <= sign * baseline:
-        return ChampionDecision(False, None, f"no model beats the baseline on validation {metric} "
+        return ChampionDecision(False, None, f"no model beats the baseline on {best.basis} {metric} "
                                              f"(best {best.score:.4f} vs baseline {baseline:.4f})", numbers)
     return ChampionDecision(True, best.version, f"first champion: {best.algorithm} v{best.version} has the "
-                            f"best validation {metric} ({best.score:.4f}) of {len(scored)} models, baseline "
+                            f"best {best.basis} {metric} ({best.score:.4f}) of {len(scored)} models, baseline "
                             f"{baseline:.4f}", numbers)
 
 

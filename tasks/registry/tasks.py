@@ -68,7 +68,8 @@ def register_models(trained: list[TrainedModel], evaluation: Evaluation, data: T
         save_reference(db, found.name, found.version, reference_frame(model.pipeline, data, reference_parts))
         registered.append(RegisteredModel(found.name, found.version, model.algorithm,
                                           primary_score(rows[model.algorithm], data.problem), found.sha256,
-                                          found.binary_path, existing))
+                                          found.binary_path, existing,
+                                          "cross-validated" if rows[model.algorithm].get("cv") else "validation"))
     return registered
 
 

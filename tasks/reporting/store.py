@@ -52,14 +52,18 @@ def model_overview(db: Db, name: str) -> dict:
     aliases = aliases_by_version(db, name)
     rows = [{"version": v.version, "algorithm": v.algorithm, "created_at": v.created_at,
              "val": v.metrics.get("val", {}).get(metric), "test": v.test_metric(metric),
+             "cv": v.metrics.get("cv", {}).get("metrics", {}).get(metric),  # small data: mean and range
              "rows": v.lineage.get("rows"), "batches": len(v.lineage.get("batches", [])),
+             "label_rule": f"{v.label_rule.name}: {v.label_rule.text}" if spec.classifies else None,
+             "extras": [e.name for e in v.contract.extras],
              "aliases": aliases.get((name, v.version), [])} for v in versions]
     champion = next((row for row in rows if "champion" in row["aliases"]), None)
     timeline = list(db[ALIAS_HISTORY].find({"name": name, "alias": "champion"}, {"_id": 0}).sort("at", -1).limit(20))
     points = list(db[PERFORMANCE].find({"model": name}, {"_id": 0}).sort("at", -1).limit(500))
     latest = db[DRIFT_REPORTS].find_one({"model": name}, LIGHT_DRIFT, sort=[("at", -1)])
     return {"name": name, "metric": metric, "metric_live": live_metric, "versions": rows,
-            "champion": champion and {**champion, "score": champion["val"]}, "timeline": timeline,
+            "champion": champion and {**champion, "score": (champion["cv"] or {}).get("mean", champion["val"])},
+            "timeline": timeline,
             "performance_chart": performance_chart(points, live_metric),
             "has_estimates": any(p["source"] == "estimate" for p in points),
             "latest_drift": latest and _drift_summary(latest)}

@@ -20,10 +20,11 @@ class RegisteredModel:
     name: str
     version: int
     algorithm: str
-    score: float  # validation score on the problem's primary metric
+    score: float  # the score that chooses: the primary metric on validation, or cross-validated on small data
     sha256: str
     path: str
     existing: bool = False
+    basis: str = "validation"  # how ``score`` was measured: "validation" or "cross-validated"
 
 
 @dataclass(frozen=True)
