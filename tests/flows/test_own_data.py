@@ -164,3 +164,19 @@ def test_an_unconverted_scale_is_reported_on_the_batch_without_rejecting_anythin
     checks = {f["check"] for f in db[BATCHES].find_one({"batch_id": summary["batch_id"]})["sanity"]}
     assert {"score_scale", "one_class"} <= checks
     assert any("labels.score.scale" in message for message in summary["sanity"])
+
+
+def test_a_regression_on_the_schools_score_works_the_same_way(db, tmp_path):
+    source, mapping = school_export(tmp_path, students=300)
+    training = TrainingParams(problem="regression", algorithms=["linear"], cv_repeats=2)
+    summary = main_flow(MainParams(source=str(source), mapping=str(mapping), export=False, training=training))
+    [model] = summary["training"]["models"]
+    version = db[MODELS].find_one({"name": "final_score", "version": model["version"]})
+    assert version["problem"] == "regression" and version["label_rule"] is None  # a score needs no rule
+    assert "absences" in version["feature_schema"]["numeric"] and "school" in version["feature_schema"]["categorical"]
+    cv = version["metrics"]["cv"]
+    assert (cv["folds"], cv["students"]) == (10, 298)  # 300 rows, 2 quarantined
+    assert 0 < cv["metrics"]["mae"]["low"] < cv["metrics"]["mae"]["mean"] < cv["metrics"]["mae"]["high"] < 15
+    assert summary["training"]["small_data"].startswith("Small data (298 students)")
+    assert summary["training"]["champion"]["reason"].startswith("first champion: linear")
+    assert "cross-validated mae" in summary["training"]["champion"]["reason"]
