@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from validation.contracts import DEFAULT_CONTRACT, DEFAULT_LABEL_RULE, LABELS, FeatureContract, LabelRule
 
+FEATURES_VERSION = 2
+"""What the aggregation's output is: 2 = students without grades, latest grade and trend, a dataset's extras. A
+batch aggregated by an earlier version is aggregated again (from its raw records) before it trains."""
+
 _STUDENT_FIELDS = {
     "age": "$age", "major": "$major", "fullTime": "$fullTime", "enrollment_year": "$enrollment_year",
     "study_hours": "$study.hours_per_week", "attendance_rate": "$study.attendance_rate",

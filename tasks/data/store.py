@@ -140,6 +140,22 @@ def store_records(db: Db, batch_id: str, accepted: Iterable[dict], rejected: Ite
     return raw, quarantined
 
 
+def refeaturize_stale(db: Db, batch_ids: list[str]) -> list[str]:
+    """Aggregate again (from their raw records) the batches among ``batch_ids`` whose features an earlier version
+    of the aggregation made, so that a store from before trains on today's features; returns their ids."""
+    from tasks.data.features import FEATURES_VERSION, feature_pipeline
+
+    stale = list(db[BATCHES].find({"batch_id": {"$in": batch_ids}, "status": "featurized",
+                                   "$or": [{"features_version": {"$exists": False}},
+                                           {"features_version": {"$lt": FEATURES_VERSION}}]}))
+    for batch in stale:
+        merge_features(db, batch["batch_id"], feature_pipeline(
+            batch["batch_id"], batch["seq"], batch["kind"] == "labeled", LabelRule.from_dict(batch.get("label_rule")),
+            FeatureContract.from_dict(batch.get("features"))))
+        update_batch(db, batch["batch_id"], {"features_version": FEATURES_VERSION})
+    return [batch["batch_id"] for batch in stale]
+
+
 def merge_features(db: Db, batch_id: str, pipeline: list[dict]) -> WriteCounts:
     """Compute the batch's features in MongoDB and ``$merge`` them into students_features, one document per
     (student, batch): the same students' other batches (their earlier, labeled terms) are never touched, and a

@@ -76,13 +76,14 @@ def check_drift(batch_id: str, name: str, settings: DriftParams, estimate: Perfo
         current = with_predicted_classes(features_frame(store.batch_features(db, batch_id), contract),
                                          store.batch_predictions(db, batch_id, name, model.version),
                                          model.spec.classifies)
-        report = detect_drift(reference, current, contract.numeric, contract.boolean + contract.categorical,
-                              settings)  # decide
+        # the reference holds the version's own inputs (one trained before a feature existed lacks it)
+        numeric = [name for name in contract.numeric if name in reference.columns]
+        categorical = [name for name in contract.boolean + contract.categorical if name in reference.columns]
+        report = detect_drift(reference, current, numeric, categorical, settings)  # decide
         if report.status == "drift" and estimate is not None and estimate.status == "ok":
             report.notes.append(estimate_caveat(estimate.value, report.flagged))
         document = {"batch_id": batch_id, "model": name, "reference_version": model.version, "at": datetime.now(UTC),
-                    **report.as_dict(), "histograms": histogram_data(reference, current, contract.numeric,
-                                                                     contract.boolean + contract.categorical),
+                    **report.as_dict(), "histograms": histogram_data(reference, current, numeric, categorical),
                     "estimate": estimate.as_dict() if estimate is not None and estimate.status == "ok" else None}
         report_id = store.save_drift_check(db, document)  # write
         if report.status == "drift":

@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from infra.progress import Progress, run_logger
 from infra.retry import DB_TASK
 from infra.storage import get_database
+from tasks.data.store import refeaturize_stale
 from tasks.training import store
 from tasks.training.dataset import (
     NotEnoughDataError,
@@ -36,6 +37,7 @@ def load_training_data(training: TrainingParams, label_rule: LabelRule,
     batches = choose_window(store.labeled_batches(db, label_rule, contract), training.window_batches)
     if batches is None:  # every batch: still only this dataset's, labeled by this rule
         batches = store.labeled_batches(db, label_rule, contract)
+    _current_features(db, batches)
     frame, truth = store.read_labeled(db, problem_spec(training.problem).target, batches, contract)
     try:
         data = make_training_data(frame, truth, training.problem, training.split_seed, training.val_size,
@@ -58,6 +60,7 @@ def load_window(newest_batch: str, training: TrainingParams, holdout: HoldoutPar
                             newest=newest_batch)
     if batches is None:
         batches = store.labeled_batches(db, label_rule, contract)
+    _current_features(db, batches)
     frame, truth = store.read_labeled(db, problem_spec(training.problem).target, batches, contract)
     split = window_split(frame, newest_batch, training.problem, training.split_seed, holdout.holdout_share,
                          training.val_size, holdout.min_holdout_rows)
@@ -67,6 +70,14 @@ def load_window(newest_batch: str, training: TrainingParams, holdout: HoldoutPar
     data.lineage["window_batches"] = training.window_batches
     data.lineage["label_rule"] = label_rule.as_dict() if data.spec.classifies else None
     return data
+
+
+def _current_features(db, batches: list[str]) -> None:
+    """Batches whose features an earlier aggregation made are aggregated again before they train."""
+    refreshed = refeaturize_stale(db, batches)
+    if refreshed:
+        run_logger(__name__).info("features of %d batch(es) made by an earlier aggregation, computed again: %s",
+                                  len(refreshed), ", ".join(refreshed))
 
 
 @task(name="train-model", cache_policy=NO_CACHE)

@@ -125,3 +125,18 @@ def test_students_without_grades_and_declared_extras_match_pandas(db):
     assert none[["avg_grade", "max_grade", "latest_grade", "grade_trend", "credit_weighted_avg"]].isna().all()
     known = ours[ours["student_id"] == records[4]["student_id"]].iloc[0]
     assert (known["latest_grade"], known["grade_trend"], known["absences"], known["school"]) == (70, 15, 4, "GP")
+
+
+def test_a_batch_aggregated_by_an_earlier_version_is_aggregated_again_before_it_trains(db, reference_record):
+    from infra.collections import BATCHES
+    from tasks.data.store import refeaturize_stale
+
+    ingest([reference_record], "old", labeled=False)
+    aggregate_features.fn("old")
+    # as a store from before left it: no trend features, no version stamp
+    db[STUDENTS_FEATURES].update_many({}, {"$unset": {"latest_grade": "", "grade_trend": ""}})
+    db[BATCHES].update_one({"batch_id": "old"}, {"$unset": {"features_version": ""}})
+    assert refeaturize_stale(db, ["old", "unknown"]) == ["old"]
+    doc = db[STUDENTS_FEATURES].find_one({"batch_id": "old"})
+    assert (doc["latest_grade"], doc["grade_trend"]) == (67.0, -2.0)
+    assert refeaturize_stale(db, ["old"]) == [] and db[STUDENTS_FEATURES].count_documents({}) == 1
