@@ -8,13 +8,15 @@ import httpx
 import pytest
 
 from flows.main import main_flow
-from flows.params import MainParams, RetrainParams
+from flows.params import MainParams, RetrainParams, ScoreParams
 from flows.retrain import retrain_flow
+from flows.score import score_flow
 from infra.collections import BATCHES, MODELS, STUDENTS_FEATURES, STUDENTS_REJECTED
 from tasks.data.ingest import LabelRuleConflictError
 from tasks.data.mapping import composite_id
 from tasks.data.synthetic import generate_batch
 from tasks.training.params import TrainingParams
+from validation.features import FeatureContractError
 
 FAST = TrainingParams(algorithms=["linear"])
 MAPPING = """\
@@ -47,7 +49,7 @@ CODES = {"Math": "mat", "Physics": "phy", "Biology": "bio", "Economics": "eco", 
          "Literature": "lit", "Computer Science": "cs"}
 
 
-def school_export(tmp_path, students: int = 600) -> tuple:
+def school_export(tmp_path, students: int = 600, more_absences: int = 0, name: str = "school") -> tuple:
     """The generator's students as a school's wide CSV (0-20 grades) with three fields of its own (absences, a
     yes/no, the school), one row whose grade is off the scale, one whose absences are, and every 50th student new
     (no grades yet)."""
@@ -61,13 +63,13 @@ def school_export(tmp_path, students: int = 600) -> tuple:
             grades[0] = 25  # not on a 0-20 scale: quarantined with its line
         if i % 50 == 49:
             grades = [""] * 4  # a new student: no grades yet, a valid record
-        absences = 120 if i == 11 else int(10 * (1 - record["study"]["attendance_rate"] or 0)) + i % 3
+        absences = 120 if i == 11 else int(10 * (1 - record["study"]["attendance_rate"] or 0)) + i % 3 + more_absences
         lines.append(";".join(map(str, [
             "GP" if i % 2 else "MS", i, record["age"], CODES[record["major"]], "yes" if record["fullTime"] else "no",
             record["study"]["hours_per_week"], "yes" if record["demographics"]["part_time_job"] else "no",
             f'"{first["course"]}"', grades[0], grades[1], f'"{second["course"]}"', grades[2], grades[3],
             round(record["final_score"] / 5, 2), absences, "yes" if i % 3 else "no"])))
-    source, mapping = tmp_path / "school.csv", tmp_path / "school.yaml"
+    source, mapping = tmp_path / f"{name}.csv", tmp_path / "school.yaml"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     mapping.write_text(MAPPING, encoding="utf-8")
     return source, mapping
@@ -112,7 +114,7 @@ def test_a_mapped_csv_is_ingested_labeled_by_its_rule_and_trains_a_model_for_tha
         main_flow(MainParams(source=str(source), mapping=str(mapping), label_rule="> 70", train=False))
 
 
-def test_the_service_predicts_a_record_with_the_datasets_own_fields_and_checks_them(db, tmp_path, monkeypatch):
+def test_a_model_with_the_datasets_own_fields_serves_scores_and_watches_them_for_drift(db, tmp_path, monkeypatch):
     from tests.api.conftest import serve, stop
 
     source, mapping = school_export(tmp_path)
@@ -136,6 +138,14 @@ def test_the_service_predicts_a_record_with_the_datasets_own_fields_and_checks_t
         assert "school" in str(extras)  # the version's declared inputs are listed
     finally:
         stop(server, thread)
+
+    # next term: the same students, unlabeled, with 8 more absences each: scored, and the drift check sees it
+    later, _ = school_export(tmp_path, more_absences=8, name="next-term")
+    scored = score_flow(ScoreParams(source=str(later), mapping=str(mapping), kind="unlabeled"))
+    assert scored["scoring"]["scored"] == 598 and "absences" in scored["drift"]["drifted"]["distribution"]
+    assert "school" not in scored["drift"]["drifted"]["distribution"]
+    with pytest.raises(FeatureContractError, match=r"extra feature\(s\) \['absences', 'internet', 'school'\]"):
+        score_flow(ScoreParams(students=200, seed=9))  # the generator's students lack the school's fields
 
 
 def test_versions_for_different_label_rules_are_never_compared(db):
