@@ -20,7 +20,9 @@ def request_features(db: Db, records: list[dict], request_id: str,
     """The features of a request's (valid) records, computed inside MongoDB by the very stages the batch flow
     runs (the model's dataset's extras included), fed by ``$documents`` instead of a batch's ``$match``: serving
     and batch agree by construction."""
-    documents = [{k: v for k, v in record.items() if k != "_id"} for record in records]
+    # every value is data: $documents evaluates its documents as expressions, so a string such as "$$NOW" or
+    # "$$REMOVE" would be read as a variable; $literal keeps each field's value (and all below it) as it came
+    documents = [{k: {"$literal": v} for k, v in record.items() if k != "_id"} for record in records]
     stages = feature_stages(f"api:{request_id}", 0, labeled=False, contract=contract)
     return features_frame(list(db.aggregate([{"$documents": documents}, *stages])), contract)
 

@@ -69,6 +69,26 @@ def test_the_reference_record_gets_the_features_and_the_prediction_the_batch_pip
     assert answer["prediction"] == int(batch.loc[0, "prediction"])
 
 
+@pytest.mark.parametrize("payload", ["$$NOW", "$$ROOT", "$$REMOVE", "$literal", "$function", "$major",
+                                     "$$CURRENT.age"])
+def test_request_values_are_data_never_expressions(service, payload):
+    """Strings that look like aggregation variables or operators, in every text field and in an unknown field,
+    are values: the prediction is the one the same record gets with plain text there (the major is unknown to the
+    model either way), never a 500 and never a silently dropped field."""
+    plain = {**copy.deepcopy(REFERENCE_RECORD), "student_id": 77_100_001, "major": "Astrology",
+             "nickname": "x", "courses": [{"course": "Stats", "credits": 3, "grades": [74, 57, 59]}]}
+    hostile = {**copy.deepcopy(plain), "student_id": 77_100_002, "major": payload, "nickname": payload,
+               "notes": {"why": payload}, "courses": [{"course": payload, "credits": 3, "grades": [74, 57, 59]}]}
+    answer = service.http.post("/predict", json={"records": [plain, hostile]})
+    assert answer.status_code == 200, answer.text
+    first, second = answer.json()["predictions"]
+    assert second["probability"] == pytest.approx(first["probability"], abs=1e-12)
+    from tasks.serving.store import request_features
+
+    frame = request_features(service.db, [hostile], "literal")
+    assert frame.loc[0, "major"] == payload and frame.loc[0, "num_courses"] == 1
+
+
 def test_every_answer_is_logged_with_its_request_and_answers_keep_the_request_order(service):
     batch = records(40, 901)
     shuffled = batch[::-1]
