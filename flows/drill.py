@@ -25,6 +25,7 @@ from tasks.monitoring.drill import scorecard, scorecard_markdown
 from tasks.monitoring.drill_tasks import (
     drill_database_name,
     drop_drill_database,
+    drop_leftover_drill_databases,
     run_drill_scenario,
     train_drill_champion,
 )
@@ -37,6 +38,7 @@ def drill_flow(params: DrillParams | None = None) -> dict:
     params = params or DrillParams()
     start = time.perf_counter()
     check_store()
+    drop_leftover_drill_databases()
     database = drill_database_name()
     seeds = [params.first_seed + k for k in range(1, params.seeds + 1)]  # the same students in every scenario
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 from prefect import task
@@ -56,9 +57,45 @@ class DrillChampion:
                 "reference_rows": len(self.reference), "reference_batch": self.reference_batch}
 
 
-def drill_database_name() -> str:
-    """A fresh database name beside the pipeline's own (``<MONGO_DB>_drill_<8 hex>``)."""
-    return f"{get_settings().mongo_db}_drill_{uuid.uuid4().hex[:8]}"
+LEFTOVER_AFTER = timedelta(hours=2)  # a drill takes minutes: a drill database older than this was left behind
+
+
+def drill_database_name(now: datetime | None = None) -> str:
+    """A fresh database name beside the pipeline's own, with when it was made
+    (``<MONGO_DB>_drill_<YYYYmmddHHMMSS>_<8 hex>``)."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S")
+    return f"{get_settings().mongo_db}_drill_{stamp}_{uuid.uuid4().hex[:8]}"
+
+
+def leftover(names: list[str], prefix: str, now: datetime) -> list[str]:
+    """The drill databases among ``names`` that an earlier drill left behind (killed before it could drop them):
+    made more than ``LEFTOVER_AFTER`` ago, or named before names carried their time."""
+    found = []
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        stamp = name[len(prefix):].split("_")[0]
+        try:
+            made = datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+        except ValueError:
+            found.append(name)  # <prefix><8 hex>: from before names carried their time
+            continue
+        if now - made > LEFTOVER_AFTER:
+            found.append(name)
+    return found
+
+
+@task(name="drop-leftover-drill-databases", **DB_TASK)
+def drop_leftover_drill_databases() -> list[str]:
+    """Drop what earlier drills left behind (a drill killed with -9 never reaches its own clean-up)."""
+    client = get_database().client
+    names = leftover(store.database_names(client), f"{get_settings().mongo_db}_drill_", datetime.now(UTC))
+    for name in names:
+        store.drop_database(client[name])
+    if names:
+        run_logger(__name__).info("dropped %d drill database(s) left by earlier drills: %s", len(names),
+                                  ", ".join(names))
+    return names
 
 
 def drill_database(name: str) -> Db:

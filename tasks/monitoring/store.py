@@ -88,6 +88,11 @@ def featurize_throwaway(db: Db, records: list[dict], batch_id: str, seq: int) ->
     return features
 
 
+def database_names(client) -> list[str]:
+    """Every database on the server."""
+    return client.list_database_names()
+
+
 def drop_database(db: Db) -> None:
     """Drop a whole (throwaway) database."""
     db.client.drop_database(db.name)

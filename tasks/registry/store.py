@@ -9,7 +9,7 @@ import io
 import json
 import subprocess
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -113,6 +113,7 @@ def register_version(db: Db, name: str, model, record: dict, artifacts_root: Pat
         raise RegistrationError(f"model {name!r} ({record.get('algorithm')}) cannot be stored: {exc}; nothing was "
                                 "registered") from None
     bucket = get_bucket(db)
+    drop_stale_pending(bucket, name, datetime.now(UTC) - PENDING_MAX_AGE)
     file_id = bucket.upload_from_stream(f"{name}/pending/model.joblib", payload,
                                         metadata={"sha256": sha256, "name": name})
 
@@ -132,6 +133,18 @@ def register_version(db: Db, name: str, model, record: dict, artifacts_root: Pat
     bucket.rename(file_id, f"{name}/v{doc['version']}/model.joblib")
     write_model_files(root / f"v{doc['version']}", payload, doc)
     return doc
+
+
+PENDING_MAX_AGE = timedelta(hours=1)  # a registration takes seconds: a pending binary older than this was left
+
+
+def drop_stale_pending(bucket, name: str, before: datetime) -> int:
+    """Delete the binaries that registrations killed between upload and commit left pending (uploaded before
+    ``before``; a concurrent registration's own pending file is younger); returns how many."""
+    stale = [f._id for f in bucket.find({"filename": f"{name}/pending/model.joblib", "uploadDate": {"$lt": before}})]
+    for file_id in stale:
+        bucket.delete(file_id)
+    return len(stale)
 
 
 def write_model_files(folder: Path, payload: bytes, doc: dict) -> None:

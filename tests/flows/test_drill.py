@@ -21,6 +21,8 @@ def test_the_drill_scores_every_scenario_and_leaves_nothing_behind(db, monkeypat
 
     events = []
     monkeypatch.setattr(prefect.events, "emit_event", lambda **kwargs: events.append(kwargs))
+    for left in ("deadbeef", "20260101000000_deadbeef"):  # what drills killed with -9 left behind
+        db.client[f"{db.name}_drill_{left}"]["students_raw"].insert_one({"left": True})
     summary = drill_flow(DrillParams(**SMALL))
     rows = {row["scenario"]: row for row in summary["scorecard"]}
     assert list(rows) == list(SCENARIOS) and all(row["runs"] == 1 for row in rows.values())
@@ -61,3 +63,15 @@ def test_bad_drill_parameters_are_refused_before_anything_runs(db, capsys, argv,
     with pytest.raises(SystemExit) as exit_info:
         drill_main(argv)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.pure
+def test_only_drill_databases_left_behind_are_dropped():
+    from datetime import UTC, datetime
+
+    from tasks.monitoring.drill_tasks import leftover
+
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    names = ["p_drill_1a2b3c4d", "p_drill_20261202093000_1a2b3c4d", "p_drill_20261202113000_1a2b3c4d",
+             "p", "p_other", "q_drill_1a2b3c4d", "p_drillx_20200101000000_aa"]
+    assert leftover(names, "p_drill_", now) == ["p_drill_1a2b3c4d", "p_drill_20261202093000_1a2b3c4d"]

@@ -94,3 +94,16 @@ def test_racing_first_champions_cannot_both_win(db, store):
         results = list(pool.map(claim, [1, 2] * 5))
     assert sum(results) == 1
     assert db[ALIAS_HISTORY].count_documents({"alias": CHAMPION}) == 1
+
+
+def test_a_binary_left_pending_by_a_killed_registration_is_removed_by_the_next(db):
+    from datetime import UTC, datetime, timedelta
+
+    bucket = get_bucket(db)
+    old = bucket.upload_from_stream("m/pending/model.joblib", b"left by kill -9")
+    db["models.files"].update_one({"_id": old}, {"$set": {"uploadDate": datetime.now(UTC) - timedelta(hours=3)}})
+    recent = bucket.upload_from_stream("m/pending/model.joblib", b"another registration, in flight")
+    register(db)
+    names = {f._id: f.filename for f in bucket.find({})}
+    assert old not in names and names[recent] == "m/pending/model.joblib"  # the one in flight is left alone
+    assert sorted(names.values()) == ["m/pending/model.joblib", "m/v1/model.joblib"]
