@@ -59,13 +59,27 @@ def _gx_not_found() -> tuple[type[Exception], ...]:
     return (DataContextError,)
 
 
+def escaped(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every text value HTML-escaped: Great Expectations writes unexpected values into its Data Docs pages
+    unescaped, so a major of ``<img src=x onerror=...>`` would run in whoever opens them. Escaping changes no
+    check's outcome (a value outside a set stays outside it) and reads back as the text that came in."""
+    import html
+
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column].dtype):
+            out[column] = out[column].map(lambda v: html.escape(v, quote=True) if isinstance(v, str) else v)
+    return out
+
+
 def run_suite(frame: pd.DataFrame, suite, asset_name: str, gx_root: Path, run_name: str) -> SuiteResult:
-    """Validate ``frame`` against ``suite`` through a Checkpoint that also updates Data Docs.
+    """Validate ``frame`` (its text HTML-escaped first) against ``suite`` through a Checkpoint that also updates
+    Data Docs.
 
     The GX project's files are not safe for concurrent writers, so runs on one machine take turns (two flows
     validating at once otherwise collide: "Store already has the following key")."""
     with file_lock(gx_root / ".gx.lock"):
-        return _run_suite(frame, suite, asset_name, gx_root, run_name)
+        return _run_suite(escaped(frame), suite, asset_name, gx_root, run_name)
 
 
 def _run_suite(frame: pd.DataFrame, suite, asset_name: str, gx_root: Path, run_name: str) -> SuiteResult:

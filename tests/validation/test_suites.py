@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,27 @@ def test_the_feature_suite_checks_every_feature_column(tmp_path):
             ("expect_column_values_to_be_between", "study_hours"),
             ("expect_column_values_to_be_between", "enrollment_year"),
             ("expect_column_values_to_not_be_null", "batch_seq")} == failed_columns(result)
+
+
+PAYLOAD = "<img src=x onerror=\"document.title='PWNED'\">"  # 44 characters: a major the rules accept
+
+
+def validation_pages(result) -> list[Path]:
+    site = Path(result.data_docs.removeprefix("file://")).parent
+    return sorted((site / "validations").rglob("*.html"))
+
+
+def test_values_from_the_data_are_text_in_data_docs_never_markup(tmp_path):
+    """A hostile major (accepted: unknown majors are a finding) reaches Great Expectations' Data Docs as text."""
+    records = [REFERENCE_RECORD, {**REFERENCE_RECORD, "student_id": 4, "major": PAYLOAD}]
+    result = run_suite(raw_frame(records), raw_suite(labeled=False), "raw", tmp_path / "gx", "hostile")
+    [finding] = [f for f in result.findings if f["column"] == "major"]
+    assert finding["unexpected_count"] == 1  # escaping changed no outcome
+    [page] = validation_pages(result)
+    text = page.read_text()
+    assert "onerror" in text and PAYLOAD not in text and "<img src=x" not in text  # shown, as text
+    if shutil.which("chromium"):  # and a browser that opens it runs nothing
+        dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                              f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=3000", "--dump-dom",
+                              page.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
+        assert "PWNED" not in dom.split("</title>")[0] and "onerror" in dom
