@@ -4,19 +4,21 @@ too deeply nested JSON."""
 
 from __future__ import annotations
 
+import html
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
+from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.answering import answer_jobs
 from api.batching import Batcher
-from api.guards import JsonBodyGuard
+from api.guards import RETRY_AFTER_S, JsonBodyGuard
 from api.routes import ab_tests, alerts, dashboard, feedback, ops, predict
 from api.state import ServingState
 from infra.errors import StorageError
@@ -75,6 +77,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StorageError)
     async def store_unavailable(request: Request, exc: StorageError) -> JSONResponse:
-        return SafeJSONResponse({"detail": f"the store is not available: {exc}"}, status_code=503)
+        return SafeJSONResponse({"detail": f"the store is not available: {exc}"}, status_code=503,
+                                headers={"Retry-After": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(ConnectionFailure)  # also its subclasses: AutoReconnect, server selection timeouts
+    async def store_not_answering(request: Request, exc: ConnectionFailure) -> Response:
+        detail = (f"the store is not answering ({type(exc).__name__}); retry in a few seconds (nothing was "
+                  "predicted or changed)")
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
+        if request.url.path.startswith("/dashboard"):
+            return HTMLResponse(f"<!doctype html><title>store not answering</title><p>{html.escape(detail)}</p>",
+                                status_code=503, headers=headers)
+        return SafeJSONResponse({"detail": detail}, status_code=503, headers=headers)
 
     return app

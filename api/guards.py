@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+RETRY_AFTER_S = 5  # what a 503 asks a client to wait while the store is not answering
+
 
 class BodyTooLarge(Exception):
     """The body grew past the limit while it was being received."""

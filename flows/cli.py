@@ -21,7 +21,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from infra.errors import UserError
+from infra.errors import StorageError, UserError
+from infra.retry import TRANSIENT_ERRORS
+from infra.storage import store_name
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +115,10 @@ def temporary_prefect_servers() -> list:
     return list(getattr(SubprocessASGIServer, "_instances", {}).values())
 
 
+class StoreStoppedAnsweringError(StorageError):
+    """The store went away during a run and stayed away past the retries."""
+
+
 def run_cli(
     flow_fn: Callable[[Any], dict],
     model: type[BaseModel],
@@ -136,7 +142,13 @@ def run_cli(
     servers_before = temporary_prefect_servers()
     try:
         with quiet_user_errors(not namespace.debug):
-            summary = flow_fn(params)
+            try:
+                summary = flow_fn(params)
+            except TRANSIENT_ERRORS as exc:  # still down after the tasks' retries: one line, not tracebacks
+                raise StoreStoppedAnsweringError(
+                    f"{store_name()} stopped answering during the run and had not come back after the tasks' "
+                    f"retries ({type(exc).__name__}); check that it runs, then run again: what was stored "
+                    "before stays, and a re-run finds it") from exc
     except UserError as exc:
         if namespace.debug:
             traceback.print_exc()

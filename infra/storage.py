@@ -149,6 +149,16 @@ def describe_store(settings: Settings | None = None) -> str:
     return redact_uri(uri)
 
 
+def store_name(settings: Settings | None = None) -> str:
+    """The configured store in words, credentials redacted, without reaching (or starting) it: for messages
+    about a store that stopped answering."""
+    settings = settings or get_settings()
+    uri = settings.mongo_uri.get_secret_value()
+    if parse_uri(uri).kind == "local":
+        return f"the local MongoDB server (folder {settings.local_mongo_path}; make db-status)"
+    return f"MongoDB at {redact_uri(uri)}"
+
+
 def get_database(settings: Settings | None = None) -> Database:
     """Return the database for the configured MONGO_URI, through one pymongo client per process and URI."""
     settings = settings or get_settings()

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from api.answering import LogWriteError, NoChampionError
 from api.batching import Job
+from api.guards import RETRY_AFTER_S
 from api.schemas import PredictRequest, PredictResponse
 from infra.errors import StorageError
 from validation.contracts import DEFAULT_PROBLEM, TARGETS, Problem
@@ -44,5 +45,6 @@ def predict(body: PredictRequest, request: Request,
     try:
         answers = request.app.state.batcher.submit(job)
     except (NoChampionError, LogWriteError, StorageError) as exc:
-        raise HTTPException(503, str(exc)) from None
+        retry = {} if isinstance(exc, NoChampionError) else {"Retry-After": str(RETRY_AFTER_S)}
+        raise HTTPException(503, str(exc), headers=retry) from None
     return PredictResponse(request_id=job.request_id, predictions=answers)

@@ -193,3 +193,43 @@ def test_a_promotion_and_a_rollback_by_other_processes_are_served_without_a_rest
     assert wait_for_version(service, 1) < 10
     history = [(h["to_version"], h["by"]) for h in service.db[ALIAS_HISTORY].find({"alias": "champion"}).sort("at", 1)]
     assert history[-2:] == [(2, "test"), (1, "rollback")]
+
+
+def test_a_store_outage_is_a_503_with_retry_after_and_the_service_recovers_by_itself(tmp_path, monkeypatch):
+    """The store stops while the service runs: predictions and the dashboard answer 503 with Retry-After (never a
+    500), and once the store is back the same service answers again without a restart."""
+    import httpx
+
+    from infra.local_server import ensure_server, stop_server
+    from tasks.training.params import TrainingParams
+    from tests.builders import add_batch, train_and_register
+    from tests.conftest import free_port, use_store
+
+    folder, port = tmp_path / "own-mongo", free_port()
+    uri = ensure_server(folder, port)
+    server = thread = None
+    try:
+        use_store(monkeypatch, uri, "outage", tmp_path)
+        monkeypatch.setenv("MONGO_TIMEOUT_MS", "800")
+        add_batch(400, 0)
+        train_and_register(TrainingParams(algorithms=["linear"], cv_below=0))
+        server, thread, url = serve(monkeypatch)
+        http = httpx.Client(base_url=url, timeout=60)
+        body = {"records": records(2, 5)}
+        assert http.post("/predict", json=body).status_code == 200
+        stop_server(folder)
+        down = http.post("/predict", json=body)
+        assert down.status_code == 503 and down.headers["Retry-After"] == "5", down.text
+        assert "the store is not answering" in down.json()["detail"] or "store" in down.json()["detail"]
+        page = http.get("/dashboard")
+        assert page.status_code == 503 and page.headers["Retry-After"] == "5" and "store" in page.text
+        ensure_server(folder, port)
+        deadline = time.monotonic() + 30
+        while (answer := http.post("/predict", json=body)).status_code != 200:
+            assert time.monotonic() < deadline, answer.text
+            time.sleep(0.5)
+        assert len(answer.json()["predictions"]) == 2
+    finally:
+        if server is not None:
+            stop(server, thread)
+        stop_server(folder)
