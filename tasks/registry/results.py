@@ -28,6 +28,7 @@ class ModelVersion:
     params: dict = field(default_factory=dict)
     created_at: datetime | None = None
     label_rule: LabelRule = DEFAULT_LABEL_RULE  # the rule its labels followed (versions stored before: the default)
+    runtime: dict = field(default_factory=dict)  # python and the model libraries' versions it was saved with
 
     @classmethod
     def from_document(cls, doc: dict) -> ModelVersion:
@@ -36,7 +37,7 @@ class ModelVersion:
         return cls(doc["name"], doc["version"], doc["problem"], doc["algorithm"], doc.get("metrics") or {},
                    doc.get("calibration"), doc.get("feature_schema") or {}, binary.get("gridfs_id"),
                    binary.get("sha256", ""), binary.get("path", ""), doc.get("lineage") or {}, doc.get("params") or {},
-                   doc.get("created_at"), LabelRule.from_dict(doc.get("label_rule")))
+                   doc.get("created_at"), LabelRule.from_dict(doc.get("label_rule")), doc.get("runtime") or {})
 
     @property
     def spec(self) -> ProblemSpec:
@@ -63,7 +64,7 @@ class ModelVersion:
         return {"name": self.name, "version": self.version, "algorithm": self.algorithm, "problem": self.problem,
                 "metrics": self.metrics, "lineage": self.lineage, "created_at": self.created_at,
                 "binary": {"sha256": self.sha256}, "params": self.params, "label_rule": self.label_rule.as_dict(),
-                "features": self.contract.as_dict()}
+                "features": self.contract.as_dict(), "runtime": self.runtime}
 
     @property
     def live_reference(self) -> float:

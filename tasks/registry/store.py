@@ -75,6 +75,31 @@ def code_version() -> dict:
     return {"git_commit": commit, "source_sha256": digest.hexdigest()}
 
 
+RUNTIME_PACKAGES = ("scikit-learn", "xgboost", "numpy")
+
+
+def runtime_versions() -> dict[str, str]:
+    """Python's and the model libraries' versions: a pickled model loads safely only where they match."""
+    import platform
+    from importlib.metadata import version
+
+    return {"python": platform.python_version(), **{package: version(package) for package in RUNTIME_PACKAGES}}
+
+
+def runtime_mismatch(saved: dict, current: dict) -> list[str]:
+    """What differs, by major.minor, between the versions a model was saved with and this environment's
+    (a patch release does not change what a pickle holds)."""
+    def minor(text: str) -> str:
+        return ".".join(text.split(".")[:2])
+
+    return [f"{name} {saved[name]} (here {current.get(name)})" for name in saved
+            if current.get(name) is None or minor(saved[name]) != minor(current[name])]
+
+
+class IncompatibleRuntimeError(UserError, RuntimeError):
+    """A model saved under other library versions than this environment's: loading it could fail or mislead."""
+
+
 def model_identity(algorithm: str, problem: str, params: dict, data_sha256: str, split_id: str,
                    reference_parts: tuple[str, ...]) -> str:
     """What makes two trainings the same model: training the same data with the same parameters twice
@@ -120,6 +145,7 @@ def register_version(db: Db, name: str, model, record: dict, artifacts_root: Pat
     def register(session: ClientSession | None) -> dict:
         version = next_sequence(db, f"model_version:{name}", session)
         doc = {**record, "name": name, "version": version, "created_at": datetime.now(UTC),
+               "runtime": runtime_versions(),
                "binary": {"gridfs_id": file_id, "sha256": sha256, "bytes": len(payload),
                           "path": str(root / f"v{version}" / "model.joblib")}}
         db[MODELS].insert_one(doc, session=session)
@@ -237,7 +263,17 @@ def aliases_by_version(db: Db, name: str | None = None) -> dict[tuple[str, int],
 
 
 def load_binary(db: Db, model: ModelVersion):
-    """The fitted model of a version, from GridFS, refusing a binary whose hash changed."""
+    """The fitted model of a version, from GridFS, refusing a binary whose hash changed or that was saved under
+    other library versions (by major.minor; a version stored before versions were kept is loaded)."""
+    differs = runtime_mismatch(model.runtime, runtime_versions()) if model.runtime else []
+    if differs:
+        pins = [f"'{name}=={'.'.join(model.runtime[name].split('.')[:2])}.*'" for name in RUNTIME_PACKAGES
+                if any(d.startswith(f"{name} ") for d in differs)]
+        how = f"install them (pip install {' '.join(pins)})" if pins else "run it under that Python"
+        raise IncompatibleRuntimeError(
+            f"model {model.name!r} v{model.version} was saved with {', '.join(differs)}; a pickled model is only "
+            f"safe to load with the versions it was saved with: {how}, or train it again here "
+            "(python flows/retrain.py --force)")
     payload = read_verified(db, "models", model.binary_id, model.sha256, f"model {model.name!r} v{model.version}")
     return joblib.load(io.BytesIO(payload))
 

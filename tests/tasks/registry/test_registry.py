@@ -107,3 +107,30 @@ def test_a_binary_left_pending_by_a_killed_registration_is_removed_by_the_next(d
     names = {f._id: f.filename for f in bucket.find({})}
     assert old not in names and names[recent] == "m/pending/model.joblib"  # the one in flight is left alone
     assert sorted(names.values()) == ["m/pending/model.joblib", "m/v1/model.joblib"]
+
+
+@pytest.mark.parametrize(("saved", "loads"), [
+    ({}, True),                                   # stored before versions were kept
+    ("same", True),
+    ("patch", True),                              # a patch release does not change what a pickle holds
+    ({"scikit-learn": "0.24.2"}, False),
+    ({"python": "3.9.1"}, False),
+])
+def test_a_model_saved_under_other_library_versions_is_refused_with_what_to_do(db, saved, loads):
+    from tasks.registry.store import IncompatibleRuntimeError, runtime_versions
+
+    doc = register(db)
+    here = runtime_versions()
+    assert doc["runtime"] == here and set(here) == {"python", "scikit-learn", "xgboost", "numpy"}
+    if saved == "same":
+        saved = here
+    elif saved == "patch":
+        saved = {**here, "numpy": ".".join(here["numpy"].split(".")[:2]) + ".999"}
+    else:
+        saved = {**here, **saved} if saved else {}
+    db[MODELS].update_one({"name": "m", "version": doc["version"]}, {"$set": {"runtime": saved}})
+    if loads:
+        assert load_model(db, "m", version=doc["version"]).predict([[3.0]]).tolist() == [1]
+    else:
+        with pytest.raises(IncompatibleRuntimeError, match=r"was saved with (scikit-learn 0\.24\.2|python 3\.9\.1)"):
+            load_model(db, "m", version=doc["version"])
