@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.answering import answer_jobs
 from api.batching import Batcher
 from api.guards import RETRY_AFTER_S, JsonBodyGuard
+from api.metrics import RequestMetrics, ServiceMetrics
 from api.routes import ab_tests, alerts, dashboard, feedback, ops, predict
 from api.state import ServingState
 from infra.errors import StorageError
@@ -41,10 +42,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     state = ServingState(settings)
 
+    def answer(jobs: list) -> None:
+        app.state.metrics.batch_records.observe(sum(len(job.records) for job in jobs))
+        answer_jobs(state, jobs)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state.start()
-        app.state.batcher = Batcher(lambda jobs: answer_jobs(state, jobs), settings.api_max_records)
+        app.state.batcher = Batcher(answer, settings.api_max_records)
         yield
         app.state.batcher.stop()
         state.stop()
@@ -54,7 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Predictions for raw student records with the registry's champion (features from the "
                               "batch pipeline's own aggregation), A/B tests between versions, and feedback.")
     app.state.serving = state
+    app.state.metrics = ServiceMetrics(state, lambda: getattr(app.state, "batcher", None))
     app.add_middleware(JsonBodyGuard, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     for module in (ops, predict, ab_tests, feedback, alerts, dashboard):
         app.include_router(module.router)
 

@@ -43,6 +43,11 @@ class Batcher:
             thread.start()
         self.batches = self.jobs = 0  # how much batching happened (for the benchmark)
 
+    def waiting_records(self) -> int:
+        """Records queued and not yet taken into a batch (the queue depth /metrics shows)."""
+        with self._condition:
+            return sum(len(job.records) for job in self._waiting)
+
     def submit(self, job: Job) -> list[dict]:
         """Queue the job and wait for its answers (or its batch's error)."""
         with self._condition:

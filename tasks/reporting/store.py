@@ -124,3 +124,20 @@ def save_run_report(db: Db, run: dict) -> None:
     """Keep a run's report (a re-run of the same flow run replaces it)."""
     ensure_indexes(db, [RUN_REPORTS])
     db[RUN_REPORTS].replace_one({"run_id": run["run_id"]}, run, upsert=True)
+
+
+def monitor_gauges(db: Db, names: list[str]) -> dict:
+    """What the service's /metrics exposes about the monitors, read at scrape time: open alerts counted by kind
+    and severity, and per model the last drift check's status and the latest label-free estimate."""
+    alerts: dict[tuple[str, str], int] = {}
+    for doc in db[ALERTS].find({"acknowledged": False}, {"_id": 0, "kind": 1, "severity": 1}):
+        key = (str(doc.get("kind")), str(doc.get("severity")))
+        alerts[key] = alerts.get(key, 0) + 1
+    models = {}
+    for name in names:
+        drift = db[DRIFT_REPORTS].find_one({"model": name}, {"_id": 0, "status": 1, "at": 1}, sort=[("at", -1)])
+        estimate = db[PERFORMANCE].find_one({"model": name, "source": "estimate"},
+                                            {"_id": 0, "metric": 1, "value": 1, "low": 1, "high": 1, "version": 1},
+                                            sort=[("at", -1)])
+        models[name] = {"drift": drift, "estimate": estimate}
+    return {"alerts": alerts, "models": models}

@@ -233,3 +233,45 @@ def test_a_store_outage_is_a_503_with_retry_after_and_the_service_recovers_by_it
         if server is not None:
             stop(server, thread)
         stop_server(folder)
+
+
+def test_metrics_are_prometheus_text_with_routes_batches_and_the_models(service):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    service.http.post("/predict", json={"records": records(3, 11)})
+    service.http.get("/ab-tests/does-not-exist")
+    scrape = service.http.get("/metrics")
+    assert scrape.status_code == 200 and scrape.headers["content-type"].startswith("text/plain")
+    families = {family.name: family for family in text_string_to_metric_families(scrape.text)}
+    requests = {(s.labels["route"], s.labels["status"]): s.value for s in families["student_api_requests"].samples
+                if s.name == "student_api_requests_total"}
+    assert requests[("/predict", "200")] >= 1 and requests[("/ab-tests/{test_id}", "404")] >= 1
+    assert not any("does-not-exist" in route for route, _ in requests)  # templates, never raw paths
+    batches = [s for s in families["student_api_batch_records"].samples if s.name.endswith("_count")]
+    assert batches and batches[0].value >= 1
+    [champion] = families["student_model_champion_version"].samples
+    assert champion.labels == {"model": "high_performer"} and champion.value in (1, 2)
+    assert families["student_store_up"].samples[0].value == 1
+    assert {"student_alerts_open", "student_drift_last_status", "student_estimate_latest",
+            "student_api_queue_records", "student_api_request_seconds"} <= set(families)
+
+    from datetime import UTC, datetime
+
+    db, at = service.db, datetime.now(UTC)
+    added = [db["drift_reports"].insert_one({"model": "high_performer", "status": "drift", "at": at}).inserted_id,
+             db["performance"].insert_one({"model": "high_performer", "version": 1, "source": "estimate",
+                                           "metric": "accuracy", "value": 0.81, "low": 0.77, "high": 0.85,
+                                           "at": at}).inserted_id,
+             db["alerts"].insert_one({"kind": "drift", "severity": "warning", "acknowledged": False,
+                                      "at": at}).inserted_id]
+    try:
+        families = {f.name: f for f in text_string_to_metric_families(service.http.get("/metrics").text)}
+        drift = {s.labels["status"]: s.value for s in families["student_drift_last_status"].samples}
+        assert drift == {"drift": 1.0, "no_drift": 0.0, "insufficient_data": 0.0}
+        estimate = {s.labels["bound"]: s.value for s in families["student_estimate_latest"].samples}
+        assert estimate == {"value": 0.81, "low": 0.77, "high": 0.85}
+        alerts = {(s.labels["kind"], s.labels["severity"]): s.value for s in families["student_alerts_open"].samples}
+        assert alerts[("drift", "warning")] >= 1
+    finally:
+        for collection, doc_id in zip(("drift_reports", "performance", "alerts"), added, strict=True):
+            db[collection].delete_one({"_id": doc_id})
