@@ -43,8 +43,21 @@ def announce(document: dict) -> None:
 
     emit_event(event=ALERT_EVENT, resource={"prefect.resource.id": f"student-pipeline.alert.{document['alert_id']}",
                                             "prefect.resource.name": document["kind"]},
-               payload={key: document[key] for key in ("alert_id", "kind", "severity", "message", "batch_id", "model",
-                                                       "version", "numbers", "occurrences")})
+               payload={key: for_chat(document[key]) for key in ("alert_id", "kind", "severity", "message", "batch_id",
+                                                                 "model", "version", "numbers", "occurrences")})
+
+
+def for_chat(value):
+    """A value as the webhook's chat message may carry it: text from data or a client (an A/B test's name, a batch
+    id from a file name) has ``&``, ``<`` and ``>`` escaped, so a receiver that reads markup (Slack's ``<!channel>``,
+    links, HTML) shows it as text; numbers stay numbers, containers are escaped inside."""
+    if isinstance(value, str):
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if isinstance(value, dict):
+        return {for_chat(key): for_chat(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [for_chat(item) for item in value]
+    return value
 
 
 def open_alerts(db: Db, limit: int = 100) -> list[dict]:
