@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from validation.schema import record_schema
+
 
 class PredictRequest(BaseModel):
     """Raw nested student records, as ingest takes them. A model trained on a dataset that declares extra fields
@@ -18,7 +20,8 @@ class PredictRequest(BaseModel):
                     {"course": "Linear Algebra", "credits": 4, "grades": [68, 64, 75]}]}]}]})
 
     records: list[Any] = Field(description="raw student records (the ingest schema; a dataset's declared fields "
-                                           "under 'extra')")
+                                           "under 'extra'; GET /record-schema gives the champion's)",
+                               json_schema_extra={"items": record_schema()})
 
 
 class Prediction(BaseModel):

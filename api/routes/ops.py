@@ -7,6 +7,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from infra.storage import describe_store
 from tasks.registry.store import aliases_by_version, list_versions
+from validation.contracts import DEFAULT_PROBLEM, TARGETS, Problem
+from validation.schema import record_schema
 
 router = APIRouter(tags=["operations"])
 
@@ -18,6 +20,13 @@ def metrics(request: Request) -> PlainTextResponse:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     return PlainTextResponse(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/record-schema")
+def record_json_schema(request: Request, problem: Problem = DEFAULT_PROBLEM) -> dict:
+    """The raw record a prediction request carries, as JSON Schema, with the champion's declared extra fields
+    (generated from the same rules the 422 answers apply)."""
+    return record_schema(request.app.state.serving.snapshot.contract(TARGETS[problem]))
 
 
 @router.get("/health")

@@ -37,7 +37,13 @@ def test_health_ready_and_the_registry_s_models(service):
     assert [(m["version"], m["algorithm"], m["aliases"]) for m in models] == [(1, "linear", ["champion"]),
                                                                               (2, "linear", [])]
     assert models[0]["metrics"]["test"]["accuracy"] > 0.5 and models[1]["lineage"]["rows"] == 2000
-    assert "/predict" in service.http.get("/openapi.json").json()["paths"]
+    openapi = service.http.get("/openapi.json").json()
+    assert "/predict" in openapi["paths"]
+    items = openapi["components"]["schemas"]["PredictRequest"]["properties"]["records"]["items"]
+    assert items["required"] == ["student_id", "age", "major", "enrollment_year"]  # from the record rules
+    assert items["properties"]["age"] == {"type": "integer", "minimum": 15, "maximum": 100}
+    live = service.http.get("/record-schema").json()
+    assert live["properties"]["courses"] == items["properties"]["courses"] and "extra" in live["properties"]
     docs = service.http.get("/docs").text
     assert "cdn" not in docs.lower() and "/static-offline-docs/swagger-ui-bundle.js" in docs  # works offline
     assert service.http.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
