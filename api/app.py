@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state.start()
-        app.state.batcher = Batcher(answer, settings.api_max_records)
+        app.state.batcher = Batcher(answer, settings.api_max_records, chunk_weight=settings.api_chunk_weight)
         yield
         app.state.batcher.stop()
         state.stop()

@@ -5,6 +5,10 @@ insert of the log. Nothing waits on purpose: under light load a request is answe
 
 Two requests in one batch never share a student (the pipeline groups records by student), and a batch whose
 log cannot be written fails every request in it: no answer is given unlogged.
+
+Fair to small requests: a request heavier than ``chunk_weight`` (records + courses + grades) is answered in chunks,
+and a batch takes at most one chunk of each request, so a one-record request that arrives while a maximum-size one
+is being answered waits for about one chunk, not for the whole request.
 """
 
 from __future__ import annotations
@@ -25,16 +29,45 @@ class Job:
     done: threading.Event = field(default_factory=threading.Event)
     answers: list[dict] | None = None
     error: BaseException | None = None
+    parent: Job | None = None  # the request this chunk is part of (None: the job is a whole request)
 
     def __post_init__(self) -> None:
         self.students = frozenset(record["student_id"] for record in self.records)
+
+    @property
+    def request(self) -> Job:
+        """The whole request (itself, or the request this chunk is part of)."""
+        return self.parent or self
+
+
+def weight(record: dict) -> int:
+    """What answering a record costs, roughly: one, plus its courses and grades."""
+    courses = record.get("courses") if isinstance(record.get("courses"), list) else []
+    return 1 + len(courses) + sum(len(c.get("grades") or []) for c in courses if isinstance(c, dict))
+
+
+def chunks(job: Job, chunk_weight: int) -> list[Job]:
+    """The job as consecutive chunks of at most ``chunk_weight`` (a record heavier than that is a chunk alone)."""
+    parts: list[list[dict]] = [[]]
+    load = 0
+    for record in job.records:
+        cost = weight(record)
+        if parts[-1] and load + cost > chunk_weight:
+            parts.append([])
+            load = 0
+        parts[-1].append(record)
+        load += cost
+    if len(parts) == 1:
+        return [job]
+    return [Job(job.name, job.request_id, part, parent=job) for part in parts]
 
 
 class Batcher:
     """``workers`` threads answering waiting jobs in batches of up to ``max_records`` records."""
 
-    def __init__(self, answer: Callable[[list[Job]], None], max_records: int, workers: int = 1) -> None:
-        self.answer, self.max_records = answer, max_records
+    def __init__(self, answer: Callable[[list[Job]], None], max_records: int, workers: int = 1,
+                 chunk_weight: int = 20_000) -> None:
+        self.answer, self.max_records, self.chunk_weight = answer, max_records, chunk_weight
         self._waiting: list[Job] = []
         self._condition = threading.Condition()
         self._stopping = False
@@ -49,29 +82,36 @@ class Batcher:
             return sum(len(job.records) for job in self._waiting)
 
     def submit(self, job: Job) -> list[dict]:
-        """Queue the job and wait for its answers (or its batch's error)."""
+        """Queue the job (in chunks when it is heavy) and wait for its answers (or its batch's error)."""
+        parts = chunks(job, self.chunk_weight)
         with self._condition:
-            self._waiting.append(job)
+            self._waiting.extend(parts)
             self._condition.notify()
-        job.done.wait()
-        if job.error is not None:
-            raise job.error
-        return job.answers
+        for part in parts:
+            part.done.wait()
+        failed = next((part.error for part in parts if part.error is not None), None)
+        if failed is not None:
+            raise failed
+        return [answer for part in parts for answer in part.answers]
 
     def _take(self) -> list[Job]:
-        """Every waiting job that fits with the first one: same model, no shared student, within the limit."""
+        """Every waiting job that fits with the first one: same model, no shared student, within the limit, and at
+        most one chunk of each request (the rest of a heavy request waits its turn behind newer small ones)."""
         with self._condition:
             while not self._waiting and not self._stopping:
                 self._condition.wait()
             batch: list[Job] = []
             students: set = set()
+            requests: set[int] = set()
             records, rest = 0, []
             for job in self._waiting:
                 fits = (not batch or (job.name == batch[0].name and not job.students & students
+                                      and id(job.request) not in requests
                                       and records + len(job.records) <= self.max_records))
                 if fits:
                     batch.append(job)
                     students |= job.students
+                    requests.add(id(job.request))
                     records += len(job.records)
                 else:
                     rest.append(job)

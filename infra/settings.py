@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     )
     api_max_records: int = Field(
         default=1000, ge=1, validation_alias=AliasChoices("PIPELINE_API_MAX_RECORDS", "api_max_records"))
+    api_chunk_weight: int = Field(
+        default=20_000, ge=100, validation_alias=AliasChoices("PIPELINE_API_CHUNK_WEIGHT", "api_chunk_weight"),
+        description="a request heavier than this (records + courses + grades) is answered in chunks, one per batch")
     api_max_body_bytes: int = Field(
         default=5_000_000, ge=1000, validation_alias=AliasChoices("PIPELINE_API_MAX_BODY_BYTES", "api_max_body_bytes"))
     dashboard_url: str = Field(
