@@ -11,12 +11,14 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi_offline import FastAPIOffline
 from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from api.answering import answer_jobs
+from api.auth import KeyCache, startup_check
 from api.batching import Batcher
 from api.guards import RETRY_AFTER_S, JsonBodyGuard
 from api.metrics import RequestMetrics, ServiceMetrics
@@ -37,6 +39,22 @@ class SafeJSONResponse(JSONResponse):
         return orjson.dumps(jsonable_encoder(content), option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+def _loopback(host: str) -> bool:
+    from ipaddress import ip_address
+
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def allowed_hosts(settings: Settings) -> list[str]:
+    """The Host headers answered: loopback names, the bound address, and the configured public names (a request for
+    any other host, as a DNS-rebinding page sends, is refused with 400)."""
+    configured = [h.strip() for h in settings.api_allowed_hosts.split(",") if h.strip()]
+    return sorted({"127.0.0.1", "localhost", "[::1]", settings.api_host, *configured})
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The service for ``settings`` (from the environment by default): ``uvicorn --factory api.app:create_app``."""
     settings = settings or get_settings()
@@ -48,6 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        from tasks.serving.store import active_keys
+
+        startup_check(settings.api_host, active_keys(state.db()) if not _loopback(settings.api_host) else 0)
         state.start()
         app.state.batcher = Batcher(answer, settings.api_max_records, chunk_weight=settings.api_chunk_weight)
         yield
@@ -59,11 +80,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Predictions for raw student records with the registry's champion (features from the "
                               "batch pipeline's own aggregation), A/B tests between versions, and feedback.")
     app.state.serving = state
+    app.state.keys = KeyCache()
     app.state.metrics = ServiceMetrics(state, lambda: getattr(app.state, "batcher", None))
     app.add_middleware(JsonBodyGuard, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings))
     for module in (ops, predict, ab_tests, feedback, alerts, dashboard):
         app.include_router(module.router)
+    app.include_router(dashboard.reader)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -76,7 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                             for e in errors]}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 401 and request.method == "GET" and request.url.path.startswith("/dashboard"):
+            return RedirectResponse("/dashboard/sign-in", status_code=303)  # a browser: to the sign-in form
         detail = exc.detail
         if exc.status_code == 400 and detail == "There was an error parsing the body":
             detail = "the body could not be read as JSON (malformed, or nested too deeply)"

@@ -28,6 +28,8 @@ META = "meta"  # facts about the store itself (its id, which namespaces files on
 AB_TESTS = "ab_tests"
 FEEDBACK = "feedback"  # true outcomes posted for students (the prediction service's feedback endpoint)
 ALERTS = "alerts"
+API_KEYS = "api_keys"  # the service's credentials, hashed, with their scopes
+API_SESSIONS = "api_sessions"  # the dashboard's signed-in sessions (hashed ids, a CSRF token each)
 PERFORMANCE = "performance"  # each model version's measured (and estimated) performance per batch
 RUN_REPORTS = "run_reports"  # what a scoring or retraining run found, as its dashboard page and HTML report show
 IN_CHUNK = 200  # values per $in query (see find_in)
@@ -67,6 +69,9 @@ INDEXES: dict[str, list[IndexModel]] = {
                    partialFilterExpression={"state": "running"}),
     ],
     FEEDBACK: [IndexModel([("student_id", ASCENDING)], unique=True, name="student_unique")],
+    API_KEYS: [IndexModel([("key_id", ASCENDING)], unique=True, name="key_unique")],
+    API_SESSIONS: [IndexModel([("session", ASCENDING)], unique=True, name="session_unique"),
+                   IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry")],
     ALERTS: [
         IndexModel([("alert_id", ASCENDING)], unique=True, name="alert_unique"),
         IndexModel([("kind", ASCENDING), ("batch_id", ASCENDING), ("model", ASCENDING), ("version", ASCENDING)],

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     )
     api_max_records: int = Field(
         default=1000, ge=1, validation_alias=AliasChoices("PIPELINE_API_MAX_RECORDS", "api_max_records"))
+    api_open_on_loopback: bool = Field(
+        default=True, validation_alias=AliasChoices("PIPELINE_API_OPEN_ON_LOOPBACK", "api_open_on_loopback"),
+        description="predict and read without a key for clients on this machine (never label or operate)")
+    api_allowed_hosts: str = Field(
+        default="", validation_alias=AliasChoices("PIPELINE_API_ALLOWED_HOSTS", "api_allowed_hosts"),
+        description="comma-separated Host names the service answers besides loopback ones (its public name)")
     api_chunk_weight: int = Field(
         default=20_000, ge=100, validation_alias=AliasChoices("PIPELINE_API_CHUNK_WEIGHT", "api_chunk_weight"),
         description="a request heavier than this (records + courses + grades) is answered in chunks, one per batch")

@@ -1,15 +1,18 @@
 """A/B tests between the champion and another version: create one (its sample size planned up front), see how
 it stands, conclude it at its horizon (a winner that beats the champion by the margin is promoted through the
-registry's compare-and-set, with the test's numbers in the alias history)."""
+registry's compare-and-set, with the test's numbers in the alias history). Creating and concluding need the
+``operate`` scope; reading never writes, and the assignment salt never leaves the server (a client that knew it
+could choose students that all land in one arm)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pymongo.errors import DuplicateKeyError
 
+from api.auth import Operator, require
 from api.schemas import ConcludeRequest
 from infra.storage import Db
 from tasks.alerting.store import raise_alert
@@ -46,7 +49,7 @@ def plan(db: Db, name: str, version_a: int, params: ABTestParams) -> tuple[str, 
 
 @router.post("", status_code=201, responses={404: {"description": "no such version"},
                                               409: {"description": "a test is already running for this model"}})
-def create(params: ABTestParams, request: Request) -> dict:
+def create(params: ABTestParams, request: Request, caller: Operator) -> dict:
     """Start a test: version B against version A (the champion unless given), sample size planned now."""
     state = request.app.state.serving
     db = state.db()
@@ -71,19 +74,24 @@ def create(params: ABTestParams, request: Request) -> dict:
             "split": params.split, "salt": uuid.uuid4().hex, "mde": params.mde, "alpha": params.alpha,
             "power": params.power, "margin": params.margin, "baseline": baseline, "n_per_arm": n_per_arm,
             "state": "running", "created_at": datetime.now(UTC), "result": None,
-            "label_rule": arms[0].label_rule.as_dict()}
+            "label_rule": arms[0].label_rule.as_dict(), "created_by": caller.who}
     try:
         created = create_test(db, test)
     except DuplicateKeyError:
         raise HTTPException(409, f"a test is already running for model {name!r}: conclude it first") from None
     state.wait_for(lambda snapshot: snapshot.tests.get(name, {}).get("test_id") == test["test_id"], timeout_s=10)
-    return created
+    return public(created)
 
 
-@router.get("")
+def public(test: dict) -> dict:
+    """A test as clients see it: everything but the assignment salt."""
+    return {key: value for key, value in test.items() if key != "salt"}
+
+
+@router.get("", dependencies=[Depends(require("read"))])
 def index(request: Request) -> list[dict]:
     """Every test, newest first."""
-    return list_tests(request.app.state.serving.db())
+    return [public(test) for test in list_tests(request.app.state.serving.db())]
 
 
 def standing(db: Db, test: dict) -> dict:
@@ -107,12 +115,27 @@ def found(db: Db, test_id: str) -> dict:
     return test
 
 
-@router.get("/{test_id}", responses={404: {"description": "no such test"}})
+@router.get("/{test_id}", responses={404: {"description": "no such test"}}, dependencies=[Depends(require("read"))])
 def show(test_id: str, request: Request) -> dict:
-    """A test and how it stands. A running test whose arms do not match its split is marked invalid."""
+    """A test and how it stands now (computed; a GET changes nothing: a sample-ratio mismatch is shown here and
+    acted on when the test is concluded)."""
+    db = request.app.state.serving.db()
+    test = found(db, test_id)
+    return {**public(test), **standing(db, test)}
+
+
+@router.post("/{test_id}/conclude", responses={404: {"description": "no such test"},
+                                               409: {"description": "before the horizon (unless forced), or over"}})
+def conclude_test(test_id: str, body: ConcludeRequest, request: Request,
+                  caller: Operator) -> dict:
+    """Conclude at the horizon (or, forced, before it): name the winner, promote B if it beats the champion
+    significantly and by the margin, record why either way, and stop routing. A test whose arms do not match its
+    split is marked invalid (with an alert) and promotes nothing."""
     state = request.app.state.serving
     db = state.db()
     test = found(db, test_id)
+    if test["state"] not in ("running", "invalid"):
+        raise HTTPException(409, f"test {test_id!r} is already {test['state']}")
     now = standing(db, test)
     if test["state"] == "running" and not now["sample_ratio"]["valid"]:
         invalid = update_test(db, test_id, "running", {"state": "invalid", "invalid_at": datetime.now(UTC),
@@ -120,22 +143,6 @@ def show(test_id: str, request: Request) -> dict:
         if invalid is not None:
             test = invalid
             raise_alert(db, ab_invalid_alert(test, now["sample_ratio"]))
-        state.refresh_quietly()  # stop routing to it
-    update_test(db, test_id, test["state"], {"standing": now, "standing_at": datetime.now(UTC)})
-    return {**test, **now}
-
-
-@router.post("/{test_id}/conclude", responses={404: {"description": "no such test"},
-                                               409: {"description": "before the horizon (unless forced), or over"}})
-def conclude_test(test_id: str, body: ConcludeRequest, request: Request) -> dict:
-    """Conclude at the horizon (or, forced, before it): name the winner, promote B if it beats the champion
-    significantly and by the margin, record why either way, and stop routing."""
-    state = request.app.state.serving
-    db = state.db()
-    test = found(db, test_id)
-    if test["state"] not in ("running", "invalid"):
-        raise HTTPException(409, f"test {test_id!r} is already {test['state']}")
-    now = standing(db, test)
     if not now["horizon_reached"] and not body.force:
         raise HTTPException(409, f"the horizon is not reached: {now['labelled']} labelled units of "
                                  f"{test['n_per_arm']} per arm; pass force=true for an early look (labelled as "
@@ -148,15 +155,15 @@ def conclude_test(test_id: str, body: ConcludeRequest, request: Request) -> dict
     applied, reason = False, verdict.reason
     if verdict.promote:
         applied = promote(db, test["model"], version_a, version_b, f"A/B test {test_id}: {verdict.reason}",
-                          {**verdict.numbers, "ab_test": test_id}, by=f"ab-test:{test_id}")
+                          {**verdict.numbers, "ab_test": test_id}, by=f"ab-test:{test_id} ({caller.who})")
         if not applied:
             reason += "; not applied: the champion changed meanwhile"
     result = {"winner": verdict.winner, "promoted": applied, "reason": reason, "numbers": verdict.numbers,
-              "forced": body.force and not now["horizon_reached"]}
+              "forced": body.force and not now["horizon_reached"], "by": caller.who}
     updated = update_test(db, test_id, test["state"], {"state": "concluded", "result": result, "standing": now,
                                                        "concluded_at": datetime.now(UTC)})
     if updated is None:
         raise HTTPException(409, f"test {test_id!r} was concluded by someone else meanwhile")
     state.wait_for(lambda snapshot: test["model"] not in snapshot.tests or
                    snapshot.tests[test["model"]]["test_id"] != test_id, timeout_s=10)
-    return {**updated, **now}
+    return {**public(updated), **now}

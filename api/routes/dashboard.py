@@ -1,16 +1,23 @@
-"""The monitoring dashboard: server-rendered pages (inline SVG charts and CSS: no script, no CDN, works offline)
-and acknowledging alerts from the page."""
+"""The monitoring dashboard: server-rendered pages (inline SVG charts and CSS: no script, no CDN, works offline),
+signing in with a key (a session cookie after that) and acknowledging alerts from the page (scope ``operate``,
+a CSRF token in every form)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+import html
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from api.auth import Operator, caller_of, require, verify
+from api.sessions import COOKIE, LIFETIME, check_csrf, end_session, start_session
 from infra.storage import describe_store
 from tasks.alerting.store import acknowledge
 from tasks.reporting import pages, store
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])
+reader = APIRouter(prefix="/dashboard", tags=["dashboard"], dependencies=[Depends(require("read"))])
 BASE = "/dashboard"
 
 
@@ -19,65 +26,124 @@ def _context(request: Request) -> tuple:
     return state.db(), describe_store(state.settings)
 
 
-@router.get("", response_class=HTMLResponse)
+def _page(request: Request, text: str) -> HTMLResponse:
+    """A page with who is viewing it in its header: signed in (and a sign-out button), or a sign-in link."""
+    session = getattr(request.state, "session", None)
+    if session:
+        viewer = (f'<span class="muted small">{html.escape(session.get("name") or "")} ({session["key_id"]}) '
+                  f'<form class="inline" method="post" action="{BASE}/sign-out"><input type="hidden" name="csrf" '
+                  f'value="{html.escape(session["csrf"])}"><button type="submit">sign out</button></form></span>')
+    else:
+        viewer = f'<a class="small" href="{BASE}/sign-in" style="color:#93c5fd">sign in</a>'
+    return HTMLResponse(text.replace("<!--viewer-->", viewer, 1))
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """A posted form's fields (application/x-www-form-urlencoded), first value of each."""
+    body = (await request.body())[:10_000].decode("utf-8", errors="replace")
+    return {key: values[0] for key, values in parse_qs(body).items()}
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+def sign_in_form(request: Request) -> HTMLResponse:
+    """The sign-in form (open: a viewer from another machine has no session yet)."""
+    return _page(request, pages.sign_in_page(BASE, describe_store(request.app.state.serving.settings)))
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request):
+    """Check the key once; on success a session cookie (HttpOnly, SameSite=Strict, /dashboard only)."""
+    key = (await _form(request)).get("key", "").strip()
+    caller = verify(request, key) if key else None
+    where = describe_store(request.app.state.serving.settings)
+    if caller is None:
+        return HTMLResponse(pages.sign_in_page(BASE, where, "that key is not valid (unknown, revoked or mistyped)"),
+                            status_code=401)
+    if "read" not in caller.scopes:
+        return HTMLResponse(pages.sign_in_page(BASE, where, f"the key {caller.key_id} has no 'read' scope"),
+                            status_code=403)
+    session, _ = start_session(request, caller)
+    response = RedirectResponse(BASE, status_code=303)
+    response.set_cookie(COOKIE, session, max_age=int(LIFETIME.total_seconds()), path=BASE, httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request):
+    """End the session (its CSRF token required: a page elsewhere cannot sign a viewer out)."""
+    caller_of(request)  # finds the session
+    check_csrf(request, (await _form(request)).get("csrf"))
+    end_session(request)
+    response = RedirectResponse(f"{BASE}/sign-in", status_code=303)
+    response.delete_cookie(COOKIE, path=BASE)
+    return response
+
+
+@reader.get("", response_class=HTMLResponse)
 def overview(request: Request) -> HTMLResponse:
     """Each model's champion, history and versions; performance across batches; latest drift; open alerts."""
     db, where = _context(request)
-    return HTMLResponse(pages.overview_page(store.overview_data(db), BASE, where))
+    return _page(request, pages.overview_page(store.overview_data(db), BASE, where))
 
 
-@router.get("/quality", response_class=HTMLResponse)
+@reader.get("/quality", response_class=HTMLResponse)
 def quality(request: Request) -> HTMLResponse:
     """Data quality per batch: accepted, rejected and why."""
     db, where = _context(request)
-    return HTMLResponse(pages.quality_page(store.quality_rows(db), BASE, where))
+    return _page(request, pages.quality_page(store.quality_rows(db), BASE, where))
 
 
-@router.get("/drift", response_class=HTMLResponse)
+@reader.get("/drift", response_class=HTMLResponse)
 def drift_list(request: Request) -> HTMLResponse:
     """Every drift check, newest first."""
     db, where = _context(request)
-    return HTMLResponse(pages.drift_list_page(store.drift_reports(db), BASE, where))
+    return _page(request, pages.drift_list_page(store.drift_reports(db), BASE, where))
 
 
-@router.get("/drift/{report_id}", response_class=HTMLResponse)
+@reader.get("/drift/{report_id}", response_class=HTMLResponse)
 def drift(report_id: str, request: Request) -> HTMLResponse:
     """One drift check: every feature's statistic, corrected p-value, effect size and histograms."""
     db, where = _context(request)
     report = store.drift_report(db, report_id)
     if report is None:
         raise HTTPException(404, f"no drift check {report_id!r}")
-    return HTMLResponse(pages.drift_page(report, BASE, where))
+    return _page(request, pages.drift_page(report, BASE, where))
 
 
-@router.get("/ab-tests", response_class=HTMLResponse)
+@reader.get("/ab-tests", response_class=HTMLResponse)
 def ab_tests(request: Request) -> HTMLResponse:
     """The A/B tests, their arms and numbers."""
     db, where = _context(request)
-    return HTMLResponse(pages.ab_tests_page(store.ab_tests(db), BASE, where))
+    return _page(request, pages.ab_tests_page(store.ab_tests(db), BASE, where))
 
 
-@router.get("/alerts", response_class=HTMLResponse)
+@reader.get("/alerts", response_class=HTMLResponse)
 def alerts(request: Request) -> HTMLResponse:
     """Every alert, the open ones first, each acknowledgeable."""
     db, where = _context(request)
-    return HTMLResponse(pages.alerts_page(store.alerts(db), BASE, where))
+    session = getattr(request.state, "session", None)
+    csrf = session["csrf"] if session and "operate" in session["scopes"] else None
+    return _page(request, pages.alerts_page(store.alerts(db), BASE, where, csrf))
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-def acknowledge_alert(alert_id: str, request: Request) -> RedirectResponse:
-    """Mark an alert seen (from the page's button), then back to the alerts."""
+async def acknowledge_alert(alert_id: str, request: Request, caller: Operator) -> RedirectResponse:
+    """Mark an alert seen (from the page's button: a session with ``operate`` and the form's CSRF token; or a key
+    in the header), then back to the alerts."""
+    if getattr(request.state, "session", None) is not None:
+        check_csrf(request, (await _form(request)).get("csrf"))
     db, _ = _context(request)
-    if acknowledge(db, alert_id, by=f"dashboard ({request.client.host if request.client else 'unknown'})") is None:
+    if acknowledge(db, alert_id, by=f"dashboard, {caller.who}") is None:
         raise HTTPException(404, f"no open alert {alert_id!r}")
     return RedirectResponse(f"{BASE}/alerts", status_code=303)
 
 
-@router.get("/runs/{run_id}", response_class=HTMLResponse)
+@reader.get("/runs/{run_id}", response_class=HTMLResponse)
 def run(run_id: str, request: Request) -> HTMLResponse:
     """What a scoring or retraining run found (the same page its HTML report holds)."""
     db, where = _context(request)
     found, report = store.run_report(db, run_id)
     if found is None:
         raise HTTPException(404, f"no run {run_id!r}")
-    return HTMLResponse(pages.run_page(found, report, BASE, where))
+    return _page(request, pages.run_page(found, report, BASE, where))

@@ -1,18 +1,29 @@
-"""POST /feedback: true outcomes for students, so live performance per arm and per version can be measured."""
+"""POST /feedback: true outcomes for students, so live performance per arm and per version can be measured, and
+retraining can learn from them. Only a key with the ``label`` scope may post them (they become labels that training
+and A/B conclusions trust); each is stored with the key that posted it, and an outcome for a student no model
+ever scored is refused."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 
+from api.auth import Labeller
 from api.schemas import FeedbackRequest
-from tasks.serving.store import record_feedback
+from tasks.serving.store import never_scored, record_feedback
 
 router = APIRouter(tags=["feedback"])
 
 
-@router.post("/feedback")
-def feedback(body: FeedbackRequest, request: Request) -> dict:
-    """Store each student's true outcome (the latest posted wins); A/B tests and live performance read them."""
-    stored = record_feedback(request.app.state.serving.db(),
-                             [outcome.model_dump(exclude_none=True) for outcome in body.outcomes])
-    return {"stored": stored}
+@router.post("/feedback", responses={401: {"description": "no key"}, 403: {"description": "a key without 'label'"},
+                                     422: {"description": "invalid outcomes, or students never scored"}})
+def feedback(body: FeedbackRequest, request: Request, caller: Labeller) -> dict:
+    """Store each student's true outcome (the latest posted wins), with who posted it."""
+    db = request.app.state.serving.db()
+    unknown = never_scored(db, [outcome.student_id for outcome in body.outcomes])
+    if unknown:
+        raise HTTPException(422, {"message": f"{len(unknown)} of {len(body.outcomes)} outcomes are for students no "
+                                             "model scored (by a batch or this service); nothing was stored",
+                                  "students": unknown[:20]})
+    stored = record_feedback(db, [outcome.model_dump(exclude_none=True) for outcome in body.outcomes],
+                             posted_by=caller.key_id)
+    return {"stored": stored, "by": caller.who}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from api.auth import require
 from infra.storage import describe_store
 from tasks.registry.store import aliases_by_version, list_versions
 from validation.contracts import DEFAULT_PROBLEM, TARGETS, Problem
@@ -13,7 +14,7 @@ from validation.schema import record_schema
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/metrics", response_class=PlainTextResponse, dependencies=[Depends(require("read"))])
 def metrics(request: Request) -> PlainTextResponse:
     """Prometheus text format: requests and latency by route and status, batch sizes, the queue, champion versions,
     open alerts, the last drift status and the latest label-free estimate per model."""
@@ -22,7 +23,7 @@ def metrics(request: Request) -> PlainTextResponse:
     return PlainTextResponse(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/record-schema")
+@router.get("/record-schema", dependencies=[Depends(require("read"))])
 def record_json_schema(request: Request, problem: Problem = DEFAULT_PROBLEM) -> dict:
     """The raw record a prediction request carries, as JSON Schema, with the champion's declared extra fields
     (generated from the same rules the 422 answers apply)."""
@@ -56,7 +57,7 @@ def ready(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", **body})
 
 
-@router.get("/models")
+@router.get("/models", dependencies=[Depends(require("read"))])
 def models(request: Request) -> list[dict]:
     """Every registered version: algorithm, problem, metrics, the aliases pointing at it, lineage."""
     db = request.app.state.serving.db()

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from api.answering import LogWriteError, NoChampionError
+from api.auth import Predictor
 from api.batching import Job
 from api.guards import RETRY_AFTER_S
 from api.schemas import PredictRequest, PredictResponse
@@ -22,7 +23,7 @@ router = APIRouter(tags=["predictions"])
 @router.post("/predict", response_model=PredictResponse, responses={
     413: {"description": "too many records"}, 422: {"description": "invalid records, with their reasons"},
     503: {"description": "no champion yet, or the store (and so the prediction log) unreachable"}})
-def predict(body: PredictRequest, request: Request,
+def predict(body: PredictRequest, request: Request, caller: Predictor,
             problem: Annotated[Problem, Query(description="which model answers")] = DEFAULT_PROBLEM,
             ) -> PredictResponse:
     """Predict every record with the champion (or its A/B arm) and log every answer before returning it."""

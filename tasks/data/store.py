@@ -85,10 +85,11 @@ def scored_records(db: Db, batch_id: str) -> list[dict]:
 
 
 def posted_outcomes(db: Db, student_ids: list[int]) -> dict[int, dict]:
-    """Outcomes posted to the prediction service for these students, by student."""
+    """Trusted outcomes (posted with a ``label``-scoped key) for these students, by student: what retraining may
+    learn from."""
     return {doc["student_id"]: doc for doc in find_in(db[FEEDBACK], "student_id", student_ids,
                                                       {"_id": 0, "student_id": 1, "final_score": 1,
-                                                       "high_performer": 1})}
+                                                       "high_performer": 1}, {"trusted": True})}
 
 
 def update_batch(db: Db, batch_id: str, fields: dict) -> None:

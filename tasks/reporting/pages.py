@@ -134,9 +134,14 @@ def ab_tests_page(tests: list[dict], base: str, store: str) -> str:
     return render("ab_tests.html", base, "/ab-tests", store, tests=tests, title="A/B tests")
 
 
-def alerts_page(alerts: list[dict], base: str, store: str) -> str:
-    """Every alert, open ones acknowledgeable."""
-    return render("alerts.html", base, "/alerts", store, alerts=alerts, title="Alerts")
+def alerts_page(alerts: list[dict], base: str, store: str, csrf: str | None = None) -> str:
+    """Every alert, open ones acknowledgeable by a signed-in viewer (its forms carry the session's ``csrf``)."""
+    return render("alerts.html", base, "/alerts", store, alerts=alerts, title="Alerts", csrf=csrf)
+
+
+def sign_in_page(base: str, store: str, problem: str | None = None) -> str:
+    """The dashboard's sign-in form (a key, posted once; the session cookie carries on)."""
+    return render("sign_in.html", base, "/sign-in", store, title="Sign in", problem=problem)
 
 
 def run_page(run: dict, report: dict | None, base: str, store: str, static: bool = False, live_url: str = "") -> str:

@@ -8,7 +8,15 @@ from datetime import UTC, datetime
 import pandas as pd
 from pymongo import ReturnDocument
 
-from infra.collections import AB_TESTS, FEEDBACK, PREDICTIONS, STUDENTS_FEATURES, find_in
+from infra.collections import (
+    AB_TESTS,
+    API_KEYS,
+    API_SESSIONS,
+    FEEDBACK,
+    PREDICTIONS,
+    STUDENTS_FEATURES,
+    find_in,
+)
 from infra.storage import Db
 from tasks.data.features import feature_stages
 from validation.contracts import DEFAULT_CONTRACT, FeatureContract, LabelRule
@@ -74,12 +82,16 @@ def served_predictions(db: Db, test_id: str) -> pd.DataFrame:
     return frame
 
 
-def record_feedback(db: Db, outcomes: list[dict]) -> int:
-    """Store true outcomes posted for students (the latest per student wins). Returns how many were stored."""
+def record_feedback(db: Db, outcomes: list[dict], posted_by: str | None) -> int:
+    """Store true outcomes posted for students (the latest per student wins) with the key that posted them: an
+    outcome is ``trusted`` (training and A/B conclusions read it) when a key with the ``label`` scope posted it.
+    Returns how many were stored."""
     from pymongo import UpdateOne
 
     now = datetime.now(UTC)
-    operations = [UpdateOne({"student_id": o["student_id"]}, {"$set": {**o, "received_at": now}}, upsert=True)
+    operations = [UpdateOne({"student_id": o["student_id"]},
+                            {"$set": {**o, "received_at": now, "posted_by": posted_by,
+                                      "trusted": posted_by is not None}}, upsert=True)
                   for o in outcomes]
     if operations:
         db[FEEDBACK].bulk_write(operations, ordered=False)
@@ -95,10 +107,58 @@ def labels_for(db: Db, student_ids: list[int], target: str, label_rule: LabelRul
     for doc in sorted(labeled, key=lambda d: d.get("batch_seq") or 0):  # a student's newest labeled term wins
         found[doc["student_id"]] = doc[target]
     posted = find_in(db[FEEDBACK], "student_id", student_ids,
-                     {"_id": 0, "student_id": 1, "final_score": 1, "high_performer": 1})
+                     {"_id": 0, "student_id": 1, "final_score": 1, "high_performer": 1}, {"trusted": True})
     for doc in posted:  # posted feedback overrides a batch's label
         score = doc.get("final_score")
         value = label_rule.applies(score) if target == "high_performer" and score is not None else doc.get(target)
         if value is not None:
             found[doc["student_id"]] = value
     return pd.DataFrame({"student_id": list(found), target: list(found.values())}, columns=["student_id", target])
+
+
+def never_scored(db: Db, student_ids: list[int]) -> list[int]:
+    """The students among ``student_ids`` that no prediction was ever logged for."""
+    scored = {doc["student_id"] for doc in find_in(db[PREDICTIONS], "student_id", student_ids,
+                                                   {"_id": 0, "student_id": 1})}
+    return [student for student in student_ids if student not in scored]
+
+
+def insert_key(db: Db, document: dict) -> None:
+    """Store a new credential (its hash, never the key)."""
+    db[API_KEYS].insert_one(document)
+
+
+def find_key(db: Db, key_id: str) -> dict | None:
+    """A credential by its public id (revoked ones too: the caller decides)."""
+    return db[API_KEYS].find_one({"key_id": key_id}, {"_id": 0})
+
+
+def list_keys(db: Db) -> list[dict]:
+    """Every credential, without its hash, oldest first."""
+    return list(db[API_KEYS].find({}, {"_id": 0, "hash": 0}).sort("created_at", 1))
+
+
+def revoke_key(db: Db, key_id: str, at: datetime) -> bool:
+    """Revoke a credential (kept, with when); False when there is no such active key."""
+    return db[API_KEYS].update_one({"key_id": key_id, "revoked_at": None},
+                                   {"$set": {"revoked_at": at}}).modified_count == 1
+
+
+def active_keys(db: Db) -> int:
+    """How many credentials can be used."""
+    return db[API_KEYS].count_documents({"revoked_at": None})
+
+
+def insert_session(db: Db, document: dict) -> None:
+    """A dashboard session (its id hashed), expiring by the store's TTL index."""
+    db[API_SESSIONS].insert_one(document)
+
+
+def find_session(db: Db, session_hash: str, now: datetime) -> dict | None:
+    """A live session by the hash of its id."""
+    return db[API_SESSIONS].find_one({"session": session_hash, "expires_at": {"$gt": now}}, {"_id": 0})
+
+
+def end_session(db: Db, session_hash: str) -> None:
+    """Sign out."""
+    db[API_SESSIONS].delete_one({"session": session_hash})

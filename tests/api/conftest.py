@@ -16,12 +16,26 @@ from tests.builders import add_batch, train_and_register
 from tests.conftest import drop_database, free_port, use_store
 
 
+def make_key(db, scopes: list[str], name: str = "test") -> str:
+    """A key with ``scopes`` in the store (as ``python -m api.keys create`` makes one)."""
+    from datetime import UTC, datetime
+
+    from api.auth import key_document, new_key
+    from tasks.serving.store import insert_key
+
+    key, key_id, hashed = new_key()
+    insert_key(db, key_document(name, scopes, key_id, hashed, datetime.now(UTC)))
+    return key
+
+
 class Service:
-    """A running service: its URL, an HTTP client, and the store it serves."""
+    """A running service: its URL, an HTTP client with a key of every scope, a client without one, the store."""
 
     def __init__(self, url: str, db, env: dict[str, str]) -> None:
         self.url, self.db, self.env = url, db, env  # env: what another process needs to reach the same store
-        self.http = httpx.Client(base_url=url, timeout=60)
+        self.key = make_key(db, ["predict", "read", "label", "operate"], "operator")
+        self.http = httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {self.key}"})
+        self.anonymous = httpx.Client(base_url=url, timeout=60)
 
 
 def serve(monkeypatch: pytest.MonkeyPatch, **env: str):

@@ -30,7 +30,9 @@ def test_an_ab_test_from_plan_to_promotion(service):
     unlabeled = generate_batch(6 * test["n_per_arm"], seed=700, labeled=False).records
     answers = predict_all(service, unlabeled)
     arms = {a["student_id"]: a["arm"] for a in answers}
-    assert all(arms[sid] == assign_arm(test["salt"], sid, 0.5) for sid in arms)  # sticky by hash
+    assert "salt" not in test and all("salt" not in t for t in service.http.get("/ab-tests").json())
+    salt = service.db["ab_tests"].find_one({"test_id": test["test_id"]})["salt"]  # never leaves the server
+    assert all(arms[sid] == assign_arm(salt, sid, 0.5) for sid in arms)  # sticky by hash
     assert {a["version"] for a in answers if a["arm"] == "B"} == {2} and {a["version"] for a in answers
                                                                            if a["arm"] == "A"} == {1}
     repeat = predict_all(service, unlabeled[:50])
@@ -44,7 +46,7 @@ def test_an_ab_test_from_plan_to_promotion(service):
     assert early.status_code == 409 and "horizon is not reached" in early.json()["detail"]
 
     outcomes = [{"student_id": r["student_id"], "high_performer": r["high_performer"]} for r in world.records]
-    assert service.http.post("/feedback", json={"outcomes": outcomes}).json() == {"stored": len(outcomes)}
+    assert service.http.post("/feedback", json={"outcomes": outcomes}).json()["stored"] == len(outcomes)
     standing = service.http.get(f"/ab-tests/{test['test_id']}").json()
     assert standing["horizon_reached"] and standing["sample_ratio"]["valid"]
     estimate = standing["estimate"]
@@ -54,7 +56,8 @@ def test_an_ab_test_from_plan_to_promotion(service):
     assert concluded["state"] == "concluded" and concluded["result"]["winner"] == "B"
     assert concluded["result"]["promoted"] and not concluded["result"]["forced"]
     entry = service.db[ALIAS_HISTORY].find_one({"alias": "champion", "to_version": 2})
-    assert entry["by"] == f"ab-test:{test['test_id']}" and entry["numbers"]["ab_test"] == test["test_id"]
+    assert entry["by"] == f"ab-test:{test['test_id']} (key:{service.key.split('_')[1]} (operator))"
+    assert entry["numbers"]["ab_test"] == test["test_id"]
     assert entry["numbers"]["p_value"] == estimate["p_value"]
     after = predict_all(service, generate_batch(3, seed=701, labeled=False).records)
     assert {(a["version"], a["arm"]) for a in after} == {(2, None)}  # the new champion, no test running
@@ -81,10 +84,16 @@ def test_a_forced_early_look_is_labelled_and_a_test_with_a_broken_split_is_inval
                   "probability": 0.1, "scored_at": now, "ab_test": broken["test_id"], "source": "api"}
                  for i in range(5000)]
     service.db[PREDICTIONS].insert_many(documents)
+    before = service.db["ab_tests"].find_one({"test_id": broken["test_id"]})
     standing = service.http.get(f"/ab-tests/{broken['test_id']}").json()
-    assert standing["state"] == "invalid" and standing["sample_ratio"]["p_value"] < 0.001
-    verdict = service.http.post(f"/ab-tests/{broken['test_id']}/conclude", json={"force": True}).json()["result"]
+    assert standing["sample_ratio"]["p_value"] < 0.001 and not standing["sample_ratio"]["valid"]
+    assert standing["state"] == "running"  # a GET shows the mismatch and changes nothing
+    assert service.db["ab_tests"].find_one({"test_id": broken["test_id"]}) == before
+    concluded = service.http.post(f"/ab-tests/{broken['test_id']}/conclude", json={"force": True}).json()
+    verdict = concluded["result"]
+    assert concluded["state"] == "concluded" and concluded.get("invalid_reason") == "sample-ratio mismatch"
     assert verdict["winner"] is None and not verdict["promoted"] and "invalid test" in verdict["reason"]
+    assert service.db["alerts"].count_documents({"kind": "ab_test_invalid"}) == 1
 
 
 def test_feedback_is_validated(service):

@@ -10,7 +10,7 @@ import pytest
 
 from tasks.data.synthetic import DriftKnobs, generate_batch
 from tests.conftest import REFERENCE_RECORD
-from validation.contracts import ExtraFeature, FeatureContract
+from validation.contracts import DEFAULT_CONTRACT, ExtraFeature, FeatureContract
 from validation.records import check_record
 from validation.schema import record_schema
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.pure
 NOT_IN_A_SCHEMA = {"storable", "format", "unique", "parse"}  # what only the rules can say
 
 
-def agree(record, contract=FeatureContract(), labeled=False) -> None:
+def agree(record, contract=DEFAULT_CONTRACT, labeled=False) -> None:
     reasons = [r for r in check_record(record, labeled, contract=contract)]
     if any(r["rule"] in NOT_IN_A_SCHEMA for r in reasons):
         return

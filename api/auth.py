@@ -1,0 +1,203 @@
+"""Who may do what: API keys with scopes, stored hashed, checked on every route.
+
+A key is ``spk_<key id>_<secret>``; the store keeps the key id, its scopes and the SHA-256 of the secret (a random
+256-bit secret needs no slow hash), never the key. A request presents it as ``Authorization: Bearer <key>`` or
+``X-API-Key: <key>``; the dashboard signs in with one and then carries a session cookie (``api/sessions.py``).
+
+Scopes: ``predict`` (POST /predict), ``read`` (the models, A/B tests, alerts, metrics, the record schema and the
+dashboard), ``label`` (POST /feedback: outcomes that training and A/B conclusions trust), ``operate`` (create and
+conclude A/B tests, acknowledge alerts). Without a key, ``predict`` and ``read`` are open to a client on this
+machine only (a request from a loopback address that no proxy forwarded), so ``make api`` works at once on a
+laptop; ``label`` and ``operate`` always need a key. A service bound to another address refuses to start until a
+key exists. Missing or unknown key: 401; a key without the scope: 403; both name the scope needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from ipaddress import ip_address
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+SCOPES: dict[str, str] = {
+    "predict": "POST /predict",
+    "read": "GET /models, /ab-tests, /alerts, /metrics, /record-schema and the dashboard",
+    "label": "POST /feedback (outcomes that training and A/B conclusions trust)",
+    "operate": "create and conclude A/B tests, acknowledge alerts",
+}
+OPEN_ON_LOOPBACK = frozenset({"predict", "read"})
+PREFIX = "spk"
+CACHE_S = 5.0  # a verified key is trusted this long before it is looked up again (so a revocation takes <= 5 s)
+FORWARDED = (b"x-forwarded-for", b"forwarded", b"x-real-ip")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: a key (its id, name and scopes), or an anonymous client on this machine."""
+
+    key_id: str | None
+    name: str
+    scopes: frozenset[str]
+
+    @property
+    def who(self) -> str:
+        """How records name the caller: ``key:<id> (<name>)`` or ``loopback``."""
+        return f"key:{self.key_id} ({self.name})" if self.key_id else "loopback (no key)"
+
+
+ANONYMOUS = Caller(None, "anonymous", OPEN_ON_LOOPBACK)
+
+
+def digest(secret: str) -> str:
+    """The stored form of a key's secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_key() -> tuple[str, str, str]:
+    """A fresh key: (the key to hand out once, its id, the hash to store)."""
+    key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    return f"{PREFIX}_{key_id}_{secret}", key_id, digest(secret)
+
+
+def parse_key(text: str) -> tuple[str, str] | None:
+    """(key id, secret) of a presented key, or None when it is not shaped like one."""
+    parts = text.strip().split("_", 2)
+    if len(parts) != 3 or parts[0] != PREFIX or len(parts[1]) != 12 or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+def checked_scopes(text: str) -> list[str]:
+    """``"predict,read"`` as a list of known scopes (a ValueError names an unknown one)."""
+    scopes = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown or not scopes:
+        raise ValueError(f"unknown scope(s) {unknown}; choose from {', '.join(SCOPES)}")
+    return scopes
+
+
+def is_loopback(request: Request) -> bool:
+    """A client on this machine whose request no proxy forwarded (a proxy on this machine forwards the world)."""
+    if any(name in FORWARDED for name, _ in request.scope.get("headers", [])):
+        return False
+    host = request.client.host if request.client else ""
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return host == "testclient"
+
+
+def presented_key(request: Request) -> str | None:
+    """The key a request carries (Bearer or X-API-Key), if any."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+class KeyCache:
+    """Verified keys for ``CACHE_S`` seconds: a key is looked up in the store at most that often."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, Caller | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> tuple[bool, Caller | None]:
+        """(known, caller) for a presented key."""
+        with self._lock:
+            entry = self._entries.get(text)
+        if entry is None or time.monotonic() - entry[0] > CACHE_S:
+            return False, None
+        return True, entry[1]
+
+    def put(self, text: str, caller: Caller | None) -> None:
+        """Remember a verdict (None: not a valid key)."""
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[text] = (time.monotonic(), caller)
+
+
+def verify(request: Request, text: str) -> Caller | None:
+    """The caller a presented key stands for, or None (unknown, wrong secret, revoked)."""
+    from tasks.serving.store import find_key
+
+    state = request.app.state
+    known, caller = state.keys.get(text)
+    if known:
+        return caller
+    parsed = parse_key(text)
+    caller = None
+    if parsed is not None:
+        doc = find_key(state.serving.db(), parsed[0])
+        if doc and doc.get("revoked_at") is None and hmac.compare_digest(doc["hash"], digest(parsed[1])):
+            caller = Caller(doc["key_id"], doc.get("name", ""), frozenset(doc.get("scopes", [])))
+    state.keys.put(text, caller)
+    return caller
+
+
+def caller_of(request: Request) -> Caller | None:
+    """Who the request is from: its key, its dashboard session, or (None) nobody it could prove."""
+    text = presented_key(request)
+    if text:
+        caller = verify(request, text)
+        if caller is None:
+            raise HTTPException(401, "the API key is not valid (unknown, revoked or mistyped)",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return caller
+    from api.sessions import session_caller
+
+    return session_caller(request)
+
+
+def require(scope: str):
+    """A route dependency: the caller, if it may use ``scope`` (401 / 403 otherwise, naming the scope)."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    def dependency(request: Request) -> Caller:
+        caller = caller_of(request)
+        if caller is None:
+            if scope in OPEN_ON_LOOPBACK and request.app.state.serving.settings.api_open_on_loopback \
+                    and is_loopback(request):
+                return ANONYMOUS
+            raise HTTPException(401, f"this needs an API key with the '{scope}' scope ({SCOPES[scope]}); send it "
+                                     "as 'Authorization: Bearer <key>' (create one: python -m api.keys create "
+                                     f"--name <who> --scopes {scope})", headers={"WWW-Authenticate": "Bearer"})
+        if scope not in caller.scopes:
+            raise HTTPException(403, f"the key {caller.key_id} ({caller.name}) has scopes "
+                                     f"{sorted(caller.scopes)}; this needs '{scope}' ({SCOPES[scope]})")
+        return caller
+
+    return dependency
+
+
+def startup_check(host: str, keys: int) -> None:
+    """Refuse to serve on a non-loopback address while no key exists: nothing could change state, and reads and
+    predictions would be open to nobody, so the operator has forgotten a step."""
+    try:
+        loopback = ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback and keys == 0:
+        raise RuntimeError(f"the service is to listen on {host}, beyond this machine, and no API key exists: create "
+                           "one first (python -m api.keys create --name <who> --scopes predict,read), or listen on "
+                           "127.0.0.1")
+
+
+def key_document(name: str, scopes: list[str], key_id: str, hashed: str, now: datetime) -> dict:
+    """What the store keeps of a new key."""
+    return {"key_id": key_id, "name": name, "scopes": scopes, "hash": hashed, "created_at": now, "revoked_at": None}
+
+
+Predictor = Annotated[Caller, Depends(require("predict"))]
+Reader = Annotated[Caller, Depends(require("read"))]
+Labeller = Annotated[Caller, Depends(require("label"))]
+Operator = Annotated[Caller, Depends(require("operate"))]
