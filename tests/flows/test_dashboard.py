@@ -106,14 +106,22 @@ def test_alerts_are_stored_with_their_numbers_and_acknowledged_from_the_page(his
     gate = db[ALERTS].find_one({"kind": "quality_gate"})
     assert gate["batch_id"].startswith("gen-s3-n300-L") and gate["numbers"]["share"] > 0.05
     assert db[PERFORMANCE].count_documents({"source": "labels"}) >= 1
-    response = history["http"].post(f"/dashboard/alerts/{gate['alert_id']}/acknowledge", follow_redirects=False)
+    from tests.api.conftest import make_key
+
+    key = make_key(db, ["read", "operate"], "on call")
+    browser = httpx.Client(base_url=history["url"], timeout=30)  # a person signs in, then uses the page's button
+    assert browser.post("/dashboard/sign-in", data={"key": key}, follow_redirects=False).status_code == 303
+    token = browser.get("/dashboard/alerts").text.split('name="csrf" value="')[1].split('"')[0]
+    response = browser.post(f"/dashboard/alerts/{gate['alert_id']}/acknowledge", data={"csrf": token},
+                            follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/dashboard/alerts"
     stored = db[ALERTS].find_one({"alert_id": gate["alert_id"]})
-    assert stored["acknowledged"] and stored["acknowledged_by"].startswith("dashboard")
-    page = history["http"].get("/dashboard/alerts").text
+    assert stored["acknowledged"] and stored["acknowledged_by"].startswith("dashboard, key:")
+    page = browser.get("/dashboard/alerts").text
     assert page.count("acknowledge</button>") == db[ALERTS].count_documents({"acknowledged": False})
     assert gate["alert_id"] not in [a["alert_id"] for a in history["http"].get("/alerts").json()]
-    assert history["http"].post(f"/alerts/{gate['alert_id']}/acknowledge").status_code == 404
+    again = history["http"].post(f"/alerts/{gate['alert_id']}/acknowledge", headers={"Authorization": f"Bearer {key}"})
+    assert again.status_code == 404
 
 
 def test_the_ab_tests_page_answers_with_no_test(history):
