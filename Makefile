@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup run api lint test bench db-start db-status db-stop clean
+.PHONY: setup run api api-key lint test bench db-start db-status db-stop clean
 
 setup: $(VENV)/.installed
 
@@ -24,6 +24,10 @@ run: setup
 # The prediction service (predictions, A/B tests, feedback; docs at /docs) on PIPELINE_API_HOST:PIPELINE_API_PORT
 api: setup
 	$(BIN)/python -m api
+
+# A key for the service, printed once: make api-key ARGS="--name school-sis --scopes predict,read"
+api-key: setup
+	$(BIN)/python -m api.keys create $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check .
