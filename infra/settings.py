@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     api_allowed_hosts: str = Field(
         default="", validation_alias=AliasChoices("PIPELINE_API_ALLOWED_HOSTS", "api_allowed_hosts"),
         description="comma-separated Host names the service answers besides loopback ones (its public name)")
+    ab_max_alpha: float = Field(0.05, gt=0, lt=0.5, validation_alias=AliasChoices("PIPELINE_AB_MAX_ALPHA",
+                                                                                   "ab_max_alpha"),
+                                description="A/B tests: the loosest significance level a client may ask for")
+    ab_min_power: float = Field(0.8, ge=0.5, lt=1, validation_alias=AliasChoices("PIPELINE_AB_MIN_POWER",
+                                                                                  "ab_min_power"))
+    ab_min_margin: float = Field(0.01, ge=0, validation_alias=AliasChoices("PIPELINE_AB_MIN_MARGIN", "ab_min_margin"),
+                                 description="A/B tests: the smallest win by which B may replace the champion")
+    ab_max_mde: float = Field(0.1, gt=0, validation_alias=AliasChoices("PIPELINE_AB_MAX_MDE", "ab_max_mde"),
+                              description="A/B tests of a classifier: the largest accuracy difference to plan for")
     api_chunk_weight: int = Field(
         default=20_000, ge=100, validation_alias=AliasChoices("PIPELINE_API_CHUNK_WEIGHT", "api_chunk_weight"),
         description="a request heavier than this (records + courses + grades) is answered in chunks, one per batch")

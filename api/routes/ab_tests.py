@@ -22,6 +22,7 @@ from tasks.serving.abtest import (
     ab_invalid_alert,
     compare_arms,
     conclude,
+    looser_than_policy,
     outcomes_by_arm,
     sample_ratio_check,
     sample_size_means,
@@ -64,6 +65,12 @@ def create(params: ABTestParams, request: Request, caller: Operator) -> dict:
             raise HTTPException(404, f"model {name!r} has no version {version}")
     if version_a == params.version_b:
         raise HTTPException(422, "version A and version B are the same version")
+    policy = state.settings
+    looser = looser_than_policy(params, arms[0].spec.classifies, policy.ab_max_alpha, policy.ab_min_power,
+                                policy.ab_min_margin, policy.ab_max_mde)
+    if looser:
+        raise HTTPException(422, "the test asks for looser thresholds than the server allows: " + "; ".join(looser)
+                                 + " (PIPELINE_AB_* settings)")
     if arms[0].label_rule != arms[1].label_rule:
         raise HTTPException(409, f"v{version_a} answers '{arms[0].label_rule.text}' and v{params.version_b} "
                                  f"'{arms[1].label_rule.text}': versions trained for different label rules are "

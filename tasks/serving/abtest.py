@@ -23,6 +23,23 @@ from tasks.alerting.alerts import Alert
 BUCKETS = 10_000
 
 
+def looser_than_policy(params, classifies: bool, max_alpha: float, min_power: float, min_margin: float,
+                       max_mde: float) -> list[str]:
+    """What a test's requested thresholds loosen against the server's policy (a client may ask for stricter, never
+    looser): each problem in words, none when the request is within the policy."""
+    problems = []
+    if params.alpha > max_alpha:
+        problems.append(f"alpha {params.alpha:g} is looser than the server's {max_alpha:g}")
+    if params.power < min_power:
+        problems.append(f"power {params.power:g} is below the server's {min_power:g}")
+    if params.margin < min_margin:
+        problems.append(f"margin {params.margin:g} is below the server's {min_margin:g}")
+    if classifies and params.mde > max_mde:
+        problems.append(f"mde {params.mde:g} is beyond the server's {max_mde:g} (a test planned for so large a "
+                        "difference is too small to decide anything)")
+    return problems
+
+
 def assign_arm(salt: str, unit: int | str, split: float) -> str:
     """``"B"`` when sha256(salt:unit) falls in the first ``split`` of 10,000 buckets, else ``"A"``; sticky."""
     bucket = int.from_bytes(hashlib.sha256(f"{salt}:{unit}".encode()).digest()[:8], "big") % BUCKETS
@@ -152,7 +169,7 @@ def route(student_ids: list[int], champion_version: int, test: dict | None) -> l
 def outcomes_by_arm(served, labels, target: str, metric: str) -> dict[str, ArmOutcomes]:
     """Join each unit's served prediction with its true outcome: per arm, correct or not (accuracy) or the
     absolute error (mae). ``served``: student_id, arm, prediction; ``labels``: student_id, target."""
-    joined = served.merge(labels, on="student_id")
+    joined = served.astype({"student_id": "int64"}).merge(labels.astype({"student_id": "int64"}), on="student_id")
     outcomes = {}
     for arm in ("A", "B"):
         part = joined[joined["arm"] == arm]

@@ -148,3 +148,18 @@ def test_keys_are_made_listed_and_revoked_from_the_command_line(store, capsys):
     with pytest.raises(SystemExit):
         main(["create", "--name", "x", "--scopes", "predict,admin"])
     assert "unknown scope(s) ['admin']" in capsys.readouterr().err
+
+
+def test_a_test_s_thresholds_come_from_the_server_a_client_may_only_ask_for_stricter(service):
+    loose = service.http.post("/ab-tests", json={"name": "rigged", "version_b": 2, "mde": 0.4, "alpha": 0.4,
+                                                 "margin": 0, "power": 0.5})  # finding 1's thresholds, with a key
+    assert loose.status_code == 422
+    detail = loose.json()["detail"]
+    for says in ("alpha 0.4 is looser than the server's 0.05", "power 0.5 is below the server's 0.8",
+                 "margin 0 is below the server's 0.01", "mde 0.4 is beyond the server's 0.1"):
+        assert says in detail
+    strict = service.http.post("/ab-tests", json={"name": "careful", "version_b": 2, "mde": 0.05, "alpha": 0.01,
+                                                  "margin": 0.02, "power": 0.95})
+    assert strict.status_code == 201 and strict.json()["alpha"] == 0.01
+    concluded = service.http.post(f"/ab-tests/{strict.json()['test_id']}/conclude", json={"force": True})
+    assert concluded.status_code == 200
