@@ -59,6 +59,36 @@ def test_a_55_45_split_planned_as_50_50_over_5000_units_is_invalid():
     assert sample_ratio_check(2480, 2520, 0.5)["valid"]
 
 
+def looks(p_b: float, tests: int, every: int, units: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """B's running unit counts of ``tests`` simulated tests, looked at after every ``every`` units."""
+    rng = np.random.default_rng(seed)
+    to_b = rng.random((tests, units)) < p_b
+    at = np.arange(every, units + 1, every)
+    return np.cumsum(to_b, axis=1)[:, at - 1], at
+
+
+def test_the_sample_ratio_check_is_anytime_valid_and_still_catches_a_55_45_split():
+    """1,000 healthy 50/50 tests looked at after every 100 units up to 10,000: the anytime check invalidates at most
+    0.005 of them (a chi-square at p < 0.001 on every look invalidates several times more); 1,000 tests split
+    55/45 are caught by 5,000 units."""
+    from scipy import stats
+
+    from tasks.serving.abtest import SRM_ALPHA, srm_log_bayes_factors
+
+    b_units, at = looks(0.5, 1000, 100, 10_000, seed=3)
+    flagged = (srm_log_bayes_factors(b_units, at, 0.5) >= np.log(1 / SRM_ALPHA)).any(axis=1).mean()
+    chi = stats.chi2.sf((2 * b_units - at) ** 2 / at, 1)  # the chi-square p of a 50/50 split, every look
+    naive = (chi < 0.001).any(axis=1).mean()
+    assert flagged <= 0.005 and naive > 2 * max(flagged, 0.001)  # measured: anytime 0.000, chi-square 0.013
+    b_units, at = looks(0.55, 1000, 100, 5_000, seed=4)
+    caught = (srm_log_bayes_factors(b_units, at, 0.5) >= np.log(1 / SRM_ALPHA)).any(axis=1).mean()
+    assert caught >= 0.99  # measured: 1.000
+    for units_a, units_b in ((2250, 2750), (2480, 2520), (3, 7)):  # the vector and the single check agree
+        single = sample_ratio_check(units_a, units_b, 0.5)
+        log_bf = srm_log_bayes_factors(np.array([units_b]), np.array([units_a + units_b]), 0.5)[0]
+        assert single["valid"] is bool(log_bf < np.log(1 / SRM_ALPHA))
+
+
 def test_assignment_is_sticky_and_follows_the_split():
     arms = [assign_arm("salt", student, 0.2) for student in range(20_000)]
     assert arms == [assign_arm("salt", student, 0.2) for student in range(20_000)]
