@@ -35,10 +35,11 @@ def answer_jobs(state: ServingState, jobs: list[Job]) -> None:
     if champion is None:
         raise NoChampionError(f"model {name!r} has no champion yet: run python flows/main.py on a labeled batch")
     db = state.db()
-    frame = request_features(db, [record for job in jobs for record in job.records], jobs[0].request_id,
-                             snapshot.contract(name))
-    test = snapshot.tests.get(name)
-    routes = route(frame["student_id"].tolist(), champion.version, test)
+    pinned = jobs[0].version  # an operator's request for a given version (every job of a batch asks the same)
+    contract = state.model(name, pinned).contract if pinned else snapshot.contract(name)
+    frame = request_features(db, [record for job in jobs for record in job.records], jobs[0].request_id, contract)
+    test = snapshot.tests.get(name) if pinned is None else None  # a pinned version is no test's arm
+    routes = route(frame["student_id"].tolist(), pinned or champion.version, test)
     frame = frame.assign(arm=[arm for arm, _ in routes], version=[version for _, version in routes])
     request_of = {student: job.request_id for job in jobs for student in job.students}
     now, documents = datetime.now(UTC), []
@@ -46,7 +47,8 @@ def answer_jobs(state: ServingState, jobs: list[Job]) -> None:
         arm = None if pd.isna(arm) else arm
         loaded = state.model(name, int(version))
         predictions = predict_frame(loaded.model, part, loaded.problem)
-        extra = {"source": "api", **({"ab_test": test["test_id"]} if test else {})}
+        extra = {"source": "api", **({"ab_test": test["test_id"]} if test else {}),
+                 **({"pinned": True} if pinned else {})}
         for request_id, rows in predictions.groupby(predictions["student_id"].map(request_of)):
             documents += prediction_documents(rows, f"api:{request_id}", name, loaded.version, arm, now,
                                               request_id=request_id, **extra)

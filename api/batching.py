@@ -30,6 +30,7 @@ class Job:
     answers: list[dict] | None = None
     error: BaseException | None = None
     parent: Job | None = None  # the request this chunk is part of (None: the job is a whole request)
+    version: int | None = None  # a version asked for by an operator (None: the champion, or the test's arm)
 
     def __post_init__(self) -> None:
         self.students = frozenset(record["student_id"] for record in self.records)
@@ -59,7 +60,7 @@ def chunks(job: Job, chunk_weight: int) -> list[Job]:
         load += cost
     if len(parts) == 1:
         return [job]
-    return [Job(job.name, job.request_id, part, parent=job) for part in parts]
+    return [Job(job.name, job.request_id, part, parent=job, version=job.version) for part in parts]
 
 
 class Batcher:
@@ -105,7 +106,8 @@ class Batcher:
             requests: set[int] = set()
             records, rest = 0, []
             for job in self._waiting:
-                fits = (not batch or (job.name == batch[0].name and not job.students & students
+                fits = (not batch or (job.name == batch[0].name and job.version == batch[0].version
+                                      and not job.students & students
                                       and id(job.request) not in requests
                                       and records + len(job.records) <= self.max_records))
                 if fits:

@@ -14,6 +14,7 @@ from api.batching import Job
 from api.guards import RETRY_AFTER_S
 from api.schemas import PredictRequest, PredictResponse
 from infra.errors import StorageError
+from tasks.registry.store import ModelNotFoundError
 from validation.contracts import DEFAULT_PROBLEM, TARGETS, Problem
 from validation.records import split_records
 
@@ -25,8 +26,11 @@ router = APIRouter(tags=["predictions"])
     503: {"description": "no champion yet, or the store (and so the prediction log) unreachable"}})
 def predict(body: PredictRequest, request: Request, caller: Predictor,
             problem: Annotated[Problem, Query(description="which model answers")] = DEFAULT_PROBLEM,
-            ) -> PredictResponse:
-    """Predict every record with the champion (or its A/B arm) and log every answer before returning it."""
+            version: Annotated[int | None, Query(ge=1, description="a version to answer instead of the champion "
+                                                                   "(scope operate); logged like any prediction")]
+            = None) -> PredictResponse:
+    """Predict every record with the champion (or its A/B arm; or, asked by an operator, a given version) and log
+    every answer before returning it."""
     state = request.app.state.serving
     if not body.records:
         raise HTTPException(422, "records is empty: send at least one student record")
@@ -37,12 +41,19 @@ def predict(body: PredictRequest, request: Request, caller: Predictor,
     if name not in state.snapshot.champions:
         raise HTTPException(503, f"model {name!r} has no champion yet: run python flows/main.py on a labeled batch")
     contract = state.snapshot.contract(name)  # the champion's inputs: a dataset's extras are checked like ours
+    if version is not None:
+        if "operate" not in caller.scopes:
+            raise HTTPException(403, "answering with a given version needs a key with the 'operate' scope")
+        try:
+            contract = state.model(name, version).contract
+        except ModelNotFoundError:
+            raise HTTPException(404, f"model {name!r} has no version {version}") from None
     accepted, rejected = split_records(body.records, labeled=False, contract=contract)
     if rejected:
         raise HTTPException(422, {"message": f"{len(rejected)} of {len(body.records)} records are invalid; nothing "
                                              "was predicted", "invalid": [
             {"position": r["position"], "student_id": r["student_id"], "reasons": r["reasons"]} for r in rejected]})
-    job = Job(name, uuid.uuid4().hex, [record for _, record in accepted])
+    job = Job(name, uuid.uuid4().hex, [record for _, record in accepted], version=version)
     try:
         answers = request.app.state.batcher.submit(job)
     except (NoChampionError, LogWriteError, StorageError) as exc:

@@ -163,3 +163,15 @@ def test_a_test_s_thresholds_come_from_the_server_a_client_may_only_ask_for_stri
     assert strict.status_code == 201 and strict.json()["alpha"] == 0.01
     concluded = service.http.post(f"/ab-tests/{strict.json()['test_id']}/conclude", json={"force": True})
     assert concluded.status_code == 200
+
+
+def test_an_operator_may_ask_a_given_version_and_the_answer_is_logged_like_any(service):
+    body = {"records": records(2, 906)}
+    predictor = make_key(service.db, ["predict"], "sis")
+    refused = service.anonymous.post("/predict?version=2", json=body, headers={"X-API-Key": predictor})
+    assert refused.status_code == 403 and "'operate'" in refused.json()["detail"]
+    answer = service.http.post("/predict?version=2", json=body)
+    assert answer.status_code == 200 and {p["version"] for p in answer.json()["predictions"]} == {2}
+    logged = list(service.db["predictions"].find({"request_id": answer.json()["request_id"]}))
+    assert len(logged) == 2 and all(doc["pinned"] and doc["version"] == 2 and doc["arm"] is None for doc in logged)
+    assert service.http.post("/predict?version=99", json=body).status_code == 404
