@@ -134,7 +134,9 @@ def test_labels_posted_as_feedback_label_a_batch_that_came_from_a_file(db, champ
 
     outcomes = [{"student_id": r["student_id"], "final_score": r["final_score"]} for r in batch.records[:900]]
     outcomes += [{"student_id": r["student_id"], "high_performer": r["high_performer"]} for r in batch.records[900:950]]
-    record_feedback(db, outcomes)
+    record_feedback(db, outcomes + [{"student_id": r["student_id"], "final_score": 0.0} for r in batch.records[950:]],
+                    posted_by=None)  # untrusted (no label key): never learned from
+    record_feedback(db, outcomes, posted_by="labelkey0001")
     retrained = retrain_flow(RetrainParams(labels_for=scored["batch_id"], training=FAST))
     assert retrained["batch_id"].startswith(f"labels-{scored['batch_id']}-") and retrained["kind"] == "labeled"
     assert retrained["accepted"] == 900 and retrained["live"]["rows"] == 900
