@@ -12,9 +12,11 @@ def in_run() -> bool:
 
 
 def publish_markdown(key: str, markdown: str, description: str) -> None:
-    """A markdown artifact under ``key`` (inside a run only)."""
+    """A markdown artifact under ``key`` (inside a run only). Markdown lets raw HTML through, and our reports carry
+    values from data and clients (a batch id from a file name, a major, an A/B test's name), so every ``<`` is
+    written as ``&lt;``: shown as the character, never read as a tag (our reports use no HTML of their own)."""
     if in_run():
-        create_markdown_artifact(key=key, markdown=markdown, description=description)
+        create_markdown_artifact(key=key, markdown=markdown.replace("<", "&lt;"), description=description)
 
 
 def publish_link(key: str, link: str, text: str, description: str) -> None:
