@@ -30,19 +30,27 @@ def hostile(service):
               "courses": [{"course": PAYLOAD, "credits": 3, "grades": [50]}]}
     ingest_batch.fn(BatchInput(f"file-{PAYLOAD}", False, [record, "not a record"], {"type": "file"}), 1000)
     aggregate_features.fn(f"file-{PAYLOAD}")
+    from tasks.monitoring.params import DriftParams
+    from tasks.monitoring.tasks import check_drift
+    from tasks.scoring.tasks import score_batch
+
+    score_batch.fn(f"file-{PAYLOAD}", "high_performer")
+    drift = check_drift.fn(f"file-{PAYLOAD}", "high_performer", DriftParams(), announce=False)
+    PAGES.append(f"/dashboard/drift/{drift.report_id}")
     yield service
     service.http.post(f"/ab-tests/{created.json()['test_id']}/conclude", json={"force": True})
 
 
-@pytest.mark.parametrize("path", PAGES)
-def test_text_from_data_and_clients_is_text_on_every_page(hostile, path, tmp_path):
+@pytest.mark.parametrize("index", range(len(PAGES) + 1))
+def test_text_from_data_and_clients_is_text_on_every_page(hostile, index, tmp_path):
+    path = PAGES[index]  # the last one is the drift check of the hostile batch, made by the fixture
     page = hostile.anonymous.get(path)
     assert page.status_code == 200
     assert PAYLOAD not in page.text and "<img src=x" not in page.text
-    if path in ("/dashboard/quality", "/dashboard/alerts", "/dashboard/ab-tests"):
+    if path in ("/dashboard/quality", "/dashboard/alerts", "/dashboard/ab-tests") or "/drift/" in path:
         assert "&lt;img src=x onerror=" in page.text  # it is there, as text
     if shutil.which("chromium"):
         dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                               f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=3000", "--dump-dom",
                               hostile.url + path], capture_output=True, text=True, timeout=120, check=True).stdout
-        assert "PWNED" not in dom.split("</title>")[0]
+        assert dom.split("<title>")[1].split("</title>")[0] != "PWNED"  # the handler would have set it so
