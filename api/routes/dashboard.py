@@ -113,9 +113,18 @@ def drift(report_id: str, request: Request) -> HTMLResponse:
 
 @reader.get("/ab-tests", response_class=HTMLResponse)
 def ab_tests(request: Request) -> HTMLResponse:
-    """The A/B tests, their arms and numbers."""
+    """The A/B tests, their arms and numbers: a test still running is measured now (reading changes nothing), a
+    concluded one shows its standing at conclusion."""
+    from datetime import UTC, datetime
+
+    from api.routes.ab_tests import public, standing
+
     db, where = _context(request)
-    return _page(request, pages.ab_tests_page(store.ab_tests(db), BASE, where))
+    tests = [public(test) for test in store.ab_tests(db)]
+    for test in tests:
+        if test["state"] == "running":
+            test["standing"], test["standing_at"] = standing(db, test), datetime.now(UTC)
+    return _page(request, pages.ab_tests_page(tests, BASE, where))
 
 
 @reader.get("/alerts", response_class=HTMLResponse)

@@ -50,6 +50,10 @@ def test_an_ab_test_from_plan_to_promotion(service):
     standing = service.http.get(f"/ab-tests/{test['test_id']}").json()
     assert standing["horizon_reached"] and standing["sample_ratio"]["valid"]
     estimate = standing["estimate"]
+    page = service.anonymous.get("/dashboard/ab-tests").text  # the page measures a running test itself
+    least = min(standing["labelled"].values())
+    assert f"Progress to the horizon: {least} of {test['n_per_arm']} labelled units" in page
+    assert f'<td class="num">{standing["served"]["A"]}</td>' in page
     assert estimate["b"] - estimate["a"] > 0.1 and estimate["ci_low"] > 0 and estimate["p_value"] < 0.001
 
     concluded = service.http.post(f"/ab-tests/{test['test_id']}/conclude", json={}).json()
