@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 # Offline defaults: no telemetry calls from Prefect's server or Great Expectations
 OFFLINE_ENV = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "GX_ANALYTICS_ENABLED": "false"}
+STARTUP_TIMEOUT_S = 180  # Prefect's temporary server gets 20 s by default: a laptop with a browser open misses it
 
 
 def _option(name: str) -> str:
@@ -115,6 +116,16 @@ def temporary_prefect_servers() -> list:
     return list(getattr(SubprocessASGIServer, "_instances", {}).values())
 
 
+def generous_startup():
+    """Give Prefect's temporary server ``STARTUP_TIMEOUT_S`` to start (unless the user set the timeout): on a busy
+    machine (measured: 3 of 5 runs at load 9-17 on 2 cores) the default 20 s is missed and the run dies."""
+    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, temporary_settings
+
+    given = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS")
+    return temporary_settings(updates={} if given else {PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS:
+                                                        STARTUP_TIMEOUT_S})
+
+
 class StoreStoppedAnsweringError(StorageError):
     """The store went away during a run and stayed away past the retries."""
 
@@ -143,7 +154,8 @@ def run_cli(
     try:
         with quiet_user_errors(not namespace.debug):
             try:
-                summary = flow_fn(params)
+                with generous_startup():
+                    summary = flow_fn(params)
             except TRANSIENT_ERRORS as exc:  # still down after the tasks' retries: one line, not tracebacks
                 raise StoreStoppedAnsweringError(
                     f"{store_name()} stopped answering during the run and had not come back after the tasks' "

@@ -68,3 +68,16 @@ def test_a_store_that_stays_down_past_the_retries_is_one_error_line_naming_it(ca
     assert code == 1 and len(err) == 1 and err[0].startswith("error: MongoDB at mongodb://")
     assert "stopped answering during the run" in err[0] and "ServerSelectionTimeoutError" in err[0]
     assert "s3cret" not in err[0] and "db.example.com" in err[0]
+
+
+def test_flows_give_prefects_temporary_server_time_to_start_unless_told_otherwise(monkeypatch, capsys):
+    from prefect.settings import get_current_settings
+
+    def flow(params):
+        return {"timeout": get_current_settings().server.ephemeral.startup_timeout_seconds}
+
+    monkeypatch.delenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", raising=False)
+    assert run_cli(flow, ScoreParams, lambda s: str(s["timeout"]), "d", argv=[]) == 0
+    assert capsys.readouterr().out.strip() == "180"
+    monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "45")  # the user's own wins
+    assert run_cli(flow, ScoreParams, lambda s: "given", "d", argv=[]) == 0
