@@ -1,6 +1,6 @@
 # Two commands do everything: `make run` (set up, then run the pipeline on the local MongoDB server, which it
-# starts on first use) and `make test` (set up, lint with ruff, then run the whole test suite). Both create
-# .venv on first use.
+# starts on first use) and `make test` (set up with the test tools, lint with ruff, then run the whole test suite).
+# Both create .venv on first use; `make run` installs what the pipeline needs, not pytest or ruff.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,13 +8,22 @@ BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup run api api-key lint test bench db-start db-status db-stop clean
+.PHONY: setup test-setup run api api-key lint test bench db-start db-status db-stop clean
 
 setup: $(VENV)/.installed
+
+test-setup: $(VENV)/.installed-test
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@# a venv made before held the GPU build of xgboost; the CPU-only one replaces it on Linux x86_64
+	@if [ "$$(uname -s -m)" = "Linux x86_64" ] && $(BIN)/python -m pip show -q xgboost >/dev/null 2>&1; then \
+		$(BIN)/python -m pip uninstall --quiet -y xgboost nvidia-nccl-cu12; fi
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
@@ -29,7 +38,7 @@ api: setup
 api-key: setup
 	$(BIN)/python -m api.keys create $(ARGS)
 
-lint: setup
+lint: test-setup
 	$(BIN)/ruff check .
 
 test: lint

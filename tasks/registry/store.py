@@ -75,15 +75,17 @@ def code_version() -> dict:
     return {"git_commit": commit, "source_sha256": digest.hexdigest()}
 
 
-RUNTIME_PACKAGES = ("scikit-learn", "xgboost", "numpy")
+RUNTIME_PACKAGES = {"scikit-learn": "sklearn", "xgboost": "xgboost", "numpy": "numpy"}  # name -> module
 
 
 def runtime_versions() -> dict[str, str]:
-    """Python's and the model libraries' versions: a pickled model loads safely only where they match."""
+    """Python's and the model libraries' versions (as their modules report them: the ``xgboost`` module comes from
+    the ``xgboost-cpu`` wheel on Linux): a pickled model loads safely only where they match."""
+    import importlib
     import platform
-    from importlib.metadata import version
 
-    return {"python": platform.python_version(), **{package: version(package) for package in RUNTIME_PACKAGES}}
+    return {"python": platform.python_version(),
+            **{name: importlib.import_module(module).__version__ for name, module in RUNTIME_PACKAGES.items()}}
 
 
 def runtime_mismatch(saved: dict, current: dict) -> list[str]:
