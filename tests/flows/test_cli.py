@@ -81,3 +81,14 @@ def test_flows_give_prefects_temporary_server_time_to_start_unless_told_otherwis
     assert capsys.readouterr().out.strip() == "180"
     monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "45")  # the user's own wins
     assert run_cli(flow, ScoreParams, lambda s: "given", "d", argv=[]) == 0
+
+
+def test_a_typo_and_a_missing_file_are_a_line_or_two_before_anything_starts(capsys, tmp_path):
+    ran = []
+    with pytest.raises(SystemExit):
+        run_cli(lambda p: ran.append(p), ScoreParams, str, "d", argv=["--studnets", "5"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and err[0].endswith("[options]  (--help lists them)") and "--studnets" in err[1]
+    assert run_cli(lambda p: ran.append(p), ScoreParams, str, "d", argv=["--source", str(tmp_path / "no.csv")]) == 1
+    said = capsys.readouterr().err.strip()
+    assert said == f"error: source file not found: {tmp_path / 'no.csv'} (--source)" and ran == []
