@@ -135,6 +135,13 @@ def _estimate_line(estimate: dict) -> str:
             f"without labels (calibration: {estimate['calibration']}); {estimate['reference']:.4f} at registration")
 
 
+def readable_counts(distribution: dict) -> str:
+    """``{'0': 1564, '1': 436}`` as people read it: ``1564 x 0, 436 x 1`` (a regression's ``mean 61.2``)."""
+    if set(distribution) == {"mean"}:
+        return f"mean {distribution['mean']:.2f}"
+    return ", ".join(f"{count} x {label}" for label, count in sorted(distribution.items()))
+
+
 def render_score(summary: dict) -> str:
     """The scoring flow's lines."""
     scored = summary["scoring"]
@@ -142,7 +149,7 @@ def render_score(summary: dict) -> str:
         render_summary(summary),
         f"scored     {scored['scored']} students with {scored['model']} v{scored['version']} "
         f"({scored['new_predictions']} new predictions, {scored['already_logged']} already logged); "
-        f"predicted {scored['distribution']}",
+        f"predicted {readable_counts(scored['distribution'])}",
         _estimate_line(summary["estimate"]),
         _drift_line(summary["drift"]),
         f"report     {summary['report']['html']}",

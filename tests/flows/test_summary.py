@@ -68,3 +68,10 @@ def test_the_retraining_summary_and_its_lines():
 def test_the_rollback_line():
     summary = rollback_summary(RolledBack("high_performer", True, 2, 3))
     assert render_rollback(summary) == "champion   high_performer: v3 -> v2 (rolled back)"
+
+
+def test_predicted_counts_read_as_words_not_a_python_dict():
+    from flows.summary import readable_counts
+
+    assert readable_counts({"1": 436, "0": 1564}) == "1564 x 0, 436 x 1"
+    assert readable_counts({"mean": 61.234}) == "mean 61.23"
