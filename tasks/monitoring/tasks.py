@@ -5,6 +5,7 @@ the champion's live performance once labels arrive (beside what the estimate sai
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -87,7 +88,8 @@ def check_drift(batch_id: str, name: str, settings: DriftParams, estimate: Perfo
                     "estimate": estimate.as_dict() if estimate is not None and estimate.status == "ok" else None}
         report_id = store.save_drift_check(db, document)  # write
         if report.status == "drift":
-            raise_alert(db, drift_alert(batch_id, name, model.version, report))
+            alert = drift_alert(batch_id, name, model.version, report)
+            raise_alert(db, replace(alert, numbers={**alert.numbers, "report_id": report_id}))  # one click away
     publish_drift(batch_id, name, model.version, report, report_id, announce)  # publish
     return DriftCheck(report.status, report.drifted, report.flagged, report.share_drifted, report.notes, report_id,
                       model.version, timing["seconds"])

@@ -103,6 +103,9 @@ def test_alerts_are_stored_with_their_numbers_and_acknowledged_from_the_page(his
     drift = db[ALERTS].find_one({"kind": "drift", "batch_id": history["runs"]["drifted"]["batch_id"]})
     assert drift["severity"] == "warning" and set(drift["numbers"]["flagged"]) == \
         set(history["runs"]["drifted"]["drift"]["flagged"])
+    assert drift["numbers"]["report_id"] == history["runs"]["drifted"]["drift"]["report_id"]
+    link = f'href="/dashboard/drift/{drift["numbers"]["report_id"]}"'  # one click from the alert to its check
+    assert link in history["http"].get("/dashboard/alerts").text and link in history["http"].get("/dashboard").text
     gate = db[ALERTS].find_one({"kind": "quality_gate"})
     assert gate["batch_id"].startswith("gen-s3-n300-L") and gate["numbers"]["share"] > 0.05
     assert db[PERFORMANCE].count_documents({"source": "labels"}) >= 1
