@@ -73,7 +73,10 @@ def overview_data(db: Db) -> dict:
     """Every model's overview, the store's counts, and the open alerts."""
     names = model_names(db)
     alerts = list(db[ALERTS].find({"acknowledged": False}, {"_id": 0}).sort("at", -1).limit(50))
-    return {"counts": ledger_counts(db), "alerts": alerts, "models": [model_overview(db, name) for name in names]}
+    runs = list(db[RUN_REPORTS].find({}, {"_id": 0, "run_id": 1, "kind": 1, "batch_id": 1, "at": 1,
+                                           "drift.status": 1}).sort("at", -1).limit(10))
+    return {"counts": ledger_counts(db), "alerts": alerts, "models": [model_overview(db, name) for name in names],
+            "runs": runs}
 
 
 def drift_reports(db: Db, limit: int = 100) -> list[dict]:

@@ -96,6 +96,9 @@ def test_a_run_has_a_page_and_a_self_contained_report_with_the_same_numbers(hist
     retrain = history["runs"]["retrain"]["report"]
     assert "promoted" in Path(retrain["html"]).read_text()
     assert history["http"].get("/dashboard/runs/nope").status_code == 404
+    overview = history["http"].get("/dashboard").text  # every run one click from the overview
+    assert f'href="/dashboard/runs/{run["report"]["run_id"]}"' in overview
+    assert f'href="/dashboard/runs/{retrain["run_id"]}"' in overview
 
 
 def test_alerts_are_stored_with_their_numbers_and_acknowledged_from_the_page(history):
