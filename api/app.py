@@ -68,7 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         from tasks.serving.store import active_keys
 
-        startup_check(settings.api_host, active_keys(state.db()) if not _loopback(settings.api_host) else 0)
+        startup_check(settings.api_host, active_keys(state.db()) if not _loopback(settings.api_host) else 0,
+                      settings.api_allowed_hosts)
         state.start()
         app.state.batcher = Batcher(answer, settings.api_max_records, chunk_weight=settings.api_chunk_weight)
         yield

@@ -179,17 +179,23 @@ def require(scope: str):
     return dependency
 
 
-def startup_check(host: str, keys: int) -> None:
-    """Refuse to serve on a non-loopback address while no key exists: nothing could change state, and reads and
-    predictions would be open to nobody, so the operator has forgotten a step."""
+def startup_check(host: str, keys: int, allowed_hosts: str = "") -> None:
+    """Refuse to serve on a non-loopback address while no key exists (nothing could change state, and reads and
+    predictions would be open to nobody: the operator has forgotten a step), or on every address (0.0.0.0) without
+    the host names clients will use (every request would be refused as another site's)."""
     try:
-        loopback = ip_address(host).is_loopback
+        address = ip_address(host)
+        loopback, everywhere = address.is_loopback, address.is_unspecified
     except ValueError:
-        loopback = host == "localhost"
+        loopback, everywhere = host == "localhost", False
     if not loopback and keys == 0:
         raise RuntimeError(f"the service is to listen on {host}, beyond this machine, and no API key exists: create "
                            "one first (python -m api.keys create --name <who> --scopes predict,read), or listen on "
                            "127.0.0.1")
+    if everywhere and not allowed_hosts.strip():
+        raise RuntimeError(f"the service is to listen on every address ({host}): name the host names clients use "
+                           "in PIPELINE_API_ALLOWED_HOSTS (e.g. predict.school.example), else every request's Host "
+                           "header is refused")
 
 
 def key_document(name: str, scopes: list[str], key_id: str, hashed: str, now: datetime) -> dict:

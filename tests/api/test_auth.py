@@ -122,6 +122,7 @@ def test_the_dashboard_signs_in_with_a_key_and_its_forms_carry_a_csrf_token(serv
 def test_the_service_will_not_listen_beyond_this_machine_without_a_key(store, monkeypatch):
     from api.app import create_app
     from infra.settings import get_settings
+    from infra.storage import get_database
 
     monkeypatch.setenv("PIPELINE_API_HOST", "0.0.0.0")
     app = create_app(get_settings())
@@ -132,6 +133,12 @@ def test_the_service_will_not_listen_beyond_this_machine_without_a_key(store, mo
 
     with pytest.raises(RuntimeError, match="no API key exists: create one first"):
         asyncio.run(start())
+    make_key(get_database(), ["predict"])
+    with pytest.raises(RuntimeError, match="name the host names clients use in PIPELINE_API_ALLOWED_HOSTS"):
+        asyncio.run(start())
+    monkeypatch.setenv("PIPELINE_API_ALLOWED_HOSTS", "predict.school.example")
+    app = create_app(get_settings())
+    asyncio.run(start())  # a key and the public name: it starts
 
 
 def test_keys_are_made_listed_and_revoked_from_the_command_line(store, capsys):
