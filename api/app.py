@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from api.answering import answer_jobs
-from api.auth import KeyCache, startup_check
+from api.auth import KeyCache, loopback_address, startup_check
 from api.batching import Batcher
 from api.guards import RETRY_AFTER_S, JsonBodyGuard
 from api.metrics import RequestMetrics, ServiceMetrics
@@ -37,15 +37,6 @@ class SafeJSONResponse(JSONResponse):
         from fastapi.encoders import jsonable_encoder
 
         return orjson.dumps(jsonable_encoder(content), option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-def _loopback(host: str) -> bool:
-    from ipaddress import ip_address
-
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def allowed_hosts(settings: Settings) -> list[str]:
@@ -68,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         from tasks.serving.store import active_keys
 
-        startup_check(settings.api_host, active_keys(state.db()) if not _loopback(settings.api_host) else 0,
+        startup_check(settings.api_host, active_keys(state.db()) if not loopback_address(settings.api_host) else 0,
                       settings.api_allowed_hosts)
         state.start()
         app.state.batcher = Batcher(answer, settings.api_max_records, chunk_weight=settings.api_chunk_weight)

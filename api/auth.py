@@ -179,16 +179,23 @@ def require(scope: str):
     return dependency
 
 
+def loopback_address(host: str) -> bool:
+    """Whether the service's bind address is this machine only (127.0.0.1, ::1, localhost)."""
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def startup_check(host: str, keys: int, allowed_hosts: str = "") -> None:
     """Refuse to serve on a non-loopback address while no key exists (nothing could change state, and reads and
     predictions would be open to nobody: the operator has forgotten a step), or on every address (0.0.0.0) without
     the host names clients will use (every request would be refused as another site's)."""
     try:
-        address = ip_address(host)
-        loopback, everywhere = address.is_loopback, address.is_unspecified
+        everywhere = ip_address(host).is_unspecified
     except ValueError:
-        loopback, everywhere = host == "localhost", False
-    if not loopback and keys == 0:
+        everywhere = False
+    if not loopback_address(host) and keys == 0:
         raise RuntimeError(f"the service is to listen on {host}, beyond this machine, and no API key exists: create "
                            "one first (python -m api.keys create --name <who> --scopes predict,read), or listen on "
                            "127.0.0.1")
