@@ -19,6 +19,7 @@ from infra.collections import (
 )
 from infra.storage import Db
 from infra.writes import WriteCounts, insert_new, merge_pipeline_output
+from tasks.data.features import FEATURES_VERSION, feature_pipeline
 from tasks.data.ingest import BatchInput, LabelRuleConflictError
 from validation.contracts import FeatureContract, LabelRule
 
@@ -144,24 +145,24 @@ def store_records(db: Db, batch_id: str, accepted: Iterable[dict], rejected: Ite
 def refeaturize_stale(db: Db, batch_ids: list[str]) -> list[str]:
     """Aggregate again (from their raw records) the batches among ``batch_ids`` whose features an earlier version
     of the aggregation made, so that a store from before trains on today's features; returns their ids."""
-    from tasks.data.features import FEATURES_VERSION, feature_pipeline
-
     stale = list(db[BATCHES].find({"batch_id": {"$in": batch_ids}, "status": "featurized",
                                    "$or": [{"features_version": {"$exists": False}},
                                            {"features_version": {"$lt": FEATURES_VERSION}}]}))
     for batch in stale:
-        merge_features(db, batch["batch_id"], feature_pipeline(
-            batch["batch_id"], batch["seq"], batch["kind"] == "labeled", LabelRule.from_dict(batch.get("label_rule")),
-            FeatureContract.from_dict(batch.get("features"))))
+        merge_features(db, batch)
         update_batch(db, batch["batch_id"], {"features_version": FEATURES_VERSION})
     return [batch["batch_id"] for batch in stale]
 
 
-def merge_features(db: Db, batch_id: str, pipeline: list[dict]) -> WriteCounts:
-    """Compute the batch's features in MongoDB and ``$merge`` them into students_features, one document per
-    (student, batch): the same students' other batches (their earlier, labeled terms) are never touched, and a
-    re-run of the batch replaces its own documents with the same values. Returns what the merge did (new, or
-    already there), read before it ran."""
+def merge_features(db: Db, batch: dict) -> WriteCounts:
+    """Compute the batch's features in MongoDB (under the label rule and feature contract it was ingested with) and
+    ``$merge`` them into students_features, one document per (student, batch): the same students' other batches
+    (their earlier, labeled terms) are never touched, and a re-run of the batch replaces its own documents with the
+    same values. Returns what the merge did (new, or already there), read before it ran."""
+    batch_id = batch["batch_id"]
+    pipeline = feature_pipeline(batch_id, batch["seq"], batch["kind"] == "labeled",
+                                LabelRule.from_dict(batch.get("label_rule")),
+                                FeatureContract.from_dict(batch.get("features")))
     ensure_indexes(db, [STUDENTS_FEATURES])
     students = set(db[STUDENTS_RAW].distinct("student_id", {"batch_id": batch_id}))
     present = set(db[STUDENTS_FEATURES].distinct("student_id", {"batch_id": batch_id}))

@@ -20,7 +20,7 @@ from infra.storage import describe_store, get_database
 from tasks.alerting.store import raise_alert
 from tasks.data import store
 from tasks.data.export import export_files
-from tasks.data.features import FEATURES_VERSION, feature_pipeline
+from tasks.data.features import FEATURES_VERSION
 from tasks.data.ingest import BatchInput, EmptyBatchError, raw_documents, truth_buckets
 from tasks.data.labels import LabelsNotFoundError, attach_labels, generator_twin
 from tasks.data.mapping import read_mapping
@@ -205,9 +205,7 @@ def aggregate_features(batch_id: str) -> Featurized:
     with stopwatch() as timing:
         db = get_database()
         batch = store.get_batch(db, batch_id)
-        counts = store.merge_features(db, batch_id, feature_pipeline(
-            batch_id, batch["seq"], batch["kind"] == "labeled", LabelRule.from_dict(batch.get("label_rule")),
-            _contract(batch)))
+        counts = store.merge_features(db, batch)
         store.record_once(db, batch_id, "features_new", counts.inserted)
         store.update_batch(db, batch_id, {"status": "featurized", "features_version": FEATURES_VERSION})
     run_logger(__name__).info("features for %s: %d new, %d already there", batch_id, counts.inserted,

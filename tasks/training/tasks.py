@@ -34,10 +34,7 @@ def load_training_data(training: TrainingParams, label_rule: LabelRule,
     ``contract`` (or all of them), with the generator's truth (when known) for the oracle. Returns None (and says
     why in the log) when there are too few labeled students."""
     db = get_database()
-    batches = choose_window(store.labeled_batches(db, label_rule, contract), training.window_batches)
-    if batches is None:  # every batch: still only this dataset's, labeled by this rule
-        batches = store.labeled_batches(db, label_rule, contract)
-    _current_features(db, batches)
+    batches = _window(db, training, label_rule, contract)
     frame, truth = store.read_labeled(db, problem_spec(training.problem).target, batches, contract)
     try:
         data = make_training_data(frame, truth, training.problem, training.split_seed, training.val_size,
@@ -56,11 +53,7 @@ def load_window(newest_batch: str, training: TrainingParams, holdout: HoldoutPar
     """The recent labeled window only (older batches are never read), split for a fair champion/challenger test:
     the holdout is a share of the newest batch that neither model trained on."""
     db = get_database()
-    batches = choose_window(store.labeled_batches(db, label_rule, contract), training.window_batches,
-                            newest=newest_batch)
-    if batches is None:
-        batches = store.labeled_batches(db, label_rule, contract)
-    _current_features(db, batches)
+    batches = _window(db, training, label_rule, contract, newest_batch)
     frame, truth = store.read_labeled(db, problem_spec(training.problem).target, batches, contract)
     split = window_split(frame, newest_batch, training.problem, training.split_seed, holdout.holdout_share,
                          training.val_size, holdout.min_holdout_rows)
@@ -72,12 +65,18 @@ def load_window(newest_batch: str, training: TrainingParams, holdout: HoldoutPar
     return data
 
 
-def _current_features(db, batches: list[str]) -> None:
-    """Batches whose features an earlier aggregation made are aggregated again before they train."""
+def _window(db, training: TrainingParams, label_rule: LabelRule, contract: FeatureContract,
+            newest: str | None = None) -> list[str]:
+    """The batches to train on: the recent window of this dataset's batches labeled by this rule (``all``: every
+    one of them, never another dataset's or rule's), their features made by today's aggregation."""
+    labeled = store.labeled_batches(db, label_rule, contract)
+    batches = choose_window(labeled, training.window_batches, newest=newest)
+    batches = labeled if batches is None else batches
     refreshed = refeaturize_stale(db, batches)
     if refreshed:
         run_logger(__name__).info("features of %d batch(es) made by an earlier aggregation, computed again: %s",
                                   len(refreshed), ", ".join(refreshed))
+    return batches
 
 
 @task(name="train-model", cache_policy=NO_CACHE)
