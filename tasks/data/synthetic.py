@@ -51,6 +51,9 @@ class DriftKnobs(BaseModel):
     age_shift: float = Field(0.0, ge=-10, le=20, description="years added to every student's age")
     concept_drift: float = Field(0.0, ge=0, le=1,
                                  description="0..1: the outcome depends on study habits more, on ability less")
+    habits_decoupled: float = Field(0.0, ge=0, le=1,
+                                    description="0..1: attendance follows its own diligence instead of the one "
+                                                "study hours follow (the two decorrelate; every marginal stays)")
     missing_rate: float = Field(0.0, ge=0, le=1, description="share of students with missing study/demographic fields")
     malformed_rate: float = Field(0.0, ge=0, le=1, description="share of records corrupted on purpose")
 
@@ -107,7 +110,10 @@ def generate_batch(n_students: int, seed: int, labeled: bool = True, knobs: Drif
     full_time = rng.random(n) < np.clip(0.9 - 0.03 * (age - 20), 0.2, 0.95)
     enrollment_year = ref_year - rng.integers(0, 5, n)
     hours = np.clip(10 + 4 * diligence + np.where(full_time, 3, -2) + rng.normal(0, 3, n), 0, 60)
-    attendance = 1 / (1 + np.exp(-(1.6 + 0.9 * diligence + rng.normal(0, 0.4, n))))
+    # attendance's diligence: the same as study hours' unless the habits decouple (still N(0, 1): marginals stay)
+    own = 0.3 * ability + math.sqrt(1 - 0.09) * rng.standard_normal(n) if knobs.habits_decoupled else 0.0
+    turnout = math.sqrt(1 - knobs.habits_decoupled) * diligence + math.sqrt(knobs.habits_decoupled) * own
+    attendance = 1 / (1 + np.exp(-(1.6 + 0.9 * turnout + rng.normal(0, 0.4, n))))
     tutoring = rng.random(n) < 1 / (1 + np.exp(1.0 + 0.6 * ability))
     first_gen = rng.random(n) < 0.3
     part_time_job = rng.random(n) < np.where(full_time, 0.25, 0.7)

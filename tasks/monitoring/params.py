@@ -18,6 +18,10 @@ class DriftParams(BaseModel):
     min_drift_rows: int = Field(500, ge=1, description="below this many current rows: insufficient data")
     min_reference_rows: int = Field(100, ge=1, description="below this many reference rows: insufficient data")
     min_expected_count: float = Field(5.0, gt=0, description="chi-square: merge categories expected fewer times")
+    multivariate_variance: float = Field(0.9, gt=0, lt=1, description="share of the reference's variance the "
+                                         "multivariate check's principal components keep")
+    small_shift: float = Field(0.2, gt=0, description="the shift (sd, Cohen's h or w) every test should catch 9 "
+                               "times in 10; the report names the tests too small to")
 
 
 class EstimateParams(BaseModel):

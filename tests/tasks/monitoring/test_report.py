@@ -96,7 +96,7 @@ def test_a_check_stored_before_findings_had_kinds_reads_as_findings():
         "distribution", "missing", "prediction"]
     assert new["findings"][1]["numbers"] == {"reference_share": 0.0, "current_share": 0.3}
     assert upgrade_document(new) is new  # today's shape is left as it is
-    assert set(KINDS) == {"distribution", "missing", "prediction"}
+    assert set(KINDS) == {"distribution", "missing", "multivariate", "prediction"}
 
 
 def test_a_new_kind_of_check_flows_through_report_alert_and_table_without_code_for_it():
