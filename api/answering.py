@@ -12,6 +12,7 @@ from api.batching import Job
 from api.state import ServingState
 from infra.errors import UserError
 from tasks.scoring.predict import predict_frame, prediction_documents
+from tasks.scoring.reasons import contributions, top_reasons
 from tasks.serving.abtest import route
 from tasks.serving.store import log_predictions, request_features
 
@@ -42,11 +43,16 @@ def answer_jobs(state: ServingState, jobs: list[Job]) -> None:
     routes = route(frame["student_id"].tolist(), pinned or champion.version, test)
     frame = frame.assign(arm=[arm for arm, _ in routes], version=[version for _, version in routes])
     request_of = {student: job.request_id for job in jobs for student in job.students}
-    now, documents = datetime.now(UTC), []
+    explained = {student for job in jobs if job.explain for student in job.students}
+    now, documents, reasons = datetime.now(UTC), [], {}
     for (arm, version), part in frame.groupby(["arm", "version"], dropna=False, sort=False):
         arm = None if pd.isna(arm) else arm
         loaded = state.model(name, int(version))
         predictions = predict_frame(loaded.model, part, loaded.problem)
+        asked = part[part["student_id"].isin(explained)]
+        if len(asked):  # the reasons of the model that answered, from the same features
+            found = top_reasons(contributions(loaded.model, asked), asked)
+            reasons.update(zip(asked["student_id"].tolist(), found, strict=True))
         extra = {"source": "api", **({"ab_test": test["test_id"]} if test else {}),
                  **({"pinned": True} if pinned else {})}
         for request_id, rows in predictions.groupby(predictions["student_id"].map(request_of)):
@@ -59,4 +65,6 @@ def answer_jobs(state: ServingState, jobs: list[Job]) -> None:
                             "retry when the store answers") from None
     by_student = {doc["student_id"]: doc for doc in documents}
     for job in jobs:
-        job.answers = [{key: by_student[record["student_id"]][key] for key in ANSWER_FIELDS} for record in job.records]
+        job.answers = [{**{key: by_student[record["student_id"]][key] for key in ANSWER_FIELDS},
+                        **({"explanation": reasons[record["student_id"]]} if job.explain else {})}
+                       for record in job.records]

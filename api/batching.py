@@ -31,6 +31,7 @@ class Job:
     error: BaseException | None = None
     parent: Job | None = None  # the request this chunk is part of (None: the job is a whole request)
     version: int | None = None  # a version asked for by an operator (None: the champion, or the test's arm)
+    explain: bool = False  # answer each prediction with its reasons (tasks/scoring/reasons.py)
 
     def __post_init__(self) -> None:
         self.students = frozenset(record["student_id"] for record in self.records)
@@ -60,7 +61,7 @@ def chunks(job: Job, chunk_weight: int) -> list[Job]:
         load += cost
     if len(parts) == 1:
         return [job]
-    return [Job(job.name, job.request_id, part, parent=job, version=job.version) for part in parts]
+    return [Job(job.name, job.request_id, part, parent=job, version=job.version, explain=job.explain) for part in parts]
 
 
 class Batcher:

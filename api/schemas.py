@@ -24,8 +24,28 @@ class PredictRequest(BaseModel):
                                json_schema_extra={"items": record_schema()})
 
 
+class Reason(BaseModel):
+    """One input's share of a prediction: the student's value and how far it moved the model's output."""
+
+    feature: str
+    value: float | int | bool | str | None
+    contribution: float
+
+
+class Explanation(BaseModel):
+    """Why the model said what it said: its output for this student (``margin``) is ``base`` plus every input's
+    contribution; ``reasons`` are the largest of them. Units: log-odds (linear, XGBoost classifiers), probability
+    (tree and forest classifiers) or points (regression)."""
+
+    base: float
+    margin: float
+    units: str
+    method: str  # linear, treeshap, path (tree and forest) or constant (the baseline)
+    reasons: list[Reason]
+
+
 class Prediction(BaseModel):
-    """One answer: which model version (and A/B arm) predicted what for which student."""
+    """One answer: which model version (and A/B arm) predicted what for which student (and why, when asked)."""
 
     student_id: int
     prediction: float | int | bool
@@ -33,6 +53,7 @@ class Prediction(BaseModel):
     model: str
     version: int
     arm: str | None
+    explanation: Explanation | None = None
 
 
 class PredictResponse(BaseModel):

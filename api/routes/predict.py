@@ -28,7 +28,10 @@ def predict(body: PredictRequest, request: Request, caller: Predictor,
             problem: Annotated[Problem, Query(description="which model answers")] = DEFAULT_PROBLEM,
             version: Annotated[int | None, Query(ge=1, description="a version to answer instead of the champion "
                                                                    "(scope operate); logged like any prediction")]
-            = None) -> PredictResponse:
+            = None,
+            explain: Annotated[bool, Query(description="answer each prediction with the inputs that moved it most "
+                                                       "(its reasons: README, Why a student is flagged)")] = False,
+            ) -> PredictResponse:
     """Predict every record with the champion (or its A/B arm; or, asked by an operator, a given version) and log
     every answer before returning it."""
     state = request.app.state.serving
@@ -53,7 +56,7 @@ def predict(body: PredictRequest, request: Request, caller: Predictor,
         raise HTTPException(422, {"message": f"{len(rejected)} of {len(body.records)} records are invalid; nothing "
                                              "was predicted", "invalid": [
             {"position": r["position"], "student_id": r["student_id"], "reasons": r["reasons"]} for r in rejected]})
-    job = Job(name, uuid.uuid4().hex, [record for _, record in accepted], version=version)
+    job = Job(name, uuid.uuid4().hex, [record for _, record in accepted], version=version, explain=explain)
     try:
         answers = request.app.state.batcher.submit(job)
     except (NoChampionError, LogWriteError, StorageError) as exc:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tasks.data.synthetic import DriftKnobs
-from tasks.monitoring.drift import KINDS, tagged
+from tasks.monitoring.drift import KINDS, RELATIONS, tagged
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("missing_values", DriftKnobs(missing_rate=0.25), True,
              ("study_hours", "attendance_rate", "first_generation"),
              "a quarter of the students lose one of three fields (about 8% of each goes missing)"),
+    Scenario("habits_decoupled", DriftKnobs(habits_decoupled=0.5), True, (RELATIONS,),
+             "study hours and attendance go together less (their correlation about halves); no feature's own "
+             "distribution moves, so only the multivariate check can see it"),
     Scenario("concept_drift", DriftKnobs(concept_drift=1.0), False, (),
              "the outcome depends on habits more, ability less; the features do not move, so only labels can tell"),
 ]}

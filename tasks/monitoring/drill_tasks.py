@@ -35,7 +35,8 @@ from validation.contracts import BOOLEAN, CATEGORICAL, NUMERIC, problem_spec
 from validation.features import features_frame
 
 PROBLEM = "classification"  # the label-free estimate is for classifiers (see tasks/monitoring/estimate.py)
-REFERENCE_PARTS = ("val", "test")  # as the registry keeps them: the held-out parts are the drift reference
+REFERENCE_PARTS = ("val", "test")  # as main registers a champion: predictions on the held-out parts,
+FEATURE_PARTS = ("train", "val", "test")  # features of every part as the drift reference
 
 
 @dataclass
@@ -114,7 +115,7 @@ def champion_algorithm() -> str:
 @task(name="drill-champion", **DB_TASK)
 def train_drill_champion(database: str, params: DrillParams) -> DrillChampion:
     """Generate the reference batch, aggregate it in the throwaway database, and train the champion as training
-    does (same split, same preprocessing, same calibration, held-out parts as the reference)."""
+    does (same split, same preprocessing, same calibration, the same drift reference)."""
     db = drill_database(database)
     algorithm = params.algorithm or champion_algorithm()
     batch = generate_batch(params.reference_students, params.first_seed, labeled=True)
@@ -125,7 +126,7 @@ def train_drill_champion(database: str, params: DrillParams) -> DrillChampion:
     model = fit_model(algorithm, data, training.split_seed, training.models, False, training.trees).pipeline
     accuracy = float((model.predict(data.X["test"]) == data.y["test"]).mean())
     champion = DrillChampion(algorithm, model, model_calibration(model, data),
-                             reference_frame(model, data, REFERENCE_PARTS), accuracy, batch.batch_id)
+                             reference_frame(model, data, FEATURE_PARTS, REFERENCE_PARTS), accuracy, batch.batch_id)
     run_logger(__name__).info("drill champion: %s", champion.describe())
     return champion
 

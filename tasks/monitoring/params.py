@@ -54,8 +54,8 @@ class DrillParams(BaseModel):
     first_seed: int = Field(9000, ge=0, le=900_000, description="seed of the reference batch; runs use the next ones")
     students: int = Field(2000, ge=100, le=100_000, description="students in each scenario batch")
     reference_students: int = Field(
-        4000, ge=300, le=200_000,
-        description="labeled students the drill's champion trains on (its held-out part is the reference)")
+        2000, ge=300, le=200_000,
+        description="labeled students the drill's champion trains on and measures drift from (as main's first run)")
     algorithm: str | None = Field(None, description="the drill champion's algorithm (default: the current "
                                                     "champion's, else linear)")
     drift_check: DriftParams = Field(default_factory=DriftParams, description="drift settings")

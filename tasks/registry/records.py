@@ -4,6 +4,7 @@ the label and the model's own predictions)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from tasks.registry.calibration import fit_calibration
@@ -46,9 +47,17 @@ def model_calibration(model, data: TrainingData, parts: tuple[str, ...] = ("val"
     return fit_calibration(probabilities[:, 1], labels, model.classes_[probabilities.argmax(axis=1)])
 
 
-def reference_frame(model, data: TrainingData, parts: tuple[str, ...]) -> pd.DataFrame:
-    """A model's held-out data as its drift reference: features, the label, and the model's predictions."""
+def reference_frame(model, data: TrainingData, parts: tuple[str, ...],
+                    predicted: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """A model's drift reference: the features and label of ``parts``, and the model's predictions on the rows of
+    ``predicted`` (its held-out parts; all of ``parts`` by default). Feature drift may be measured against rows the
+    model trained on (fitting does not change a row's features, and more rows see smaller shifts), but its
+    predictions on them are fitted, not predicted: the predicted-class check reads held-out rows only."""
+    predicted = parts if predicted is None else predicted
     frame = pd.concat([data.X[part] for part in parts], ignore_index=True)
     frame[data.target] = pd.concat([data.y[part] for part in parts], ignore_index=True).to_numpy()
-    frame["prediction"] = model.predict(frame[data.X[parts[0]].columns])
+    held_out = np.concatenate([np.full(len(data.X[part]), part in predicted) for part in parts])
+    frame["prediction"] = pd.Series(np.nan, index=frame.index, dtype=float)
+    if held_out.any():
+        frame.loc[held_out, "prediction"] = model.predict(frame.loc[held_out, data.X[parts[0]].columns])
     return frame

@@ -39,10 +39,12 @@ def flow_run_id() -> str | None:
 
 @task(name="register-models", **DB_TASK)
 def register_models(trained: list[TrainedModel], evaluation: Evaluation, data: TrainingData, seed: int,
-                    reference_parts: tuple[str, ...]) -> list[RegisteredModel]:
+                    reference_parts: tuple[str, ...], feature_parts: tuple[str, ...] | None = None
+                    ) -> list[RegisteredModel]:
     """Register every real model (not the baseline) as a new version with metrics, schema and lineage.
 
-    Each version keeps ``reference_parts`` (held-out data, never trained on) as its drift reference. A model
+    Each version keeps the rows of ``feature_parts`` (``reference_parts`` unless given) as its drift reference,
+    with its predictions on ``reference_parts`` (held-out data, never trained on). A model
     whose identity (algorithm, parameters, training data, split, reference) is registered already is not
     registered again: the existing version is returned (``existing``).
     """
@@ -65,7 +67,8 @@ def register_models(trained: list[TrainedModel], evaluation: Evaluation, data: T
                     get_settings().artifacts_path))
             except DuplicateKeyError:  # a concurrent run registered the same model first
                 found, existing = find_by_identity(db, data.target, identity), True
-        save_reference(db, found.name, found.version, reference_frame(model.pipeline, data, reference_parts))
+        reference = reference_frame(model.pipeline, data, feature_parts or reference_parts, reference_parts)
+        save_reference(db, found.name, found.version, reference)
         registered.append(RegisteredModel(found.name, found.version, model.algorithm,
                                           primary_score(rows[model.algorithm], data.problem), found.sha256,
                                           found.binary_path, existing,

@@ -23,6 +23,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from xgboost import XGBClassifier, XGBRegressor
 
+from tasks.scoring.reasons import remember_training_inputs
 from tasks.training.dataset import TrainingData
 from tasks.training.params import ModelParams
 from validation.contracts import DEFAULT_CONTRACT, FeatureContract, Problem, problem_spec
@@ -129,6 +130,7 @@ def fit_model(algorithm: str, data: TrainingData, seed: int, hyper: ModelParams,
         pipeline = search.fit(data.X["train"], data.y["train"]).best_estimator_
     else:
         pipeline.fit(data.X["train"], data.y["train"])
+    remember_training_inputs(pipeline, data.X["train"])  # what a linear model's reasons are measured from
     params = {k: _plain(v) for k, v in pipeline.named_steps["model"].get_params().items()
               if isinstance(v, (int, float, str, bool, type(None)))}
     return TrainedModel(algorithm, pipeline, params, round(time.perf_counter() - start, 3), curve)

@@ -75,6 +75,26 @@ def test_the_reference_record_gets_the_features_and_the_prediction_the_batch_pip
     assert answer["prediction"] == int(batch.loc[0, "prediction"])
 
 
+def test_explain_answers_with_the_reasons_that_add_up_to_the_models_log_odds(service):
+    import math
+
+    record = {**copy.deepcopy(REFERENCE_RECORD), "student_id": 77_000_004}
+    plain = service.http.post("/predict", json={"records": [record]}).json()["predictions"][0]
+    assert plain["explanation"] is None  # reasons cost time: only when asked
+    answer = service.http.post("/predict?explain=true", json={"records": [record]}).json()["predictions"][0]
+    explained = answer["explanation"]
+    assert answer["probability"] == pytest.approx(plain["probability"], abs=1e-12)
+    assert (explained["units"], explained["method"]) == ("log-odds", "linear")  # the champion is linear
+    probability = answer["probability"]
+    assert explained["margin"] == pytest.approx(math.log(probability / (1 - probability)), abs=1e-5)
+    sizes = [abs(r["contribution"]) for r in explained["reasons"]]
+    assert len(sizes) == 5 and sizes == sorted(sizes, reverse=True)
+    by_name = {r["feature"]: r["value"] for r in explained["reasons"]}
+    assert by_name.get("major", "Biology") == "Biology" and by_name.get("age", 21) == 21  # the values sent
+    bad = service.http.post("/predict?explain=maybe", json={"records": [record]})
+    assert bad.status_code == 422 and "explain" in bad.text
+
+
 @pytest.mark.parametrize("payload", ["$$NOW", "$$ROOT", "$$REMOVE", "$literal", "$function", "$major",
                                      "$$CURRENT.age"])
 def test_request_values_are_data_never_expressions(service, payload):

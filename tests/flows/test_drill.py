@@ -28,12 +28,15 @@ def test_the_drill_scores_every_scenario_and_leaves_nothing_behind(db, monkeypat
     assert list(rows) == list(SCENARIOS) and all(row["runs"] == 1 for row in rows.values())
     assert len(summary["runs"]) == len(SCENARIOS) and {r["rows"] for r in summary["runs"]} == {600}
     assert summary["champion"]["algorithm"] == "linear"  # no champion in this store
-    assert summary["champion"]["reference_rows"] == 600  # validation + test of 1,500 students
+    assert summary["champion"]["reference_rows"] == 1500  # every student's features, as main's champion keeps
     assert rows["no_drift"]["flagged"] == 0 and rows["no_drift"]["verdict"] == "false alarms 0/1"
     assert rows["grade_inflation_10"]["verdict"] == "detected 1/1" and "avg_grade 1/1" in \
         rows["grade_inflation_10"]["features_named"]
     assert rows["major_shift"]["features_named"].startswith("major 1/1")
     assert "study_hours (missing) 1/1" in rows["missing_values"]["features_named"]
+    # how study hours and attendance relate changed, and nothing else: the multivariate check names it alone
+    assert rows["habits_decoupled"]["verdict"] == "detected 1/1"
+    assert rows["habits_decoupled"]["features_named"] == "numeric features (together) 1/1"
     assert rows["concept_drift"]["flagged"] == 0 and rows["concept_drift"]["estimate_error_mean"] > 0.02
     assert abs(rows["no_drift"]["estimate_error_mean"]) < 0.04
     # the drill wrote nothing of the pipeline's own, raised no alert, emitted no event, and dropped its database

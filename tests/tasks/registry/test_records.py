@@ -53,6 +53,12 @@ def test_the_reference_is_the_held_out_rows_with_label_and_prediction(trained):
     assert len(frame) == len(data.X["val"]) + len(data.X["test"]) == 600
     assert list(frame.columns) == [*FEATURES, "high_performer", "prediction"]
     assert (frame["prediction"].to_numpy() == model.pipeline.predict(frame[FEATURES])).all()
+    # main's reference: every part's features (more rows see smaller shifts), predictions on held-out rows only
+    whole = reference_frame(model.pipeline, data, ("train", "val", "test"), ("val", "test"))
+    assert len(whole) == sum(len(data.X[part]) for part in ("train", "val", "test"))
+    train_rows = len(data.X["train"])
+    assert whole["prediction"].iloc[:train_rows].isna().all()
+    assert (whole["prediction"].iloc[train_rows:].to_numpy() == frame["prediction"].to_numpy()).all()
 
 
 def test_a_classifier_gets_a_calibration_fitted_on_its_held_out_rows(trained):

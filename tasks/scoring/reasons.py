@@ -1,0 +1,154 @@
+"""Reasons per prediction (pure): how much each input moved one student's prediction, from the model itself.
+
+Every method is *additive and exact*: the base value plus the contributions of the inputs is the model's own
+output for that student (its margin), to floating-point precision, so a reason never explains a number the model
+did not produce. One-hot columns are summed back into their field (``major``), so reasons name the inputs a
+school sent.
+
+- Linear models: coefficient x (the preprocessed input - its training mean). Numbers are already centred and
+  scaled by the preprocessor; yes/no fields and categories are centred on their training shares, so the base
+  value is the model's output for the average training student and a reason says "above/below average". Units:
+  log-odds (logistic regression), points (least squares).
+- XGBoost: TreeSHAP, computed by XGBoost itself (``pred_contribs``): Shapley values of the margin. Log-odds for a
+  classifier, points for a regressor.
+- Decision tree and random forest: the path decomposition (Saabas; the ``treeinterpreter`` method): walking a
+  student's path from the root, each split's change of the node's value is credited to the split's feature; a
+  forest averages its trees. Exact (the root's value plus the changes is the leaf's value), linear in the depth,
+  no new dependency. Its known weakness against TreeSHAP: it credits the features split near the leaf more than
+  Shapley values would (it is not consistent), so read it as "what this student's path went through". Units:
+  probability of the positive class for a classifier, points for a regressor. (scikit-learn's trees have no
+  TreeSHAP of their own; the ``shap`` package would add one, and a dependency.)
+- The baseline predicts a constant: no input moves it, and the reasons say so (no contributions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from tasks.scoring.predict import model_inputs
+
+TOP_REASONS = 5
+
+
+@dataclass(frozen=True)
+class Contributions:
+    """Per student (rows) and input field (columns), how much each moved the model's output from ``base``."""
+
+    values: pd.DataFrame
+    base: np.ndarray  # per student (the same for every student: the method's starting point)
+    units: str  # "log-odds", "probability" or "points"
+    method: str  # "linear", "treeshap", "path" or "constant"
+
+    @property
+    def margin(self) -> np.ndarray:
+        """The model's output the contributions add up to."""
+        return self.base + self.values.to_numpy().sum(axis=1)
+
+
+def remember_training_inputs(pipeline, X_train: pd.DataFrame) -> None:
+    """Keep the preprocessed training inputs' means on the fitted pipeline (a linear model's reasons are measured
+    from them); a pipeline fitted before this existed is explained from zero inputs instead."""
+    pipeline.input_means_ = np.asarray(pipeline.named_steps["pre"].transform(X_train), dtype=float).mean(axis=0)
+
+
+def input_fields(pre) -> list[str]:
+    """For each column the fitted preprocessor makes, the input field it came from (one-hot columns of ``major``
+    all come from ``major``)."""
+    fields = []
+    for _, transformer, columns in pre.transformers_:
+        if transformer == "drop" or not len(columns):
+            continue
+        if transformer == "passthrough":
+            fields += list(columns)
+            continue
+        made = transformer.get_feature_names_out(list(columns))
+        for name in made:
+            fields.append(next((c for c in columns if name == c or name.startswith(f"{c}_")), str(name)))
+    return fields
+
+
+def contributions(pipeline, frame: pd.DataFrame) -> Contributions:
+    """Every student's contributions, by the method of the pipeline's model (see the module's docstring)."""
+    pre, model = pipeline.named_steps["pre"], pipeline.named_steps["model"]
+    inputs = model_inputs(pipeline, frame)
+    X = np.asarray(pre.transform(inputs), dtype=float)
+    fields = input_fields(pre)
+    kind = type(model).__name__
+    positive = _positive_index(model)
+    if kind in ("LogisticRegression", "LinearRegression"):
+        coef = np.ravel(model.coef_)
+        means = getattr(pipeline, "input_means_", np.zeros(X.shape[1]))
+        raw = coef * (X - means)
+        base = float(np.ravel(model.intercept_)[0] + coef @ means)
+        units, method = ("log-odds" if positive is not None else "points"), "linear"
+    elif kind in ("XGBClassifier", "XGBRegressor"):
+        import xgboost
+
+        both = model.get_booster().predict(xgboost.DMatrix(X), pred_contribs=True)
+        raw, base = both[:, :-1].astype(float), float(both[0, -1])
+        units, method = ("log-odds" if positive is not None else "points"), "treeshap"
+    elif kind in ("DecisionTreeClassifier", "DecisionTreeRegressor", "RandomForestClassifier",
+                  "RandomForestRegressor"):
+        trees = getattr(model, "estimators_", [model])
+        raw, base = np.zeros_like(X), 0.0
+        for tree in trees:
+            tree_raw, tree_base = _path_contributions(tree, X, positive)
+            raw += tree_raw / len(trees)
+            base += tree_base / len(trees)
+        units, method = ("probability" if positive is not None else "points"), "path"
+    else:  # the baseline: a constant
+        raw = np.zeros_like(X)
+        out = model.predict_proba(inputs)[:, positive] if positive is not None else model.predict(inputs)
+        base = float(np.ravel(out)[0])
+        units, method = ("probability" if positive is not None else "points"), "constant"
+    values = pd.DataFrame(raw, columns=fields).T.groupby(level=0, sort=False).sum().T
+    return Contributions(values[[c for c in inputs.columns if c in values]].reset_index(drop=True),
+                         np.full(len(X), base), units, method)
+
+
+def _positive_index(model) -> int | None:
+    """The column of the positive class (True / 1) in a classifier's probabilities; None for a regressor."""
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        return None
+    return int(np.flatnonzero(np.asarray(classes).astype(int) == 1)[0])
+
+
+def _path_contributions(tree, X: np.ndarray, positive: int | None) -> tuple[np.ndarray, float]:
+    """One tree's path decomposition: each split's change of the node value, credited to its feature."""
+    structure = tree.tree_
+    value = structure.value[:, 0, :]
+    # a classifier's node value: its share of the positive class
+    value = value[:, positive] / value.sum(axis=1) if positive is not None else value[:, 0]
+    parent = np.full(structure.node_count, -1)
+    for side in (structure.children_left, structure.children_right):
+        inner = side >= 0
+        parent[side[inner]] = np.flatnonzero(inner)
+    child = np.flatnonzero(parent >= 0)
+    steps = sparse.csr_matrix((value[child] - value[parent[child]], (child, structure.feature[parent[child]])),
+                              shape=(structure.node_count, X.shape[1]))
+    return np.asarray((tree.decision_path(X.astype(np.float32)) @ steps).todense()), float(value[0])
+
+
+def top_reasons(found: Contributions, frame: pd.DataFrame, top: int = TOP_REASONS) -> list[dict]:
+    """Per student, the ``top`` inputs that moved the prediction most (either way), each with the student's value,
+    and the base and margin they add up to."""
+    inputs = frame.reset_index(drop=True)
+    out = []
+    for i, row in found.values.iterrows():
+        order = row.abs().sort_values(ascending=False, kind="stable").index[:top]
+        out.append({"base": round(float(found.base[i]), 6), "margin": round(float(found.margin[i]), 6),
+                    "units": found.units, "method": found.method,
+                    "reasons": [{"feature": name, "value": _plain(inputs.at[i, name]),
+                                 "contribution": round(float(row[name]), 6)} for name in order if row[name] != 0]})
+    return out
+
+
+def _plain(value):
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    return value.item() if isinstance(value, np.generic) else value
