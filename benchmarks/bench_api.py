@@ -33,7 +33,7 @@ from tasks.data.synthetic import generate_batch  # noqa: E402
 
 
 async def load(url: str, payloads: list[list[dict]], clients: int, seconds: float,
-               headers: dict | None = None) -> dict:
+               headers: dict | None = None, path: str = "/predict") -> dict:
     """``clients`` loops posting ``payloads`` (cycling) for ``seconds``; latencies, errors, records answered."""
     latencies: list[float] = []
     errors: dict[str, int] = {}
@@ -49,7 +49,7 @@ async def load(url: str, payloads: list[list[dict]], clients: int, seconds: floa
                 i += clients
                 start = time.perf_counter()
                 try:
-                    response = await http.post("/predict", json=body)
+                    response = await http.post(path, json=body)
                 except httpx.HTTPError as exc:
                     errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                     continue
@@ -78,7 +78,7 @@ function request()
   i = i + 1
   local headers = {["Content-Type"] = "application/json"}
   if os.getenv("BENCH_KEY") ~= "" then headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY") end
-  return wrk.format("POST", "/predict", headers, bodies[(i % #bodies) + 1])
+  return wrk.format("POST", os.getenv("BENCH_PATH"), headers, bodies[(i % #bodies) + 1])
 end
 function done(summary, latency, requests)
   local e = summary.errors
@@ -90,7 +90,7 @@ end
 
 
 def wrk_load(url: str, payloads: list[list[dict]], clients: int, seconds: float, folder: Path,
-             key: str = "") -> dict:
+             key: str = "", path: str = "/predict") -> dict:
     """The same load with wrk: ``clients`` connections on 2 threads, cycling through the payloads."""
     import json
     import re
@@ -100,7 +100,7 @@ def wrk_load(url: str, payloads: list[list[dict]], clients: int, seconds: float,
     script.write_text(WRK_SCRIPT)
     done = subprocess.run(["wrk", "-t2", f"-c{clients}", f"-d{int(seconds)}s", "--timeout", "30s", "-s", str(script),
                            url], capture_output=True, text=True,
-                          env={**os.environ, "BENCH_BODIES": str(bodies), "BENCH_KEY": key},
+                          env={**os.environ, "BENCH_BODIES": str(bodies), "BENCH_KEY": key, "BENCH_PATH": path},
                           timeout=seconds + 120)
     match = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)", done.stdout)
     if match is None:
@@ -210,6 +210,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--port", type=int, default=8137)
+    parser.add_argument("--algorithm", default="linear", help="the champion's algorithm (reasons cost differs)")
     parser.add_argument("--python-clients", action="store_true", help="load with asyncio clients even if wrk exists")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -222,7 +223,8 @@ def main() -> None:
         service = None
         try:
             subprocess.run([sys.executable, "flows/main.py", "--students", "2000", "--seed", "0", "--algorithms",
-                            "linear", "--no-export"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
+                            args.algorithm, "--no-export"], cwd=ROOT, env=env, check=True, capture_output=True,
+                           timeout=600)
             service = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL, start_new_session=True)
             url = f"http://127.0.0.1:{args.port}"
@@ -234,17 +236,18 @@ def main() -> None:
             pids = {"store": read_state(folder).pid, "service": service.pid}
             use_wrk = shutil.which("wrk") is not None and not args.python_clients
 
-            def run(payloads: list[list[dict]], key: str = ""):
+            def run(payloads: list[list[dict]], key: str = "", path: str = "/predict"):
                 if use_wrk:
-                    return lambda: wrk_load(url, payloads, args.clients, args.seconds, Path(tmp), key)
+                    return lambda: wrk_load(url, payloads, args.clients, args.seconds, Path(tmp), key, path)
                 headers = {"Authorization": f"Bearer {key}"} if key else None
-                return lambda: asyncio.run(load(url, payloads, args.clients, args.seconds, headers))
+                return lambda: asyncio.run(load(url, payloads, args.clients, args.seconds, headers, path))
 
             made = subprocess.run([sys.executable, "-m", "api.keys", "create", "--name", "bench", "--scopes",
                                    "predict"], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
             key = made.stdout.strip().splitlines()[-1]
             single = measured(run(singles[:8000]), pids)
             keyed = measured(run(singles[8000:16000], key), pids)
+            explained = measured(run(singles[16000:24000], path="/predict?explain=true"), pids)
             batch = measured(run(batches), pids)
             from pymongo import MongoClient
 
@@ -263,7 +266,8 @@ def main() -> None:
           f"phase, {args.workers} uvicorn worker(s); 2 cores shared by the store, the service and the clients\n")
     print(f"{'requests':<15}{'req/s':>8}{'records/s':>11}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"
           f"   CPU ms per request: {'store':>7}{'service':>9}{'clients':>9}")
-    for label, row in (("1 record", single), ("1 record, key", keyed), ("500 records", batch)):
+    for label, row in (("1 record", single), ("1 record, key", keyed), ("1, explain", explained),
+                       ("500 records", batch)):
         cpu = {name: 1000 * seconds / max(row["requests"], 1) for name, seconds in row["cpu"].items()}
         print(f"{label:<15}{row['rps']:>8.1f}{row['records_per_s']:>11.0f}{row['p50']:>9.1f}{row['p95']:>9.1f}"
               f"{row['p99']:>9.1f}{sum(row['errors'].values()):>8}   {'':>20}{cpu['store']:>7.1f}"
@@ -274,6 +278,8 @@ def main() -> None:
           f"predictions and {logged} were logged: {'equal' if logged == check['answered'] else 'DIFFERENT'}")
     print(f"with a key (checked, then cached 5 s): {keyed['rps'] / single['rps']:.2f}x the requests/s and "
           f"{keyed['p99'] / single['p99']:.2f}x the p99 of loopback requests without one (target: within 10%)")
+    print(f"with reasons (?explain=true, the {args.algorithm} champion): p99 {explained['p99']:.1f} ms against "
+          f"{single['p99']:.1f} ms without, {explained['rps'] / single['rps']:.2f}x the requests/s")
     print("targets: >= 150 single-record requests/s with p99 <= 100 ms and no errors; >= 3,000 records/s in batches")
 
 

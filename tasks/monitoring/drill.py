@@ -47,9 +47,11 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("missing_values", DriftKnobs(missing_rate=0.25), True,
              ("study_hours", "attendance_rate", "first_generation"),
              "a quarter of the students lose one of three fields (about 8% of each goes missing)"),
-    Scenario("habits_decoupled", DriftKnobs(habits_decoupled=0.5), True, (RELATIONS,),
-             "study hours and attendance go together less (their correlation about halves); no feature's own "
-             "distribution moves, so only the multivariate check can see it"),
+    Scenario("habits_decoupled", DriftKnobs(habits_decoupled=1.0), True, (RELATIONS,),
+             "study hours and attendance no longer go together (each still has its own distribution): only the "
+             "multivariate check can see it"),
+    Scenario("habits_decoupled_half", DriftKnobs(habits_decoupled=0.5), True, (RELATIONS,),
+             "study hours and attendance go together less (half of attendance's diligence is its own)"),
     Scenario("concept_drift", DriftKnobs(concept_drift=1.0), False, (),
              "the outcome depends on habits more, ability less; the features do not move, so only labels can tell"),
 ]}

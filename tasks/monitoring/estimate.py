@@ -53,3 +53,37 @@ def expected_accuracy(predicted, probabilities, calibration: dict | None, level:
     half = float(norm.ppf(0.5 + level / 2) * np.sqrt(variance))
     method = calibration.get("method", "none") if calibration else "not measured"
     return Estimate("accuracy", value, max(0.0, value - half), min(1.0, value + half), n, method)
+
+
+def expected_rates(predicted, probabilities, calibration: dict | None, level: float) -> dict[str, Estimate]:
+    """The positive class's expected precision and recall (an at-risk list: how many flagged are at risk, how many
+    at risk are flagged), from the calibrated probabilities ``q`` of the positive class.
+
+    Precision: the flagged students' mean ``q`` (the flagged count is known, so this is its expectation), with the
+    Bernoulli variance of their outcomes. Recall: expected true positives A = sum of the flagged students' ``q``
+    over A + B, B the others' expected positives; the two sums are independent, so the delta method gives
+    Var = (B^2 Var A + A^2 Var B) / (A + B)^4. Each interval also counts the calibration's own uncertainty, as the
+    accuracy's does. A rate with no students to measure it on (nobody flagged; no expected positive) is left out."""
+    q = apply_calibration(calibration, probabilities)
+    flagged = np.asarray(predicted).astype(int) == 1
+    z = norm.ppf(0.5 + level / 2)
+    method = calibration.get("method", "none") if calibration else "not measured"
+    rows = calibration.get("rows") if calibration else None
+    out = {}
+    if flagged.any():
+        hit = q[flagged]
+        value = float(hit.mean())
+        variance = (hit * (1 - hit)).sum() / len(hit) ** 2 + ((hit * (1 - hit)).mean() / rows if rows else 0.0)
+        half = float(z * np.sqrt(variance))
+        out["precision"] = Estimate("precision", value, max(0.0, value - half), min(1.0, value + half),
+                                    int(flagged.sum()), method)
+    a, b = float(q[flagged].sum()), float(q[~flagged].sum())
+    if a + b > 0:
+        var_a, var_b = float((q[flagged] * (1 - q[flagged])).sum()), float((q[~flagged] * (1 - q[~flagged])).sum())
+        value = a / (a + b)
+        variance = (b**2 * var_a + a**2 * var_b) / (a + b) ** 4
+        if rows:
+            variance += value * (1 - value) / rows
+        half = float(z * np.sqrt(variance))
+        out["recall"] = Estimate("recall", value, max(0.0, value - half), min(1.0, value + half), len(q), method)
+    return out

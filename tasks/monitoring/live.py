@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tasks.monitoring.estimate import expected_accuracy
+from tasks.monitoring.estimate import expected_accuracy, expected_rates
 from tasks.monitoring.results import LivePerformance
 from tasks.registry.results import ModelVersion
 
@@ -30,16 +30,30 @@ def live_performance(labels: pd.DataFrame, predictions: pd.DataFrame, target: st
         return LivePerformance("insufficient_data", len(joined), version)
     if model.spec.classifies:
         live = float((joined["prediction"].astype(int) == joined[target].astype(int)).mean())
+        rates = realised_rates(joined["prediction"], joined[target])
         reference = model.live_reference
         estimated = None
         if "probability" in joined and joined["probability"].notna().all():
             estimated = expected_accuracy(joined["prediction"], joined["probability"], model.calibration,
                                           level).value
         return LivePerformance("ok", len(joined), version, model.spec.live_metric, live, reference, reference - live,
-                               estimated, None if estimated is None else live - estimated)
+                               estimated, None if estimated is None else live - estimated, rates)
     live = float((joined["prediction"] - joined[target]).abs().mean())
     reference = model.live_reference
     return LivePerformance("ok", len(joined), version, model.spec.live_metric, live, reference, live - reference)
+
+
+def realised_rates(predicted, labels) -> dict:
+    """The positive class's precision (of the flagged, how many were positive) and recall (of the positives, how
+    many were flagged), each with the students it is measured on; a rate with no students is left out."""
+    flagged = pd.Series(predicted).astype(int).to_numpy() == 1
+    positive = pd.Series(labels).astype(int).to_numpy() == 1
+    out = {}
+    if flagged.any():
+        out["precision"] = {"value": float((flagged & positive).sum() / flagged.sum()), "rows": int(flagged.sum())}
+    if positive.any():
+        out["recall"] = {"value": float((flagged & positive).sum() / positive.sum()), "rows": int(positive.sum())}
+    return out
 
 
 def realised_by_batch(labels: pd.DataFrame, predictions: pd.DataFrame, target: str, model: ModelVersion,
@@ -54,7 +68,12 @@ def realised_by_batch(labels: pd.DataFrame, predictions: pd.DataFrame, target: s
     for batch_id, part in joined.groupby("batch_id"):
         estimate = expected_accuracy(part["prediction"], part["probability"], model.calibration, level)
         realised = float((part["prediction"].astype(int) == part[target].astype(int)).mean())
+        truth = realised_rates(part["prediction"], part[target])
+        rates = {name: {"estimated": r.value, "low": r.low, "high": r.high, "realised": truth[name]["value"],
+                        "inside": bool(r.low <= truth[name]["value"] <= r.high)}
+                 for name, r in expected_rates(part["prediction"], part["probability"], model.calibration,
+                                               level).items() if name in truth}
         rows.append({"batch_id": batch_id, "rows": len(part), "realised": realised, "estimated": estimate.value,
                      "low": estimate.low, "high": estimate.high, "error": realised - estimate.value,
-                     "inside": bool(estimate.low <= realised <= estimate.high)})
+                     "inside": bool(estimate.low <= realised <= estimate.high), "rates": rates})
     return rows

@@ -34,6 +34,7 @@ class PerformanceEstimate:
     reference: float | None = None  # the same metric at registration (test part)
     drop: float | None = None  # reference - value (positive = worse)
     reason: str | None = None
+    rates: dict | None = None  # the positive class's expected precision and recall: {value, low, high, rows}
 
     def as_dict(self) -> dict:
         """As stored with a drift check and shown on its page."""
@@ -53,3 +54,4 @@ class LivePerformance:
     drop: float | None = None  # how much worse than at registration (positive = worse)
     estimated: float | None = None  # the label-free estimate over the same rows, from the logged probabilities
     estimate_error: float | None = None  # live - estimated (negative = the estimate was optimistic)
+    rates: dict | None = None  # the positive class's precision and recall on the labels ({value, rows})

@@ -21,7 +21,7 @@ from tasks.data.store import batch_contract
 from tasks.monitoring import store
 from tasks.monitoring.alerts import drift_alert, estimated_performance_alert, performance_alert
 from tasks.monitoring.drift import detect_drift, with_predicted_classes
-from tasks.monitoring.estimate import expected_accuracy
+from tasks.monitoring.estimate import expected_accuracy, expected_rates
 from tasks.monitoring.findings import DriftReport
 from tasks.monitoring.live import live_performance, realised_by_batch
 from tasks.monitoring.params import DriftParams, EstimateParams, LiveParams
@@ -47,11 +47,15 @@ def estimate_performance(batch_id: str, name: str, settings: EstimateParams) -> 
         return PerformanceEstimate("no_predictions", model.version, reason=f"no logged predictions of {batch_id}")
     frame = pd.DataFrame(logged)
     found = expected_accuracy(frame["prediction"], frame["probability"], model.calibration, settings.estimate_level)
+    rates = {name: {"value": r.value, "low": r.low, "high": r.high, "rows": r.rows}
+             for name, r in expected_rates(frame["prediction"], frame["probability"], model.calibration,
+                                           settings.estimate_level).items()}
     reference = model.live_reference
     estimate = PerformanceEstimate("ok", model.version, found.metric, found.value, found.low, found.high,
-                                   found.rows, found.calibration, reference, reference - found.value)
+                                   found.rows, found.calibration, reference, reference - found.value, rates=rates)
     store.record_performance(db, name, model.version, batch_id, "estimate", found.metric, found.value, found.rows,
-                             low=found.low, high=found.high, calibration=found.calibration, reference=reference)
+                             low=found.low, high=found.high, calibration=found.calibration, reference=reference,
+                             rates=rates)
     if estimate.drop > settings.max_estimated_drop:
         raise_alert(db, estimated_performance_alert(batch_id, name, model.version, estimate,
                                                     settings.max_estimated_drop))
@@ -132,7 +136,7 @@ def measure_live_performance(batch_id: str, name: str, settings: LiveParams, lev
     if live.status == "ok":
         store.record_performance(db, name, live.version, batch_id, "labels", live.metric, live.live, live.rows,
                                  reference=live.reference, estimated=live.estimated,
-                                 estimate_error=live.estimate_error)
+                                 estimate_error=live.estimate_error, rates=live.rates)
         for scored in realised_by_batch(labels, predictions, name, model, level):  # each estimate's error, now known
             store.record_realised(db, name, live.version, scored, batch_id)
         if live.drop > settings.max_live_drop:

@@ -142,3 +142,32 @@ def test_whether_the_realised_accuracy_fell_inside_is_judged_at_the_estimates_ow
     assert wide["realised"] == narrow["realised"] == 0.75
     assert (wide["inside"], narrow["inside"]) == (True, False)
     assert narrow["high"] - narrow["low"] < wide["high"] - wide["low"]
+
+
+def test_expected_precision_and_recall_on_known_rows_and_their_coverage():
+    """An at-risk list's two questions without labels: of those flagged, how many are positive (precision); of
+    the positives, how many are flagged (recall). Known rows, then 400 simulated batches of calibrated
+    probabilities: unbiased, and the realised rate inside the 95% interval at about its level."""
+    from tasks.monitoring.estimate import expected_rates
+    from tasks.monitoring.live import realised_rates
+
+    known = expected_rates([1, 1, 0, 0], [0.9, 0.6, 0.3, 0.2], None, 0.95)
+    assert known["precision"].value == pytest.approx(0.75) and known["precision"].rows == 2
+    assert known["recall"].value == pytest.approx(1.5 / 2.0)
+    assert realised_rates([1, 1, 0, 0], [1, 0, 1, 0]) == {"precision": {"value": 0.5, "rows": 2},
+                                                          "recall": {"value": 0.5, "rows": 2}}
+    assert "precision" not in expected_rates([0, 0], [0.1, 0.2], None, 0.95)  # nobody flagged: no precision
+    rng = np.random.default_rng(3)
+    inside = {"precision": 0, "recall": 0}
+    errors = {"precision": [], "recall": []}
+    for _ in range(400):
+        p = rng.beta(0.6, 0.9, 2000)
+        y = rng.random(2000) < p
+        predicted = (p > 0.5).astype(int)
+        rates = expected_rates(predicted, p, None, 0.95)
+        truth = realised_rates(predicted, y)
+        for name in inside:
+            inside[name] += rates[name].low <= truth[name]["value"] <= rates[name].high
+            errors[name].append(truth[name]["value"] - rates[name].value)
+    assert all(0.92 <= hits / 400 <= 0.98 for hits in inside.values()), inside  # measured: 0.95, 0.95
+    assert all(abs(np.mean(e)) < 0.003 for e in errors.values())  # unbiased
