@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.data.params import BatchParams
-from tasks.monitoring.params import DriftParams, EstimateParams, LiveParams
+from tasks.monitoring.params import DriftParams, EstimateParams, LiveParams, SegmentParams
 from tasks.promotion.params import GateParams
 from tasks.training.params import HoldoutParams, TrainingParams
 from validation.contracts import DEFAULT_PROBLEM, Problem
@@ -26,6 +26,7 @@ class ScoreParams(BatchParams):
     problem: Problem = Field(DEFAULT_PROBLEM, description="which model scores")
     drift_check: DriftParams = Field(default_factory=DriftParams, description="drift settings")
     estimate: EstimateParams = Field(default_factory=EstimateParams, description="label-free estimate settings")
+    segments: SegmentParams = Field(default_factory=SegmentParams, description="per-group performance settings")
 
 
 class RetrainParams(BatchParams):
@@ -41,6 +42,7 @@ class RetrainParams(BatchParams):
     labels_for: str | None = Field(None, description="bring in the labels of this scored batch (the generator's "
                                                      "labeled twin, or outcomes posted as feedback) instead of a new "
                                                      "batch; the drift event's trigger passes the drifted batch")
+    segments: SegmentParams = Field(default_factory=SegmentParams, description="per-group performance settings")
     force: bool = Field(False, description="retrain even without drift or a performance drop")
 
 

@@ -39,7 +39,7 @@ def retrain_flow(params: RetrainParams | None = None) -> dict:
     batch_id = stages.ingested.batch_id
     # the check decides this run; it does not announce drift (the event would only start another retraining run)
     drift = check_drift(batch_id, name, params.drift_check, announce=False)
-    live = measure_live_performance(batch_id, name, params.live, params.estimate.estimate_level)
+    live = measure_live_performance(batch_id, name, params.live, params.estimate.estimate_level, params.segments)
     decision = decide_retraining(drift.status, live, params.force, params.live.max_live_drop)
     outcome = challenge(batch_id, params, stages.ingested.label_rule, stages.ingested.contract) \
         if decision.retrain else None

@@ -4,7 +4,7 @@ metric of each problem, and the majors. Definitions only; ``validation/features.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator
@@ -51,6 +51,7 @@ NUMERIC = [name for name, dtype, role, _ in FEATURE_SCHEMA
 FEATURES = NUMERIC + BOOLEAN + CATEGORICAL  # the model inputs, in this order (the generator's dataset)
 GRADE_FEATURES = ["avg_grade", "max_grade", "min_grade", "grade_range", "credit_weighted_avg", "course_avg_std",
                   "latest_grade", "grade_trend"]  # null for a student without grades
+SEGMENTS = ["first_generation", "part_time_job", "major"]  # groups a school is asked about first
 _EXTRA_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _ARROW = {"number": "double", "bool": "bool", "category": "string"}
 
@@ -67,6 +68,8 @@ class ExtraFeature:
     high: float | None = None
     values: tuple[str, ...] = ()
     description: str = ""
+    # a group field the monitors measure performance per group of (not a model input's property: not compared)
+    segment: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if not _EXTRA_NAME.fullmatch(self.name) or self.name in COLUMNS or self.name == "extra":
@@ -76,17 +79,20 @@ class ExtraFeature:
             raise ValueError(f"extra feature {self.name}: a number needs its range (range: [low, high])")
         if self.kind == "category" and not self.values:
             raise ValueError(f"extra feature {self.name}: a category needs its allowed values (values: [...])")
+        if self.segment and self.kind == "number":
+            raise ValueError(f"extra feature {self.name}: a segment is a yes/no or a category (groups of students), "
+                             "not a number")
 
     def as_dict(self) -> dict:
         """As stored with a batch and a model version."""
         return {"name": self.name, "kind": self.kind, "low": self.low, "high": self.high,
-                "values": list(self.values), "description": self.description}
+                "values": list(self.values), "description": self.description, "segment": self.segment}
 
     @classmethod
     def from_dict(cls, data: dict) -> ExtraFeature:
         """A stored declaration."""
         return cls(data["name"], data["kind"], data.get("low"), data.get("high"), tuple(data.get("values") or ()),
-                   data.get("description", ""))
+                   data.get("description", ""), bool(data.get("segment", False)))
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,11 @@ class FeatureContract:
     def columns(self) -> list[str]:
         """The feature documents' columns."""
         return [name for name, *_ in self.schema]
+
+    @property
+    def segments(self) -> list[str]:
+        """The group fields the monitors measure performance per group of: ours and the extras declared segments."""
+        return SEGMENTS + [e.name for e in self.extras if e.segment]
 
     def extra(self, name: str) -> ExtraFeature | None:
         """The declaration of one extra feature."""

@@ -117,6 +117,7 @@ class Extra(Value):
     range: tuple[float, float] | None = None
     values: list[str] | None = None
     description: str = Field("", max_length=200)
+    segment: bool = False  # measure the model's performance per group of this field (a yes/no or a category)
 
     @field_validator("values", mode="before")
     @classmethod
@@ -130,7 +131,7 @@ class Extra(Value):
             sorted({str(v) for v in self.map.values()}) if self.map and self.type == "category" else [])
         low, high = self.range if self.range is not None else (None, None)
         return ExtraFeature(name, self.type, low, high, tuple(values) if self.type == "category" else (),
-                            self.description)
+                            self.description, self.segment)
 
 
 class SourceFormat(BaseModel):

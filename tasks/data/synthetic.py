@@ -51,6 +51,10 @@ class DriftKnobs(BaseModel):
     age_shift: float = Field(0.0, ge=-10, le=20, description="years added to every student's age")
     concept_drift: float = Field(0.0, ge=0, le=1,
                                  description="0..1: the outcome depends on study habits more, on ability less")
+    first_generation_concept: float = Field(0.0, ge=0, le=1,
+                                            description="0..1: first-generation students' outcome depends on their "
+                                                        "ability less, on something no record shows more (concept "
+                                                        "drift confined to one group)")
     habits_decoupled: float = Field(0.0, ge=0, le=1,
                                     description="0..1: attendance follows its own diligence instead of the one "
                                                 "study hours follow (the two decorrelate; every marginal stays)")
@@ -125,6 +129,10 @@ def generate_batch(n_students: int, seed: int, labeled: bool = True, knobs: Drif
         62.0 + (10.0 - 6.0 * c) * ability + (5.0 + 7.0 * c) * diligence
         - 1.5 * first_gen - (2.0 + 4.0 * c) * part_time_job + 2.0 * tutoring
     )
+    if knobs.first_generation_concept:  # the same spread of outcomes; for first-generation students less of it shows
+        g = knobs.first_generation_concept
+        hidden = (1 - math.sqrt(1 - g)) * ability - math.sqrt(g) * rng.standard_normal(n)
+        mu = mu - np.where(first_gen, (10.0 - 6.0 * c) * hidden, 0.0)
     final_score = mu + rng.normal(0, OUTCOME_NOISE_SD, n)
     p_above = 1.0 - ndtr((label_rule.threshold - mu) / OUTCOME_NOISE_SD)  # P(score above the rule's threshold)
     p_high = p_above if label_rule.direction.startswith(">") else 1.0 - p_above  # the positive class's chance

@@ -33,6 +33,21 @@ def performance_alert(batch_id: str, model: str, version: int, metric: str, live
                   "rows": rows}, batch_id, model, version)
 
 
+def segment_alert(batch_id: str, model: str, version: int, report) -> Alert:
+    """A group of students for whom the model works materially worse than for the rest (labels, or the estimate)."""
+    from tasks.monitoring.segments import describe_gaps
+
+    source = "on labels" if report.source == "labels" else "estimated without labels"
+    return Alert("segment_gap", "critical" if report.source == "labels" else "warning",
+                 f"{model} v{version} on batch {batch_id}, {source}: {describe_gaps(report)}",
+                 {"source": report.source, "metric": report.metric, "groups": {
+                     g.name: {"rows": g.rows, "value": round(g.value, 4), "rest": round(g.rest, 4),
+                              "shortfall": round(g.shortfall, 4), "low": round(g.low, 4), "high": round(g.high, 4),
+                              "p_adjusted": float(f"{g.p_adjusted:.3g}"),
+                              "at_registration": None if g.at_registration is None else round(g.at_registration, 4)}
+                     for g in report.material}}, batch_id, model, version)
+
+
 def estimated_performance_alert(batch_id: str, model: str, version: int, estimate, threshold: float) -> Alert:
     """The label-free estimate says the champion is doing worse than at registration by more than the threshold."""
     return Alert("estimated_performance", "warning",

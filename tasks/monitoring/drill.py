@@ -27,6 +27,7 @@ class Scenario:
     should_flag: bool
     moves: tuple[str, ...]  # the features the knob moves (their missing shares, for missing values)
     about: str
+    groups: tuple[str, ...] = ()  # the groups of students whose outcome the knob changes (the segment monitor's)
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
@@ -52,6 +53,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "multivariate check can see it"),
     Scenario("habits_decoupled_half", DriftKnobs(habits_decoupled=0.5), True, (RELATIONS,),
              "study hours and attendance go together less (half of attendance's diligence is its own)"),
+    Scenario("first_generation_concept", DriftKnobs(first_generation_concept=0.8), False, (),
+             "first-generation students' outcome depends on their ability less (about 10 accuracy points lost for "
+             "them, 2-3 overall): no feature moves; only the per-group performance can name them",
+             groups=("first_generation=yes",)),
     Scenario("concept_drift", DriftKnobs(concept_drift=1.0), False, (),
              "the outcome depends on habits more, ability less; the features do not move, so only labels can tell"),
 ]}
@@ -71,6 +76,7 @@ class DrillRun:
     low: float
     high: float
     realised: float
+    groups: tuple[str, ...] = ()  # the groups the labels found materially worse than the rest (segments.py)
 
     @property
     def flagged(self) -> bool:
@@ -115,6 +121,7 @@ class ScorecardRow:
     verdict: str
     named: str
     below_effect: str
+    groups: str
     prediction_drift: float
     realised: float
     estimate: float
@@ -127,7 +134,8 @@ class ScorecardRow:
         """Plain values for a table artifact and ``--json``."""
         return {"scenario": self.scenario, "expected": self.expected, "runs": self.runs, "flagged": self.flagged,
                 "verdict": self.verdict, "features_named": self.named,
-                "significant_below_min_effect": self.below_effect, "prediction_drift": self.prediction_drift,
+                "significant_below_min_effect": self.below_effect, "groups_named": self.groups,
+                "prediction_drift": self.prediction_drift,
                 "realised_accuracy": self.realised, "estimated_accuracy": self.estimate,
                 "estimate_error_mean": self.mean_error, "estimate_error_max_abs": self.max_abs_error,
                 "inside_interval": self.covered, "knobs": self.knobs}
@@ -146,12 +154,15 @@ def _counted(counts: Counter, runs: int) -> str:
 
 def verdict(scenario: Scenario, runs: list[DrillRun]) -> str:
     """Detection rate (a drift that should be flagged) or false-alarm rate (one that should not), in words; a
-    flagged drift counts as found only when it names at least one of the features the knob moves."""
+    flagged drift counts as found only when it names at least one of the features the knob moves. A scenario that
+    changes a group's outcome also says how often the per-group check named that group."""
     flagged = sum(run.flagged for run in runs)
-    if not scenario.should_flag:
-        return f"false alarms {flagged}/{len(runs)}"
-    found = sum(run.flagged and bool(run.features_named & set(scenario.moves)) for run in runs)
-    return f"detected {found}/{len(runs)}"
+    said = (f"false alarms {flagged}/{len(runs)}" if not scenario.should_flag else
+            f"detected {sum(run.flagged and bool(run.features_named & set(scenario.moves)) for run in runs)}"
+            f"/{len(runs)}")
+    if scenario.groups:
+        said += f"; group named {sum(bool(set(run.groups) & set(scenario.groups)) for run in runs)}/{len(runs)}"
+    return said
 
 
 def scorecard(runs: list[DrillRun], scenarios: dict[str, Scenario] = SCENARIOS) -> list[ScorecardRow]:
@@ -167,6 +178,7 @@ def scorecard(runs: list[DrillRun], scenarios: dict[str, Scenario] = SCENARIOS) 
             flagged=round(float(np.mean([run.flagged for run in mine])), 3), verdict=verdict(scenario, mine),
             named=named_features(mine),
             below_effect=_counted(Counter(name for run in mine for name in run.significant), len(mine)),
+            groups=_counted(Counter(group for run in mine for group in run.groups), len(mine)),
             prediction_drift=round(float(np.mean([run.prediction_drift for run in mine])), 3),
             realised=round(float(np.mean([run.realised for run in mine])), 4),
             estimate=round(float(np.mean([run.estimate for run in mine])), 4),
@@ -180,12 +192,14 @@ def scorecard_markdown(rows: list[ScorecardRow], champion: str, settings: dict) 
     """The scorecard as the drill's markdown artifact: the table, then how to read it."""
     lines = [f"# Monitoring drill: {champion}", "",
              "| scenario | expected | flagged | verdict | features named | significant, below min effect | "
-             "realised accuracy | est. error (mean / max) | inside interval |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "groups worse than the rest | realised accuracy | est. error (mean / max) | inside interval |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r.scenario} | {r.expected} | {r.flagged:.0%} | {r.verdict} | {r.named} | {r.below_effect} | "
-              f"{r.realised:.3f} | {r.mean_error:+.3f} / {r.max_abs_error:.3f} | {r.covered:.0%} |" for r in rows]
+              f"{r.groups} | {r.realised:.3f} | {r.mean_error:+.3f} / {r.max_abs_error:.3f} | {r.covered:.0%} |"
+              for r in rows]
     lines += ["", "Flagged: the drift check decided drift (the alert and the retraining trigger). Estimate error: "
               "label-free expected accuracy minus the accuracy realised on the batch's labels (positive = "
-              "optimistic). Inside interval: runs whose realised accuracy fell inside the estimate's interval.",
+              "optimistic). Inside interval: runs whose realised accuracy fell inside the estimate's interval. Groups "
+              "worse than the rest: the per-group check on the batch's labels (a material gap).",
               "", f"Settings: {settings}"]
     return "\n".join(lines)

@@ -25,13 +25,14 @@ from tasks.monitoring.drift import detect_drift, tagged
 from tasks.monitoring.drill import SCENARIOS, DrillRun
 from tasks.monitoring.estimate import expected_accuracy
 from tasks.monitoring.params import DrillParams
+from tasks.monitoring.segments import segment_gaps
 from tasks.registry.records import model_calibration, reference_frame
 from tasks.registry.store import find_champion
 from tasks.scoring.predict import predict_frame
 from tasks.training.dataset import make_training_data
 from tasks.training.models import fit_model
 from tasks.training.params import TrainingParams
-from validation.contracts import BOOLEAN, CATEGORICAL, NUMERIC, problem_spec
+from validation.contracts import BOOLEAN, CATEGORICAL, NUMERIC, SEGMENTS, problem_spec
 from validation.features import features_frame
 
 PROBLEM = "classification"  # the label-free estimate is for classifiers (see tasks/monitoring/estimate.py)
@@ -50,6 +51,14 @@ class DrillChampion:
     reference: pd.DataFrame
     test_accuracy: float
     reference_batch: str
+
+    @property
+    def outcomes(self) -> pd.DataFrame:
+        """The held-out reference rows with whether the champion was right (each group's gap at registration)."""
+        held_out = self.reference.dropna(subset=["prediction"])
+        target = problem_spec(PROBLEM).target
+        return held_out.assign(correct=(held_out["prediction"].astype(int) == held_out[target].astype(int))
+                               .astype(float))
 
     def describe(self) -> dict:
         """What the scorecard says about the champion."""
@@ -151,8 +160,12 @@ def run_drill_scenario(database: str, scenario: str, seeds: list[int], params: D
         realised = float((predicted["prediction"].to_numpy() == frame[target].astype(int).to_numpy()).mean())
         significant = [tagged(f.kind, f.feature) for f in report.findings
                        if f.significant and not f.material and f.kind in report.deciding]
+        outcomes = frame.assign(correct=(predicted["prediction"].to_numpy() == frame[target].astype(int).to_numpy())
+                                .astype(float))
+        groups = segment_gaps(outcomes, SEGMENTS, "correct", True, False, params.segments, "labels", "accuracy",
+                              champion.outcomes)
         runs.append(DrillRun(scenario, seed, len(frame), report.status, report.drifted, significant, found.value,
-                             found.low, found.high, realised))
+                             found.low, found.high, realised, tuple(g.name for g in groups.material)))
     flagged = sum(run.flagged for run in runs)
     run_logger(__name__).info("drill %s: flagged %d/%d, estimate error %s", scenario, flagged, len(runs),
                               [round(run.error, 4) for run in runs])

@@ -43,6 +43,19 @@ class LiveParams(BaseModel):
     min_live_rows: int = Field(100, ge=1, description="fewest scored-then-labeled students to measure live performance")
 
 
+class SegmentParams(BaseModel):
+    """Performance per group of students (tasks/monitoring/segments.py): how many students a group needs, what gap
+    counts, at what family-wise level."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_segment_rows: int = Field(100, ge=10, description="fewest students a group (and the rest) needs to be "
+                                                          "compared; below it: insufficient data")
+    max_segment_gap: float = Field(0.05, ge=0, description="a group worse than the rest by at least this much "
+                                                           "(accuracy points, or MAE) is a material gap")
+    segment_alpha: float = Field(0.05, gt=0, lt=1, description="family-wise level of the per-group tests")
+
+
 class DrillParams(BaseModel):
     """The monitoring drill: which scenarios, how many seeds each, how big the batches, which model it watches."""
 
@@ -60,6 +73,7 @@ class DrillParams(BaseModel):
                                                     "champion's, else linear)")
     drift_check: DriftParams = Field(default_factory=DriftParams, description="drift settings")
     estimate: EstimateParams = Field(default_factory=EstimateParams, description="label-free estimate settings")
+    segments: SegmentParams = Field(default_factory=SegmentParams, description="per-group performance settings")
 
     @field_validator("scenarios")
     @classmethod

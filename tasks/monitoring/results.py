@@ -35,6 +35,7 @@ class PerformanceEstimate:
     drop: float | None = None  # reference - value (positive = worse)
     reason: str | None = None
     rates: dict | None = None  # the positive class's expected precision and recall: {value, low, high, rows}
+    segments: dict | None = None  # expected accuracy per group of students (segments.py: SegmentReport.as_dict)
 
     def as_dict(self) -> dict:
         """As stored with a drift check and shown on its page."""
@@ -55,3 +56,4 @@ class LivePerformance:
     estimated: float | None = None  # the label-free estimate over the same rows, from the logged probabilities
     estimate_error: float | None = None  # live - estimated (negative = the estimate was optimistic)
     rates: dict | None = None  # the positive class's precision and recall on the labels ({value, rows})
+    segments: dict | None = None  # performance per group of students (segments.py: SegmentReport.as_dict)

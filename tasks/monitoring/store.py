@@ -34,10 +34,10 @@ def batch_features(db: Db, batch_id: str) -> list[dict]:
     return list(db[STUDENTS_FEATURES].find({"batch_id": batch_id}, {"_id": 0}))
 
 
-def batch_labels(db: Db, batch_id: str, target: str) -> list[dict]:
-    """(student_id, label) of the batch's labeled feature documents."""
+def batch_labels(db: Db, batch_id: str, target: str, fields: tuple[str, ...] = ()) -> list[dict]:
+    """(student_id, label, and ``fields``: the segment fields) of the batch's labeled feature documents."""
     return list(db[STUDENTS_FEATURES].find({"batch_id": batch_id, target: {"$ne": None}},
-                                           {"_id": 0, "student_id": 1, target: 1}))
+                                           {"_id": 0, "student_id": 1, target: 1, **dict.fromkeys(fields, 1)}))
 
 
 def batch_predictions(db: Db, batch_id: str, name: str, version: int, with_probability: bool = False) -> list[dict]:

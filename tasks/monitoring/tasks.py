@@ -19,24 +19,62 @@ from infra.storage import get_database
 from tasks.alerting.store import raise_alert
 from tasks.data.store import batch_contract
 from tasks.monitoring import store
-from tasks.monitoring.alerts import drift_alert, estimated_performance_alert, performance_alert
+from tasks.monitoring.alerts import drift_alert, estimated_performance_alert, performance_alert, segment_alert
 from tasks.monitoring.drift import detect_drift, with_predicted_classes
 from tasks.monitoring.estimate import expected_accuracy, expected_rates
 from tasks.monitoring.findings import DriftReport
-from tasks.monitoring.live import live_performance, realised_by_batch
-from tasks.monitoring.params import DriftParams, EstimateParams, LiveParams
+from tasks.monitoring.live import latest_per_student, live_performance, realised_by_batch
+from tasks.monitoring.params import DriftParams, EstimateParams, LiveParams, SegmentParams
 from tasks.monitoring.report import drift_markdown, drift_rows, estimate_caveat, histogram_data
 from tasks.monitoring.results import DriftCheck, LivePerformance, PerformanceEstimate
-from tasks.registry.store import find_champion, get_champion, load_reference
+from tasks.monitoring.segments import SegmentReport, segment_gaps
+from tasks.registry.calibration import apply_calibration, correct_probabilities
+from tasks.registry.results import ModelVersion
+from tasks.registry.store import ReferenceNotFoundError, find_champion, get_champion, load_reference
 from validation.features import FeatureContractError, features_frame
 
 DRIFT_EVENT = "student-pipeline.drift.detected"
 
 
+def registration_outcomes(db, model: ModelVersion) -> pd.DataFrame | None:
+    """The champion's held-out reference rows with each student's outcome at registration (``correct``, or
+    ``abs_error``) and the segment fields: what a group's gap is compared with."""
+    try:
+        reference = load_reference(db, model.name, model.version)
+    except ReferenceNotFoundError:  # context only: a version stored without a reference has none
+        return None
+    if "prediction" not in reference or model.name not in reference:
+        return None
+    held_out = reference.dropna(subset=["prediction", model.name])
+    if model.spec.classifies:
+        return held_out.assign(correct=(held_out["prediction"].astype(int) == held_out[model.name].astype(int))
+                               .astype(float))
+    return held_out.assign(abs_error=(held_out["prediction"] - held_out[model.name]).abs())
+
+
+def check_segments(db, batch_id: str, model: ModelVersion, frame: pd.DataFrame, source: str,
+                   settings: SegmentParams) -> SegmentReport:
+    """Each group's gap against the rest (``frame``: one row per student with the segment fields and the outcome:
+    ``correct`` / ``abs_error`` on labels, ``chance`` for the estimate); a material gap raises an alert."""
+    classifies = model.spec.classifies
+    outcome = "chance" if source == "estimate" else ("correct" if classifies else "abs_error")
+    metric = "expected accuracy" if source == "estimate" else model.spec.live_metric
+    reference = registration_outcomes(db, model)
+    if reference is not None and outcome == "chance":
+        reference = reference.rename(columns={"correct": "chance"})
+    report = segment_gaps(frame, model.contract.segments, outcome, classifies or source == "estimate",
+                          source == "estimate", settings, source, metric, reference)
+    if report.material:
+        raise_alert(db, segment_alert(batch_id, model.name, model.version, report))
+    return report
+
+
 @task(name="estimate-performance", **DB_TASK)
-def estimate_performance(batch_id: str, name: str, settings: EstimateParams) -> PerformanceEstimate:
-    """The champion's expected accuracy on the batch it just scored, from its logged (calibrated) probabilities;
-    kept in ``performance`` (source "estimate") and an estimated drop past the threshold raises an alert."""
+def estimate_performance(batch_id: str, name: str, settings: EstimateParams,
+                         segments: SegmentParams | None = None) -> PerformanceEstimate:
+    """The champion's expected accuracy on the batch it just scored, from its logged (calibrated) probabilities,
+    overall and per group of students; kept in ``performance`` (source "estimate"); an estimated drop past the
+    threshold, or a group estimated materially worse than the rest, raises an alert."""
     db = get_database()
     model = get_champion(db, name)
     if not model.spec.classifies:
@@ -50,12 +88,18 @@ def estimate_performance(batch_id: str, name: str, settings: EstimateParams) -> 
     rates = {name: {"value": r.value, "low": r.low, "high": r.high, "rows": r.rows}
              for name, r in expected_rates(frame["prediction"], frame["probability"], model.calibration,
                                            settings.estimate_level).items()}
+    chance = correct_probabilities(frame["prediction"], apply_calibration(model.calibration, frame["probability"]))
+    groups = features_frame(store.batch_features(db, batch_id), model.contract)
+    groups = groups[["student_id", *[f for f in model.contract.segments if f in groups.columns]]]
+    by_group = check_segments(db, batch_id, model, frame.assign(chance=chance).merge(groups, on="student_id"),
+                              "estimate", segments or SegmentParams())
     reference = model.live_reference
     estimate = PerformanceEstimate("ok", model.version, found.metric, found.value, found.low, found.high,
-                                   found.rows, found.calibration, reference, reference - found.value, rates=rates)
+                                   found.rows, found.calibration, reference, reference - found.value, rates=rates,
+                                   segments=by_group.as_dict())
     store.record_performance(db, name, model.version, batch_id, "estimate", found.metric, found.value, found.rows,
                              low=found.low, high=found.high, calibration=found.calibration, reference=reference,
-                             rates=rates)
+                             rates=rates, segments=by_group.as_dict())
     if estimate.drop > settings.max_estimated_drop:
         raise_alert(db, estimated_performance_alert(batch_id, name, model.version, estimate,
                                                     settings.max_estimated_drop))
@@ -119,24 +163,34 @@ def publish_drift(batch_id: str, name: str, version: int, report: DriftReport, r
 
 
 @task(name="live-performance", **DB_TASK)
-def measure_live_performance(batch_id: str, name: str, settings: LiveParams, level: float) -> LivePerformance:
-    """Labels that just arrived vs the champion's earlier predictions for the same students; the measurement is
-    kept (``performance``), each earlier estimate is checked against its interval at ``level`` (the level it was
-    made at), and a drop past ``max_live_drop`` raises an alert."""
+def measure_live_performance(batch_id: str, name: str, settings: LiveParams, level: float,
+                             segments: SegmentParams | None = None) -> LivePerformance:
+    """Labels that just arrived vs the champion's earlier predictions for the same students, overall and per group
+    of students; the measurement is kept (``performance``), each earlier estimate is checked against its interval
+    at ``level`` (the level it was made at), and a drop past ``max_live_drop``, or a group materially worse than
+    the rest, raises an alert."""
     db = get_database()
     model = find_champion(db, name)
     if model is None:
         return LivePerformance("no_champion")
     if model.spec.classifies and store.batch_label_rule(db, batch_id) != model.label_rule:
         return LivePerformance("label_rule_differs", version=model.version)  # another question: not comparable
-    labels = features_frame(store.batch_labels(db, batch_id, name))[["student_id", name]]
+    fields = tuple(model.contract.segments)
+    labelled = features_frame(store.batch_labels(db, batch_id, name, fields), model.contract)
+    labels = labelled[["student_id", name]]
     predictions = pd.DataFrame(store.predictions_of_students(db, labels["student_id"].tolist(), name, model.version),
                                columns=["student_id", "prediction", "probability", "batch_id", "scored_at"])
     live = live_performance(labels, predictions, name, model, settings.min_live_rows, level)
     if live.status == "ok":
+        joined = labelled.merge(latest_per_student(predictions), on="student_id")
+        outcome = (joined["prediction"].astype(int) == joined[name].astype(int)).astype(float) \
+            if model.spec.classifies else (joined["prediction"] - joined[name]).abs()
+        joined["correct" if model.spec.classifies else "abs_error"] = outcome
+        by_group = check_segments(db, batch_id, model, joined, "labels", segments or SegmentParams())
+        live = replace(live, segments=by_group.as_dict())
         store.record_performance(db, name, live.version, batch_id, "labels", live.metric, live.live, live.rows,
                                  reference=live.reference, estimated=live.estimated,
-                                 estimate_error=live.estimate_error, rates=live.rates)
+                                 estimate_error=live.estimate_error, rates=live.rates, segments=live.segments)
         for scored in realised_by_batch(labels, predictions, name, model, level):  # each estimate's error, now known
             store.record_realised(db, name, live.version, scored, batch_id)
         if live.drop > settings.max_live_drop:

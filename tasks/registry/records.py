@@ -57,7 +57,10 @@ def reference_frame(model, data: TrainingData, parts: tuple[str, ...],
     frame = pd.concat([data.X[part] for part in parts], ignore_index=True)
     frame[data.target] = pd.concat([data.y[part] for part in parts], ignore_index=True).to_numpy()
     held_out = np.concatenate([np.full(len(data.X[part]), part in predicted) for part in parts])
-    frame["prediction"] = pd.Series(np.nan, index=frame.index, dtype=float)
-    if held_out.any():
-        frame.loc[held_out, "prediction"] = model.predict(frame.loc[held_out, data.X[parts[0]].columns])
+    predictions = model.predict(frame.loc[held_out, data.X[parts[0]].columns]) if held_out.any() else np.array([])
+    # classes stay whole numbers beside the gaps (1, not 1.0: the predicted-class check compares them as text)
+    classifies = problem_spec(data.problem).classifies
+    column = pd.Series(pd.NA if classifies else np.nan, index=frame.index, dtype="Int64" if classifies else float)
+    column[held_out] = predictions.astype(int) if classifies else predictions
+    frame["prediction"] = column
     return frame

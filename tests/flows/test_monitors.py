@@ -56,6 +56,28 @@ def test_the_estimate_matches_the_realised_accuracy_without_drift_and_is_kept_be
     assert kept["labels_batch"] == "gen-s11-n2000-L" and kept["inside_interval"] is True
 
 
+def test_a_change_confined_to_first_generation_students_is_named_by_the_per_group_check(db, champion):
+    """First-generation students' outcome depends on their ability less: their accuracy falls about 10 points while
+    the overall figure moves too little for the live-performance threshold. The per-group check names the group,
+    with its gap, its interval and its gap at registration, on labels; the estimate per group is kept at scoring."""
+    knobs = DriftKnobs(first_generation_concept=0.8)
+    scored = score_flow(ScoreParams(students=2000, seed=14, drift=knobs))
+    estimated = db[PERFORMANCE].find_one({"batch_id": scored["batch_id"], "source": "estimate"})
+    assert {g["field"] for g in estimated["segments"]["groups"]} == {"first_generation", "part_time_job", "major"}
+    assert estimated["segments"]["material"] == []  # nothing in the features shows it: the estimate cannot see it
+    assert set(estimated["rates"]) == {"precision", "recall"}
+    retrained = retrain_flow(RetrainParams(labels_for=scored["batch_id"], training=FAST))
+    assert retrained["live"]["drop"] < 0.05  # the overall monitor stays under its threshold (measured: 0.034)
+    measured = db[PERFORMANCE].find_one({"batch_id": retrained["batch_id"], "source": "labels"})
+    assert measured["segments"]["material"] == ["first_generation=yes"]
+    [group] = [g for g in measured["segments"]["groups"] if g["field"] == "first_generation" and g["group"] == "yes"]
+    assert 0.05 <= group["shortfall"] <= 0.2 and group["low"] > 0 and group["rows"] > 400  # measured: 0.130
+    assert abs(group["at_registration"]) < 0.05  # the gap opened: it was not there at registration
+    alert = db[ALERTS].find_one({"kind": "segment_gap", "batch_id": retrained["batch_id"]})
+    assert alert["severity"] == "critical" and "first_generation=yes" in alert["message"]
+    assert set(alert["numbers"]["groups"]) == {"first_generation=yes"}
+
+
 @pytest.mark.parametrize(("knobs", "bound"), [
     (DriftKnobs(major_shift=1.0), 0.04),  # a different intake: covariate shift inside the training range
     (DriftKnobs(age_shift=3.0), 0.04),

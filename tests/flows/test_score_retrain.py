@@ -29,7 +29,7 @@ def test_scoring_logs_every_prediction_once_and_checks_drift(db, champion):
     assert first["drift"]["status"] == "no_drift" and first["drift"]["drifted"]["prediction"] == []
     assert db[DRIFT_REPORTS].count_documents({"batch_id": first["batch_id"]}) == 2
     reference = db["drift_references"].find_one({"version": champion})
-    assert reference["rows"] == 1000  # validation + test of 2,500 students: held out, never trained on
+    assert reference["rows"] == 2500  # every student's features (predictions on the 1,000 held out)
 
 DUMMY_RECORD = {"algorithm": "dummy", "problem": "classification"}  # what a registered version needs at least
 
