@@ -24,6 +24,8 @@ class ScoreParams(BatchParams):
     """Parameters of the scoring flow."""
 
     problem: Problem = Field(DEFAULT_PROBLEM, description="which model scores")
+    explain: bool = Field(False, description="log each prediction with its reasons (the inputs that moved it most); "
+                                             "the dashboard's student page shows them")
     drift_check: DriftParams = Field(default_factory=DriftParams, description="drift settings")
     estimate: EstimateParams = Field(default_factory=EstimateParams, description="label-free estimate settings")
     segments: SegmentParams = Field(default_factory=SegmentParams, description="per-group performance settings")

@@ -35,7 +35,7 @@ def score_flow(params: ScoreParams | None = None) -> dict:
     name = TARGETS[params.problem]
     verify_champion(name)  # a missing or tampered champion stops the run before the batch is stored
     stages = bring_in_batch(params, name, labeled_by_default=False)
-    scored = score_batch(stages.ingested.batch_id, name)
+    scored = score_batch(stages.ingested.batch_id, name, params.explain)
     estimate = estimate_performance(stages.ingested.batch_id, name, params.estimate, params.segments)
     drift = check_drift(stages.ingested.batch_id, name, params.drift_check, estimate)
     report = publish_run_report("scoring", name, stages, drift, scored=scored,

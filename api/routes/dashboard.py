@@ -98,7 +98,14 @@ def quality(request: Request) -> HTMLResponse:
 def drift_list(request: Request) -> HTMLResponse:
     """Every drift check, newest first."""
     db, where = _context(request)
-    return _page(request, pages.drift_list_page(store.drift_reports(db), BASE, where))
+    return _page(request, pages.drift_list_page(store.drift_reports(db), BASE, where, store.drift_trend(db)))
+
+
+@reader.get("/groups", response_class=HTMLResponse)
+def groups(request: Request) -> HTMLResponse:
+    """Each group of students against the rest, over batches: on labels and estimated at scoring."""
+    db, where = _context(request)
+    return _page(request, pages.groups_page(store.segment_history(db), BASE, where))
 
 
 @reader.get("/drift/{report_id}", response_class=HTMLResponse)
@@ -146,6 +153,47 @@ async def acknowledge_alert(alert_id: str, request: Request, caller: Operator) -
     if acknowledge(db, alert_id, by=f"dashboard, {caller.who}") is None:
         raise HTTPException(404, f"no open alert {alert_id!r}")
     return RedirectResponse(f"{BASE}/alerts", status_code=303)
+
+
+@reader.get("/students", response_class=HTMLResponse)
+def find_student(request: Request, student_id: str = "") -> RedirectResponse:
+    """The student form's target: to that student's page (a student id is a whole number)."""
+    if not student_id.strip().isdigit():
+        raise HTTPException(422, "student_id: a student id is a whole number (digits only)")
+    return RedirectResponse(f"{BASE}/students/{int(student_id)}", status_code=303)
+
+
+@reader.get("/students/{student_id}", response_class=HTMLResponse)
+def student(student_id: int, request: Request) -> HTMLResponse:
+    """One student: their terms, every prediction logged for them, and the reasons behind the newest one (stored
+    when the batch was scored with --explain, else computed now from the champion, reading nothing new)."""
+    from tasks.scoring.predict import predict_frame
+    from tasks.scoring.reasons import contributions, top_reasons
+    from validation.features import FeatureContractError, features_frame
+
+    db, where = _context(request)
+    state = request.app.state.serving
+    data = store.student(db, student_id)
+    explained = None
+    stored = next((p for p in data["predictions"] if p.get("explanation")), None)
+    newest = data["features"][0] if data["features"] else None
+    if stored is not None and newest is not None and stored["batch_id"] == newest["batch_id"]:
+        explained = {**stored, "stored": True}
+    elif newest is not None:
+        for name, loaded in state.snapshot.champions.items():
+            try:
+                frame = features_frame([newest], loaded.contract)
+            except FeatureContractError:  # a term of another dataset: this champion cannot explain it
+                continue
+            found = top_reasons(contributions(loaded.model, frame), frame, top=8)[0]
+            answer = predict_frame(loaded.model, frame, loaded.problem).iloc[0]
+            probability = None if answer["probability"] != answer["probability"] else float(answer["probability"])
+            explained = {"model": name, "version": loaded.version, "batch_id": newest["batch_id"],
+                         "prediction": answer["prediction"].item() if hasattr(answer["prediction"], "item")
+                         else answer["prediction"], "probability": probability, "explanation": found,
+                         "stored": False}
+            break
+    return _page(request, pages.student_page(data, explained, BASE, where))
 
 
 @reader.get("/runs/{run_id}", response_class=HTMLResponse)

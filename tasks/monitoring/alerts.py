@@ -52,8 +52,8 @@ def estimated_performance_alert(batch_id: str, model: str, version: int, estimat
     """The label-free estimate says the champion is doing worse than at registration by more than the threshold."""
     return Alert("estimated_performance", "warning",
                  f"{model} v{version}: estimated {estimate.metric} {estimate.value:.4f} on batch {batch_id} "
-                 f"[{estimate.low:.4f}, {estimate.high:.4f}] without labels, {estimate.drop:.4f} below registration "
-                 f"({estimate.reference:.4f}; threshold {threshold})",
+                 f"[{estimate.low:.4f}, {estimate.high:.4f}] without labels, {estimate.drop:.4f} worse than at "
+                 f"registration ({estimate.reference:.4f}; threshold {threshold})",
                  {"metric": estimate.metric, "estimate": estimate.value, "low": estimate.low, "high": estimate.high,
                   "reference": estimate.reference, "drop": estimate.drop, "threshold": threshold,
                   "rows": estimate.rows, "calibration": estimate.calibration}, batch_id, model, version)

@@ -10,9 +10,9 @@ It tracks covariate shift (the mix of students changes, the relation between fea
 it cannot see concept drift (grades that mean something else now, or an outcome that depends on other things):
 then the probabilities are confidently wrong and the estimate stays optimistic. Labels still decide.
 
-Regression has no estimate: our regression models give a point prediction without a predictive distribution,
-so there is nothing to take the expectation of the absolute error over. (NannyML's DLE trains a second model to
-predict the absolute error; that is a model of its own to fit, register and check, not done here.)
+Regression: a point prediction has no predictive distribution to take the expected error over, so a second model
+fitted at registration predicts each student's absolute error (direct loss estimation, NannyML's DLE:
+``tasks/registry/loss.py``); the batch's expected MAE is their mean (``expected_mae``).
 """
 
 from __future__ import annotations
@@ -53,6 +53,21 @@ def expected_accuracy(predicted, probabilities, calibration: dict | None, level:
     half = float(norm.ppf(0.5 + level / 2) * np.sqrt(variance))
     method = calibration.get("method", "none") if calibration else "not measured"
     return Estimate("accuracy", value, max(0.0, value - half), min(1.0, value + half), n, method)
+
+
+def expected_mae(errors, loss: dict | None, level: float) -> Estimate:
+    """The batch's expected MAE from each student's predicted absolute error, and the interval its realised MAE
+    falls in with probability ``level``: the students' own spread around their predicted errors (the loss model's
+    cross-validated residual sd, per row) plus the loss model's uncertainty (the same sd over the rows it was
+    fitted on)."""
+    errors = np.asarray(errors, dtype=float)
+    n = len(errors)
+    value = float(errors.mean())
+    spread = (loss or {}).get("residual_sd", float(errors.std()))
+    rows = (loss or {}).get("rows")
+    variance = spread**2 / n + (spread**2 / rows if rows else 0.0)
+    half = float(norm.ppf(0.5 + level / 2) * np.sqrt(variance))
+    return Estimate("mae", value, max(0.0, value - half), value + half, n, "dle" if loss else "not measured")
 
 
 def expected_rates(predicted, probabilities, calibration: dict | None, level: float) -> dict[str, Estimate]:

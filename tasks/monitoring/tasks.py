@@ -21,7 +21,7 @@ from tasks.data.store import batch_contract
 from tasks.monitoring import store
 from tasks.monitoring.alerts import drift_alert, estimated_performance_alert, performance_alert, segment_alert
 from tasks.monitoring.drift import detect_drift, with_predicted_classes
-from tasks.monitoring.estimate import expected_accuracy, expected_rates
+from tasks.monitoring.estimate import expected_accuracy, expected_mae, expected_rates
 from tasks.monitoring.findings import DriftReport
 from tasks.monitoring.live import latest_per_student, live_performance, realised_by_batch
 from tasks.monitoring.params import DriftParams, EstimateParams, LiveParams, SegmentParams
@@ -29,8 +29,9 @@ from tasks.monitoring.report import drift_markdown, drift_rows, estimate_caveat,
 from tasks.monitoring.results import DriftCheck, LivePerformance, PerformanceEstimate
 from tasks.monitoring.segments import SegmentReport, segment_gaps
 from tasks.registry.calibration import apply_calibration, correct_probabilities
+from tasks.registry.loss import predicted_errors
 from tasks.registry.results import ModelVersion
-from tasks.registry.store import ReferenceNotFoundError, find_champion, get_champion, load_reference
+from tasks.registry.store import ReferenceNotFoundError, find_champion, get_champion, load_binary, load_reference
 from validation.features import FeatureContractError, features_frame
 
 DRIFT_EVENT = "student-pipeline.drift.detected"
@@ -78,8 +79,7 @@ def estimate_performance(batch_id: str, name: str, settings: EstimateParams,
     db = get_database()
     model = get_champion(db, name)
     if not model.spec.classifies:
-        return PerformanceEstimate("unsupported", model.version, reason="regression models give no predictive "
-                                   "distribution to estimate their error from (see tasks/monitoring/estimate.py)")
+        return estimate_error(db, batch_id, model, settings)
     logged = store.batch_predictions(db, batch_id, name, model.version, with_probability=True)
     if not logged:
         return PerformanceEstimate("no_predictions", model.version, reason=f"no logged predictions of {batch_id}")
@@ -105,6 +105,42 @@ def estimate_performance(batch_id: str, name: str, settings: EstimateParams,
                                                     settings.max_estimated_drop))
     run_logger(__name__).info("estimated %s of %s v%d on %s: %.4f [%.4f, %.4f] (registration %.4f)", found.metric,
                               name, model.version, batch_id, found.value, found.low, found.high, reference)
+    return estimate
+
+
+def regression_errors(db, batch_id: str, model: ModelVersion, predictions: pd.DataFrame) -> pd.DataFrame | None:
+    """Each logged prediction of a regressor beside its predicted absolute error (from the version's loss model,
+    over the batch's features); None for a version registered without a loss model."""
+    pipeline = load_binary(db, model)
+    features = features_frame(store.batch_features(db, batch_id), model.contract)
+    joined = predictions.merge(features, on="student_id", suffixes=("", "_feature"))
+    errors = predicted_errors(pipeline, joined, joined["prediction"])
+    return None if errors is None else joined.assign(predicted_error=errors)
+
+
+def estimate_error(db, batch_id: str, model: ModelVersion, settings: EstimateParams) -> PerformanceEstimate:
+    """A regressor's expected MAE on the batch it just scored, by direct loss estimation (its loss model, fitted
+    at registration); kept like the accuracy estimate, and an estimated MAE more than ``max_estimated_drop`` (as
+    a share) above registration raises an alert."""
+    logged = pd.DataFrame(store.batch_predictions(db, batch_id, model.name, model.version))
+    if logged.empty:
+        return PerformanceEstimate("no_predictions", model.version, reason=f"no logged predictions of {batch_id}")
+    joined = regression_errors(db, batch_id, model, logged)
+    if joined is None:
+        return PerformanceEstimate("unsupported", model.version, reason=f"{model.name} v{model.version} was "
+                                   "registered before regressors had a loss model; the next one will have one")
+    found = expected_mae(joined["predicted_error"], model.calibration, settings.estimate_level)
+    reference = model.live_reference
+    estimate = PerformanceEstimate("ok", model.version, found.metric, found.value, found.low, found.high, found.rows,
+                                   found.calibration, reference, found.value - reference)
+    store.record_performance(db, model.name, model.version, batch_id, "estimate", found.metric, found.value,
+                             found.rows, low=found.low, high=found.high, calibration=found.calibration,
+                             reference=reference)
+    if reference and estimate.drop / reference > settings.max_estimated_drop:  # an error in points: as a share
+        raise_alert(db, estimated_performance_alert(batch_id, model.name, model.version, estimate,
+                                                    settings.max_estimated_drop))
+    run_logger(__name__).info("estimated MAE of %s v%d on %s: %.3f [%.3f, %.3f] (registration %.3f)", model.name,
+                              model.version, batch_id, found.value, found.low, found.high, reference)
     return estimate
 
 
@@ -162,6 +198,24 @@ def publish_drift(batch_id: str, name: str, version: int, report: DriftReport, r
                               report.drifted)
 
 
+def realised_errors(db, labels: pd.DataFrame, predictions: pd.DataFrame, name: str, model: ModelVersion,
+                    level: float) -> list[dict]:
+    """For each batch a regressor scored that the labels cover: the realised MAE beside the loss model's estimate
+    over the same students, and whether it fell inside the estimate's interval at ``level``."""
+    joined = labels.merge(latest_per_student(predictions), on="student_id")
+    rows = []
+    for scored_batch, part in joined.groupby("batch_id"):
+        errors = regression_errors(db, scored_batch, model, part[["student_id", "prediction"]])
+        if errors is None or errors.empty:
+            continue
+        estimate = expected_mae(errors["predicted_error"], model.calibration, level)
+        realised = float((part["prediction"] - part[name]).abs().mean())
+        rows.append({"batch_id": scored_batch, "rows": len(part), "realised": realised, "estimated": estimate.value,
+                     "low": estimate.low, "high": estimate.high, "error": realised - estimate.value,
+                     "inside": bool(estimate.low <= realised <= estimate.high)})
+    return rows
+
+
 @task(name="live-performance", **DB_TASK)
 def measure_live_performance(batch_id: str, name: str, settings: LiveParams, level: float,
                              segments: SegmentParams | None = None) -> LivePerformance:
@@ -193,6 +247,9 @@ def measure_live_performance(batch_id: str, name: str, settings: LiveParams, lev
                                  estimate_error=live.estimate_error, rates=live.rates, segments=live.segments)
         for scored in realised_by_batch(labels, predictions, name, model, level):  # each estimate's error, now known
             store.record_realised(db, name, live.version, scored, batch_id)
+        if not model.spec.classifies:
+            for scored in realised_errors(db, labels, predictions, name, model, level):
+                store.record_realised(db, name, live.version, scored, batch_id)
         if live.drop > settings.max_live_drop:
             raise_alert(db, performance_alert(batch_id, name, live.version, live.metric, live.live, live.reference,
                                               live.drop, settings.max_live_drop, live.rows))

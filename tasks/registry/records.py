@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.registry.calibration import fit_calibration
+from tasks.registry.loss import fit_loss_model
 from tasks.training.dataset import TrainingData
 from tasks.training.models import TrainedModel
 from tasks.training.results import Evaluation
@@ -38,10 +39,14 @@ def version_record(model: TrainedModel, row: dict, common: dict, identity: str,
 
 
 def model_calibration(model, data: TrainingData, parts: tuple[str, ...] = ("val", "test")) -> dict | None:
-    """A classifier's probability calibration, chosen and fitted by cross-validation on its held-out parts
-    (never trained on); None for regression."""
+    """What a label-free estimate needs, fitted on the held-out parts (never trained on): a classifier's
+    probability calibration, chosen by cross-validation; a regressor's loss model (attached to ``model``:
+    tasks/registry/loss.py), with its summary."""
     if not problem_spec(data.problem).classifies:
-        return None
+        if not hasattr(model, "named_steps"):
+            return None
+        return fit_loss_model(model, pd.concat([data.X[part] for part in parts], ignore_index=True),
+                              pd.concat([data.y[part] for part in parts], ignore_index=True))
     probabilities = model.predict_proba(pd.concat([data.X[part] for part in parts], ignore_index=True))
     labels = pd.concat([data.y[part] for part in parts], ignore_index=True)
     return fit_calibration(probabilities[:, 1], labels, model.classes_[probabilities.argmax(axis=1)])

@@ -21,14 +21,17 @@ def _fmt(value: float) -> str:
 
 
 def line_chart(series: dict[str, list[tuple[float, float]]], x_label: str, y_label: str, width: int = 640,
-               height: int = 260, x_names: dict[float, str] | None = None, styles: dict[str, str] | None = None) -> str:
+               height: int = 260, x_names: dict[float, str] | None = None, styles: dict[str, str] | None = None,
+               lines: dict[str, float] | None = None) -> str:
     """One polyline with points per series (e.g. a model version's accuracy per batch), with axes and a legend.
-    A series' style is "solid" (the default), "dashed", or "markers" (hollow points, no line)."""
+    A series' style is "solid" (the default), "dashed", "markers" (hollow points, no line) or "marked" (filled
+    red points, no line: e.g. the significant ones). ``lines`` are labelled horizontal reference lines (a
+    threshold, the value at registration)."""
     points = [point for values in series.values() for point in values if point[1] is not None]
     if not points:
         return f'<p class="muted">No {escape(y_label)} measured yet.</p>'
     left, right, top, bottom = 56, 16, 12, 40
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    xs, ys = [p[0] for p in points], [p[1] for p in points] + list((lines or {}).values())
     x_low, x_high = min(xs), max(xs)
     y_low, y_high = min(ys), max(ys)
     pad = (y_high - y_low) * 0.1 or abs(y_high) * 0.05 or 0.05
@@ -53,12 +56,16 @@ def line_chart(series: dict[str, list[tuple[float, float]]], x_label: str, y_lab
                  f'{escape(x_label)}</text>')
     parts.append(f'<text x="12" y="{(top + height - bottom) / 2}" text-anchor="middle" class="axis" '
                  f'transform="rotate(-90 12 {(top + height - bottom) / 2})">{escape(y_label)}</text>')
+    for name, y in (lines or {}).items():
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{sy(y):.1f}" y2="{sy(y):.1f}" stroke="#64748b" '
+                     f'stroke-dasharray="2 3"/><text x="{width - right - 4}" y="{sy(y) - 4:.1f}" text-anchor="end" '
+                     f'class="axis">{escape(name)}</text>')
     legend_x = left + 8
     for i, (name, values) in enumerate(series.items()):
-        color = PALETTE[i % len(PALETTE)]
         style = (styles or {}).get(name, "solid")
+        color = "#dc2626" if style == "marked" else PALETTE[i % len(PALETTE)]
         kept = sorted((x, y) for x, y in values if y is not None)
-        if len(kept) > 1 and style != "markers":
+        if len(kept) > 1 and style not in ("markers", "marked"):
             path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in kept)
             dash = ' stroke-dasharray="6 4"' if style == "dashed" else ""
             parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"{dash}/>')

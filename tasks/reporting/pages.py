@@ -12,8 +12,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from tasks.reporting.charts import histogram_chart, line_chart, share_chart
 
-NAV = [("", "Overview"), ("/quality", "Data quality"), ("/drift", "Drift"), ("/ab-tests", "A/B tests"),
-       ("/alerts", "Alerts")]
+NAV = [("", "Overview"), ("/quality", "Data quality"), ("/drift", "Drift"), ("/groups", "Groups"),
+       ("/ab-tests", "A/B tests"), ("/alerts", "Alerts")]
 
 
 def _num(value) -> str:
@@ -119,9 +119,102 @@ def drift_page(report: dict, base: str, store: str, static: bool = False, live_u
                   title=f"Drift of {report['batch_id']}")
 
 
-def drift_list_page(reports: list[dict], base: str, store: str) -> str:
-    """Every drift check, newest first."""
-    return render("drift_list.html", base, "/drift", store, reports=reports, title="Drift checks")
+def drift_list_page(reports: list[dict], base: str, store: str, trend: dict | None = None) -> str:
+    """Every drift check, newest first; above them, each feature's effect size across the checks."""
+    return render("drift_list.html", base, "/drift", store, reports=reports, trends=trend_charts(trend or {}),
+                  title="Drift checks")
+
+
+def trend_charts(trend: dict[str, dict]) -> list[dict]:
+    """Per model and feature, the effect size across drift checks with the minimum effect as a line and the
+    significant checks marked (red: significant after correction); features that were ever significant first."""
+    charts = []
+    for model, data in trend.items():
+        for feature, points in data["features"].items():
+            effects = [(float(p["check"]), p["effect"]) for p in points if p["effect"] is not None]
+            marked = [(float(p["check"]), p["effect"]) for p in points if p["significant"] and p["effect"] is not None]
+            if not effects:
+                continue
+            lines = {"min effect": data["min_effect"]} if data["min_effect"] is not None else {}
+            series = {"effect": effects, **({"significant": marked} if marked else {})}
+            charts.append({"model": model, "feature": feature, "flagged": bool(marked),
+                           "svg": line_chart(series, "drift check (oldest first)", "effect size", width=320,
+                                             height=180, styles={"significant": "marked"}, lines=lines)})
+    return sorted(charts, key=lambda chart: (chart["model"], not chart["flagged"], chart["feature"]))
+
+
+def group_charts(history: dict[str, list[dict]]) -> list[dict]:
+    """Per model and segment field, each group's shortfall against the rest across batches (on labels: solid;
+    estimated at scoring: dashed) with the material gap as a line; and the latest measurement's table."""
+    out = []
+    for model, docs in history.items():
+        fields: dict[str, dict[str, list[tuple[float, float]]]] = {}
+        styles: dict[str, str] = {}
+        names: dict[float, str] = {}
+        gap = None
+        for doc in docs:
+            if doc.get("batch_seq") is None:
+                continue
+            x = float(doc["batch_seq"])
+            names[x] = f"#{doc['batch_seq']}"
+            gap = (doc["segments"].get("settings") or {}).get("max_segment_gap", gap)
+            for group in doc["segments"]["groups"]:
+                if group.get("shortfall") is None:
+                    continue
+                name = f"{group['group']} ({'labels' if doc['source'] == 'labels' else 'estimated'})"
+                fields.setdefault(group["field"], {}).setdefault(name, []).append((x, group["shortfall"]))
+                styles[name] = "solid" if doc["source"] == "labels" else "dashed"
+        latest = {source: next((d for d in reversed(docs) if d["source"] == source), None)
+                  for source in ("labels", "estimate")}
+        out.append({"model": model, "latest": {k: v for k, v in latest.items() if v},
+                    "charts": [{"field": field, "svg": line_chart(series, "batch (sequence number)",
+                                                                   "shortfall vs the rest", x_names=names,
+                                                                   styles=styles,
+                                                                   lines={"material gap": gap} if gap else None)}
+                               for field, series in fields.items()]})
+    return out
+
+
+def student_page(data: dict, explained: dict | None, base: str, store: str) -> str:
+    """One student: each term's features, every prediction logged for them, and why the champion says what it
+    says about their newest term (``explained``: a prediction with its reasons)."""
+    reasons = (explained or {}).get("explanation") or {}
+    chart = reasons_chart(reasons.get("reasons") or [], reasons.get("units", "")) if reasons else ""
+    return render("student.html", base, "/students", store, student=data, explained=explained, chart=chart,
+                  title=f"Student {data['student_id']}")
+
+
+def reasons_chart(reasons: list[dict], units: str, width: int = 560) -> str:
+    """The reasons as horizontal bars from zero: right (red) raises the model's output, left (blue) lowers it."""
+    from html import escape
+
+    if not reasons:
+        return '<p class="muted">No input moved this prediction (a constant model).</p>'
+    biggest = max(abs(r["contribution"]) for r in reasons) or 1.0
+    row, label_w, middle = 26, 230, 230 + (width - 230) / 2
+    half = (width - label_w) / 2 - 10
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {row * len(reasons) + 26}" width="{width}" '
+             f'height="{row * len(reasons) + 26}" role="img" aria-label="reasons">',
+             f'<line x1="{middle}" x2="{middle}" y1="4" y2="{row * len(reasons) + 6}" stroke="#64748b"/>']
+    for i, reason in enumerate(reasons):
+        y, size = 8 + i * row, abs(reason["contribution"]) / biggest * half
+        x = middle if reason["contribution"] >= 0 else middle - size
+        colour = "#dc2626" if reason["contribution"] >= 0 else "#2563eb"
+        value = reason["value"] if reason["value"] is not None else "missing"
+        parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(str(reason["feature"]))} = '
+                     f'{escape(str(value))}</text><rect x="{x:.1f}" y="{y}" width="{size:.1f}" height="16" '
+                     f'fill="{colour}"><title>{reason["contribution"]:+.4f} {escape(units)}</title></rect>'
+                     f'<text x="{middle + (size + 4 if reason["contribution"] >= 0 else -size - 4):.1f}" '
+                     f'y="{y + 13}" text-anchor="{"start" if reason["contribution"] >= 0 else "end"}" '
+                     f'class="axis">{reason["contribution"]:+.3f}</text>')
+    parts.append(f'<text x="{middle}" y="{row * len(reasons) + 22}" text-anchor="middle" class="axis">'
+                 f'contribution ({escape(units)}): right raises the prediction, left lowers it</text></svg>')
+    return "".join(parts)
+
+
+def groups_page(history: dict[str, list[dict]], base: str, store: str) -> str:
+    """Does the model work as well for every group of students? Per group, its gap to the rest over batches."""
+    return render("groups.html", base, "/groups", store, models=group_charts(history), title="Groups of students")
 
 
 def quality_page(batches: list[dict], base: str, store: str) -> str:

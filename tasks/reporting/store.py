@@ -13,12 +13,14 @@ from infra.collections import (
     BATCHES,
     DRIFT_REPORTS,
     PERFORMANCE,
+    PREDICTIONS,
     RUN_REPORTS,
+    STUDENTS_FEATURES,
     ensure_indexes,
 )
 from infra.storage import Db
 from tasks.data.store import ledger_counts
-from tasks.monitoring.drift import KINDS, describe_drifted
+from tasks.monitoring.drift import KINDS, describe_drifted, tagged
 from tasks.monitoring.findings import finding_from_dict, upgrade_document
 from tasks.registry.store import aliases_by_version, list_versions, model_names
 from tasks.reporting.pages import performance_chart
@@ -77,6 +79,49 @@ def overview_data(db: Db) -> dict:
                                            "drift.status": 1}).sort("at", -1).limit(10))
     return {"counts": ledger_counts(db), "alerts": alerts, "models": [model_overview(db, name) for name in names],
             "runs": runs}
+
+
+def segment_history(db: Db, limit: int = 200) -> dict[str, list[dict]]:
+    """Per model, its per-group measurements (on labels, and estimated at scoring), oldest batch first."""
+    out: dict[str, list[dict]] = {}
+    for name in model_names(db):  # on the (model, at) index
+        docs = list(db[PERFORMANCE].find({"model": name, "segments": {"$exists": True}},
+                                         {"_id": 0, "model": 1, "version": 1, "batch_id": 1, "batch_seq": 1,
+                                          "source": 1, "segments": 1, "at": 1}).sort("at", -1).limit(limit))
+        if docs:
+            out[name] = sorted(docs, key=lambda d: (d.get("batch_seq") or 0, d["source"]))
+    return out
+
+
+def drift_trend(db: Db, limit: int = 40) -> dict[str, dict]:
+    """Per model, each feature's effect size across its latest drift checks (oldest first), which were significant
+    and which material, and the minimum effect those checks used."""
+    out: dict[str, dict] = {}
+    docs = [doc for name in model_names(db)  # on the (model, at) index
+            for doc in reversed(list(db[DRIFT_REPORTS].find(
+                {"model": name}, {"_id": 0, "model": 1, "batch_id": 1, "at": 1, "findings": 1,
+                                  "settings.min_effect": 1}).sort("at", -1).limit(limit)))]
+    for doc in docs:
+        model = out.setdefault(doc["model"], {"checks": [], "features": {}, "min_effect": None})
+        model["checks"].append(doc["batch_id"])
+        model["min_effect"] = (doc.get("settings") or {}).get("min_effect", model["min_effect"])
+        for finding in doc.get("findings") or []:
+            if finding.get("kind") not in KINDS or not KINDS[finding["kind"]].in_family:
+                continue
+            key = tagged(finding["kind"], finding["feature"])
+            model["features"].setdefault(key, []).append({
+                "check": len(model["checks"]), "effect": finding.get("effect_size"),
+                "significant": bool(finding.get("significant")), "material": bool(finding.get("material"))})
+    return out
+
+
+def student(db: Db, student_id: int, terms: int = 12) -> dict:
+    """One student: their feature documents (newest term first) and every prediction logged for them (newest
+    first), both on indexes that start with the student."""
+    features = list(db[STUDENTS_FEATURES].find({"student_id": student_id}, {"_id": 0})
+                    .sort("batch_seq", -1).limit(terms))
+    predictions = list(db[PREDICTIONS].find({"student_id": student_id}, {"_id": 0}).sort("scored_at", -1).limit(50))
+    return {"student_id": student_id, "features": features, "predictions": predictions}
 
 
 def drift_reports(db: Db, limit: int = 100) -> list[dict]:

@@ -14,13 +14,15 @@ from tasks.data.store import batch_contract
 from tasks.registry.store import get_champion, load_binary
 from tasks.scoring import store
 from tasks.scoring.predict import distribution, predict_frame, prediction_documents
+from tasks.scoring.reasons import contributions, top_reasons
 from tasks.scoring.results import Scored
 from validation.features import FeatureContractError, features_frame
 
 
 @task(name="score-batch", **DB_TASK)
-def score_batch(batch_id: str, name: str) -> Scored:
-    """Predict every student of the batch with the champion; re-scoring with the same model adds nothing."""
+def score_batch(batch_id: str, name: str, explain: bool = False) -> Scored:
+    """Predict every student of the batch with the champion; re-scoring with the same model adds nothing. With
+    ``explain``, each prediction is logged with its reasons (the inputs that moved it most)."""
     with stopwatch() as timing:
         db = get_database()
         champion = get_champion(db, name)
@@ -33,8 +35,11 @@ def score_batch(batch_id: str, name: str) -> Scored:
         if frame.empty:
             raise LookupError(f"batch {batch_id!r} has no feature documents to score")
         predictions = predict_frame(model, frame, problem)
-        counts = store.log_predictions(
-            db, prediction_documents(predictions, batch_id, name, version, None, datetime.now(UTC)))
+        documents = prediction_documents(predictions, batch_id, name, version, None, datetime.now(UTC))
+        if explain:
+            for document, reasons in zip(documents, top_reasons(contributions(model, frame), frame), strict=True):
+                document["explanation"] = reasons
+        counts = store.log_predictions(db, documents)
     run_logger(__name__).info("scored %d students of %s with %s v%d: %d new predictions", len(predictions),
                               batch_id, name, version, counts.inserted)
     return Scored(batch_id, name, version, len(predictions), counts.inserted, counts.unchanged,

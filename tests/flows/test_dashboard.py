@@ -130,6 +130,35 @@ def test_alerts_are_stored_with_their_numbers_and_acknowledged_from_the_page(his
     assert again.status_code == 404
 
 
+def test_groups_of_students_are_compared_with_the_rest_on_labels_and_estimated(history):
+    http, db = history["http"], history["db"]
+    measured = db[PERFORMANCE].find_one({"source": "labels", "segments": {"$exists": True}})
+    groups = {(g["field"], g["group"]) for g in measured["segments"]["groups"]}
+    assert {("first_generation", "yes"), ("part_time_job", "no"), ("major", "Math")} <= groups
+    page = http.get("/dashboard/groups").text
+    assert "Groups of students" in page and "shortfall vs the rest" in page and "material gap" in page
+    assert "Latest on labels" in page and "Latest estimated without labels" in page
+    retrain = history["runs"]["retrain"]
+    run = http.get(f"/dashboard/runs/{retrain['report']['run_id']}").text
+    assert "Groups of students, on labels" in run and "recall" in run  # the run's page: per group, and the rates
+    trend = http.get("/dashboard/drift").text
+    assert "Effect sizes across checks" in trend and "min effect" in trend and "avg_grade" in trend
+
+
+def test_a_students_page_shows_their_terms_predictions_and_why(history):
+    http = history["http"]
+    page = http.get("/dashboard/students/1000005")  # the calm scoring run's fifth student
+    text = page.text
+    assert page.status_code == 200 and "Student 1000005" in text and "gen-s1-n1000-U" in text
+    assert "Why: high_performer v" in text and "computed now from the champion" in text
+    assert "contribution (" in text and text.count("<rect") >= 5  # the reasons, as bars
+    assert "No term and no prediction" in http.get("/dashboard/students/424242").text
+    assert http.get("/dashboard/students?student_id=1000005", follow_redirects=False).headers["location"] == \
+        "/dashboard/students/1000005"
+    bad = http.get("/dashboard/students?student_id=%3Cscript%3E")
+    assert bad.status_code == 422 and "<script>" not in bad.text
+
+
 def test_the_ab_tests_page_answers_with_no_test(history):
     page = history["http"].get("/dashboard/ab-tests")
     assert page.status_code == 200 and "No A/B test yet" in page.text
@@ -145,7 +174,7 @@ def nonblank(png: Path) -> float:
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="no chromium: apt-get install -y chromium")
-@pytest.mark.parametrize("page", ["", "/drift/{report_id}"])
+@pytest.mark.parametrize("page", ["", "/drift/{report_id}", "/groups", "/students/1000005", "/drift"])
 def test_pages_drawn_by_a_browser_are_not_blank(history, tmp_path, page):
     path = page.format(report_id=history["runs"]["drifted"]["drift"]["report_id"])
     png = tmp_path / "page.png"

@@ -169,3 +169,23 @@ def test_labels_posted_as_feedback_label_a_batch_that_came_from_a_file(db, champ
     features = db["students_features"].find({"batch_id": retrained["batch_id"]}, {"student_id": 1,
                                                                                    "high_performer": 1})
     assert all(doc["high_performer"] == expected[doc["student_id"]] for doc in features)
+
+
+def test_a_regressors_mae_is_estimated_without_labels_and_checked_when_they_arrive(db):
+    """Direct loss estimation through the flows: the loss model is fitted at registration, the scoring run
+    estimates the batch's MAE with an interval, and the labels later say what it was."""
+    from flows.main import main_flow
+    from flows.params import MainParams
+
+    training = TrainingParams(problem="regression", algorithms=["linear"])
+    main_flow(MainParams(students=2000, seed=30, export=False, training=training))
+    version = db[MODELS].find_one({"name": "final_score"})
+    assert version["calibration"]["method"] == "dle" and version["calibration"]["rows"] == 800
+    scored = score_flow(ScoreParams(students=2000, seed=31, problem="regression"))
+    estimate = scored["estimate"]
+    assert (estimate["status"], estimate["metric"], estimate["calibration"]) == ("ok", "mae", "dle")
+    assert estimate["low"] < estimate["value"] < estimate["high"]
+    retrain_flow(RetrainParams(labels_for=scored["batch_id"], training=training))
+    kept = db[PERFORMANCE].find_one({"batch_id": scored["batch_id"], "source": "estimate"})
+    assert kept["realised_rows"] == 2000 and abs(kept["error"]) / kept["realised"] <= 0.10
+    assert kept["inside_interval"] == (kept["low"] <= kept["realised"] <= kept["high"])
