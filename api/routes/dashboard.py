@@ -188,10 +188,11 @@ def student(student_id: int, request: Request) -> HTMLResponse:
             found = top_reasons(contributions(loaded.model, frame), frame, top=8)[0]
             answer = predict_frame(loaded.model, frame, loaded.problem).iloc[0]
             probability = None if answer["probability"] != answer["probability"] else float(answer["probability"])
+            prediction = answer["prediction"].item() if hasattr(answer["prediction"], "item") else answer["prediction"]
+            if probability is not None:  # a class: a whole number, as the prediction log has it
+                prediction = int(prediction)
             explained = {"model": name, "version": loaded.version, "batch_id": newest["batch_id"],
-                         "prediction": answer["prediction"].item() if hasattr(answer["prediction"], "item")
-                         else answer["prediction"], "probability": probability, "explanation": found,
-                         "stored": False}
+                         "prediction": prediction, "probability": probability, "explanation": found, "stored": False}
             break
     return _page(request, pages.student_page(data, explained, BASE, where))
 

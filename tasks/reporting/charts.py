@@ -3,6 +3,7 @@ with no script, no CDN, no image files beside it."""
 
 from __future__ import annotations
 
+import math
 from html import escape
 
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4d7c0f", "#be185d"]
@@ -10,10 +11,14 @@ REFERENCE, CURRENT = "#94a3b8", "#2563eb"
 
 
 def _ticks(low: float, high: float, count: int = 4) -> list[float]:
+    """Round tick values inside [low, high]: steps of 1, 2 or 5 times a power of ten, about ``count`` of them."""
     if high <= low:
         return [low]
-    step = (high - low) / count
-    return [low + i * step for i in range(count + 1)]
+    raw = (high - low) / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(low / step) * step
+    return [round(first + i * step, 12) for i in range(int((high - first) / step + 1e-9) + 1)]
 
 
 def _fmt(value: float) -> str:
@@ -30,7 +35,14 @@ def line_chart(series: dict[str, list[tuple[float, float]]], x_label: str, y_lab
     points = [point for values in series.values() for point in values if point[1] is not None]
     if not points:
         return f'<p class="muted">No {escape(y_label)} measured yet.</p>'
-    left, right, top, bottom = 56, 16, 12, 40
+    left, right, bottom = 56, 16, 40
+    legend, legend_x, legend_y = {}, left + 8, 12  # each series' place in the legend, wrapped to the width
+    for name in series:
+        if legend_x + 24 + 7 * len(name) > width - right and legend_x > left + 8:
+            legend_x, legend_y = left + 8, legend_y + 14
+        legend[name] = (legend_x, legend_y)
+        legend_x += 24 + 7 * len(name)
+    top = legend_y + 2
     xs, ys = [p[0] for p in points], [p[1] for p in points] + list((lines or {}).values())
     x_low, x_high = min(xs), max(xs)
     y_low, y_high = min(ys), max(ys)
@@ -60,7 +72,6 @@ def line_chart(series: dict[str, list[tuple[float, float]]], x_label: str, y_lab
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{sy(y):.1f}" y2="{sy(y):.1f}" stroke="#64748b" '
                      f'stroke-dasharray="2 3"/><text x="{width - right - 4}" y="{sy(y) - 4:.1f}" text-anchor="end" '
                      f'class="axis">{escape(name)}</text>')
-    legend_x = left + 8
     for i, (name, values) in enumerate(series.items()):
         style = (styles or {}).get(name, "solid")
         color = "#dc2626" if style == "marked" else PALETTE[i % len(PALETTE)]
@@ -72,9 +83,9 @@ def line_chart(series: dict[str, list[tuple[float, float]]], x_label: str, y_lab
         fill = 'fill="white" stroke-width="2" stroke' if style == "markers" else "fill"
         parts += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.5" {fill}="{color}"><title>{escape(name)}: '
                   f'{_fmt(y)}</title></circle>' for x, y in kept]
-        parts.append(f'<rect x="{legend_x}" y="{top}" width="10" height="10" fill="{color}"/>'
-                     f'<text x="{legend_x + 14}" y="{top + 9}">{escape(name)}</text>')
-        legend_x += 24 + 7 * len(name)
+        at_x, at_y = legend[name]
+        parts.append(f'<rect x="{at_x}" y="{at_y - 10}" width="10" height="10" fill="{color}"/>'
+                     f'<text x="{at_x + 14}" y="{at_y - 1}">{escape(name)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -144,12 +144,12 @@ def trend_charts(trend: dict[str, dict]) -> list[dict]:
 
 
 def group_charts(history: dict[str, list[dict]]) -> list[dict]:
-    """Per model and segment field, each group's shortfall against the rest across batches (on labels: solid;
-    estimated at scoring: dashed) with the material gap as a line; and the latest measurement's table."""
+    """Per model, segment field and source (on labels; estimated at scoring), each group's shortfall against the
+    rest across batches, with the material gap as a line (a yes/no field draws its "yes" group: "no" is its
+    mirror image); and the latest measurement's table per source."""
     out = []
     for model, docs in history.items():
-        fields: dict[str, dict[str, list[tuple[float, float]]]] = {}
-        styles: dict[str, str] = {}
+        charts: dict[tuple[str, str], dict[str, list[tuple[float, float]]]] = {}
         names: dict[float, str] = {}
         gap = None
         for doc in docs:
@@ -158,20 +158,20 @@ def group_charts(history: dict[str, list[dict]]) -> list[dict]:
             x = float(doc["batch_seq"])
             names[x] = f"#{doc['batch_seq']}"
             gap = (doc["segments"].get("settings") or {}).get("max_segment_gap", gap)
+            source = "on labels" if doc["source"] == "labels" else "estimated without labels"
             for group in doc["segments"]["groups"]:
-                if group.get("shortfall") is None:
+                if group.get("shortfall") is None or group["group"] == "no":
                     continue
-                name = f"{group['group']} ({'labels' if doc['source'] == 'labels' else 'estimated'})"
-                fields.setdefault(group["field"], {}).setdefault(name, []).append((x, group["shortfall"]))
-                styles[name] = "solid" if doc["source"] == "labels" else "dashed"
+                charts.setdefault((group["field"], source), {}).setdefault(group["group"], []).append(
+                    (x, group["shortfall"]))
         latest = {source: next((d for d in reversed(docs) if d["source"] == source), None)
                   for source in ("labels", "estimate")}
         out.append({"model": model, "latest": {k: v for k, v in latest.items() if v},
-                    "charts": [{"field": field, "svg": line_chart(series, "batch (sequence number)",
-                                                                   "shortfall vs the rest", x_names=names,
-                                                                   styles=styles,
-                                                                   lines={"material gap": gap} if gap else None)}
-                               for field, series in fields.items()]})
+                    "charts": [{"field": field, "source": source,
+                                "svg": line_chart(series, "batch (sequence number)", "worse than the rest by",
+                                                  width=420, height=230, x_names=names,
+                                                  lines={f"material gap {gap:g}": gap} if gap else None)}
+                               for (field, source), series in sorted(charts.items())]})
     return out
 
 
@@ -192,7 +192,7 @@ def reasons_chart(reasons: list[dict], units: str, width: int = 560) -> str:
         return '<p class="muted">No input moved this prediction (a constant model).</p>'
     biggest = max(abs(r["contribution"]) for r in reasons) or 1.0
     row, label_w, middle = 26, 230, 230 + (width - 230) / 2
-    half = (width - label_w) / 2 - 10
+    half = (width - label_w) / 2 - 56  # room for the number beside the longest bar
     parts = [f'<svg class="chart" viewBox="0 0 {width} {row * len(reasons) + 26}" width="{width}" '
              f'height="{row * len(reasons) + 26}" role="img" aria-label="reasons">',
              f'<line x1="{middle}" x2="{middle}" y1="4" y2="{row * len(reasons) + 6}" stroke="#64748b"/>']
@@ -200,7 +200,8 @@ def reasons_chart(reasons: list[dict], units: str, width: int = 560) -> str:
         y, size = 8 + i * row, abs(reason["contribution"]) / biggest * half
         x = middle if reason["contribution"] >= 0 else middle - size
         colour = "#dc2626" if reason["contribution"] >= 0 else "#2563eb"
-        value = reason["value"] if reason["value"] is not None else "missing"
+        value = reason["value"]
+        value = "missing" if value is None else f"{value:.4g}" if isinstance(value, float) else value
         parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(str(reason["feature"]))} = '
                      f'{escape(str(value))}</text><rect x="{x:.1f}" y="{y}" width="{size:.1f}" height="16" '
                      f'fill="{colour}"><title>{reason["contribution"]:+.4f} {escape(units)}</title></rect>'

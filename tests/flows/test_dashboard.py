@@ -136,7 +136,7 @@ def test_groups_of_students_are_compared_with_the_rest_on_labels_and_estimated(h
     groups = {(g["field"], g["group"]) for g in measured["segments"]["groups"]}
     assert {("first_generation", "yes"), ("part_time_job", "no"), ("major", "Math")} <= groups
     page = http.get("/dashboard/groups").text
-    assert "Groups of students" in page and "shortfall vs the rest" in page and "material gap" in page
+    assert "Groups of students" in page and "worse than the rest by" in page and "material gap" in page
     assert "Latest on labels" in page and "Latest estimated without labels" in page
     retrain = history["runs"]["retrain"]
     run = http.get(f"/dashboard/runs/{retrain['report']['run_id']}").text
