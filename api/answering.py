@@ -58,12 +58,19 @@ def answer_jobs(state: ServingState, jobs: list[Job]) -> None:
         for request_id, rows in predictions.groupby(predictions["student_id"].map(request_of)):
             documents += prediction_documents(rows, f"api:{request_id}", name, loaded.version, arm, now,
                                               request_id=request_id, **extra)
+    if test is not None and test.get("mode") == "shadow":  # B scores the same students; logged, never returned
+        shadow = state.model(name, test["arms"]["B"]["version"])
+        scored = predict_frame(shadow.model, frame, shadow.problem)
+        for request_id, rows in scored.groupby(scored["student_id"].map(request_of)):
+            documents += prediction_documents(rows, f"api:{request_id}", name, shadow.version, "B", now,
+                                              request_id=request_id, source="api", ab_test=test["test_id"],
+                                              shadow=True)
     try:
         log_predictions(db, documents)
     except Exception as exc:  # noqa: BLE001 - an unlogged answer is never given
         raise LogWriteError(f"the predictions could not be logged ({type(exc).__name__}), so none are returned; "
                             "retry when the store answers") from None
-    by_student = {doc["student_id"]: doc for doc in documents}
+    by_student = {doc["student_id"]: doc for doc in documents if not doc.get("shadow")}
     for job in jobs:
         job.answers = [{**{key: by_student[record["student_id"]][key] for key in ANSWER_FIELDS},
                         **({"explanation": reasons[record["student_id"]]} if job.explain else {})}

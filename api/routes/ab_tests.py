@@ -21,12 +21,15 @@ from tasks.registry.store import find_champion, find_version, get_version, load_
 from tasks.serving.abtest import (
     ab_invalid_alert,
     compare_arms,
+    compare_paired,
     conclude,
     looser_than_policy,
     outcomes_by_arm,
+    paired_outcomes,
     sample_ratio_check,
     sample_size_means,
     sample_size_proportions,
+    shadow_sample_size,
 )
 from tasks.serving.params import ABTestParams
 from tasks.serving.store import create_test, get_test, labels_for, list_tests, served_predictions, update_test
@@ -37,7 +40,7 @@ router = APIRouter(prefix="/ab-tests", tags=["A/B tests"])
 
 def plan(db: Db, name: str, version_a: int, params: ABTestParams) -> tuple[str, float, int]:
     """The metric, the baseline it starts from (A's test accuracy, or the spread of A's absolute errors on its
-    held-out data) and the units needed per arm."""
+    held-out data) and the units needed per arm in a split test."""
     model = get_version(db, name, version_a)
     metric = model.spec.live_metric
     if model.spec.classifies:
@@ -46,6 +49,35 @@ def plan(db: Db, name: str, version_a: int, params: ABTestParams) -> tuple[str, 
     reference = load_reference(db, name, version_a)
     spread = float((reference["prediction"] - reference[name]).abs().std())
     return metric, spread, sample_size_means(spread, params.mde, params.alpha, params.power)
+
+
+def measured_disagreement(db: Db, name: str, version_a: int, version_b: int) -> float:
+    """The share of A's held-out reference students on which A's and B's predicted classes differ (B may have
+    trained on some of them, so this can understate it: the plan takes at least 5%)."""
+    from tasks.registry.store import load_model
+    from tasks.scoring.predict import model_inputs
+
+    reference = load_reference(db, name, version_a).dropna(subset=["prediction"])
+    model_b = load_model(db, name, version=version_b)
+    predicted_b = model_b.predict(model_inputs(model_b, reference))
+    return max(0.05, float((predicted_b.astype(int) != reference["prediction"].astype(int)).mean()))
+
+
+def plan_shadow(db: Db, name: str, version_a: int, version_b: int, params: ABTestParams, classifies: bool,
+                baseline: float) -> dict:
+    """A shadow test's plan: labelled students in all for the paired comparison, from the arms' disagreement
+    (given, or measured on A's held-out rows); regression plans the paired bootstrap as a paired t-test whose
+    differences spread like A's absolute errors."""
+    if not classifies:
+        return {"n_per_arm": max(30, sample_size_means(baseline, params.mde, params.alpha, params.power) // 2),
+                "disagreement": None}
+    disagreement = params.disagreement or measured_disagreement(db, name, version_a, version_b)
+    try:
+        n = shadow_sample_size(params.mde, disagreement, params.alpha, params.power)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return {"n_per_arm": n, "disagreement": disagreement,
+            "disagreement_source": "given" if params.disagreement else "measured on A's held-out students"}
 
 
 @router.post("", status_code=201, responses={404: {"description": "no such version"},
@@ -76,10 +108,15 @@ def create(params: ABTestParams, request: Request, caller: Operator) -> dict:
                                  f"'{arms[1].label_rule.text}': versions trained for different label rules are "
                                  "never compared")
     metric, baseline, n_per_arm = plan(db, name, version_a, params)
+    design = {"mode": "split", "split_n_per_arm": n_per_arm}
+    if params.mode == "shadow":  # every student in both arms: n_per_arm is the labelled students in all
+        design = {"mode": "shadow", "split_n_per_arm": n_per_arm,
+                  **plan_shadow(db, name, version_a, params.version_b, params, arms[0].spec.classifies, baseline)}
+        n_per_arm = design.pop("n_per_arm")
     test = {"test_id": uuid.uuid4().hex[:12], "name": params.name, "model": name, "problem": params.problem,
             "metric": metric, "arms": {"A": {"version": version_a}, "B": {"version": params.version_b}},
             "split": params.split, "salt": uuid.uuid4().hex, "mde": params.mde, "alpha": params.alpha,
-            "power": params.power, "margin": params.margin, "baseline": baseline, "n_per_arm": n_per_arm,
+            "power": params.power, "margin": params.margin, "baseline": baseline, "n_per_arm": n_per_arm, **design,
             "state": "running", "created_at": datetime.now(UTC), "result": None,
             "label_rule": arms[0].label_rule.as_dict(), "created_by": caller.who}
     try:
@@ -105,9 +142,17 @@ def standing(db: Db, test: dict) -> dict:
     """How a test stands now: units served and labelled per arm, the sample-ratio check, the estimate with its
     interval, and whether the planned horizon is reached."""
     served = served_predictions(db, test["test_id"])
-    labels = labels_for(db, served["student_id"].tolist(), test["model"], LabelRule.from_dict(test.get("label_rule")))
-    outcomes = outcomes_by_arm(served, labels, test["model"], test["metric"])
+    labels = labels_for(db, served["student_id"].drop_duplicates().tolist(), test["model"],
+                        LabelRule.from_dict(test.get("label_rule")))
     units = {arm: int((served["arm"] == arm).sum()) for arm in ("A", "B")}
+    if test.get("mode") == "shadow":  # the same students in both arms: compared pairwise, no split to check
+        values_a, values_b = paired_outcomes(served, labels, test["model"], test["metric"])
+        return {"served": units, "labelled": {"A": len(values_a), "B": len(values_b)},
+                "sample_ratio": {"valid": True, "p_value": 1.0, "method": "none: a shadow test scores every student "
+                                 "with both arms"},
+                "estimate": compare_paired(values_a, values_b, test["metric"], test["alpha"]),
+                "horizon_reached": len(values_a) >= test["n_per_arm"]}
+    outcomes = outcomes_by_arm(served, labels, test["model"], test["metric"])
     ratio = sample_ratio_check(units["A"], units["B"], test["split"])
     return {"served": units, "labelled": {arm: outcomes[arm].n for arm in ("A", "B")}, "sample_ratio": ratio,
             "estimate": compare_arms(outcomes["A"], outcomes["B"], test["metric"], test["alpha"]),

@@ -1,6 +1,16 @@
 """A/B tests between two model versions (pure): sticky assignment, the sample size planned up front, the
 sample-ratio check, the current estimate with its interval, and the fixed-horizon conclusion.
 
+Two designs. *Split* (the default): each student is answered by one arm, the arms are compared as two
+independent samples; use it when the prediction changes what happens to the student (an adviser calls the
+flagged ones), since only then does each arm's answer meet the world. *Shadow*: every student is answered by A
+and also scored by B (B's prediction is logged, never returned), and the arms are compared pairwise on the same
+students: the exact McNemar test on the students exactly one arm got right (accuracy), or a paired bootstrap of
+the absolute errors (MAE). Two models trained on the same features disagree on few students, and only those
+carry evidence, so a pairwise comparison needs several times fewer labelled students than a split one
+(``shadow_sample_size`` against ``sample_size_proportions``); it is valid only when B's answer would not have
+changed the outcome it is judged on.
+
 The design (docs/statistics.md, "A/B tests"): a unit (a student) is assigned by sha256(salt + ":" + id), so it
 always sees the same arm; the sample size per arm is computed before the test starts; a chi-square test on the
 arms' unit counts flags a broken split (p < 0.001: the test is invalid and cannot promote); at the horizon, a
@@ -96,6 +106,82 @@ def srm_log_bayes_factors(units_b: np.ndarray, totals: np.ndarray, split: float,
             - units_a * math.log(1 - split) - units_b * math.log(split))
 
 
+def mcnemar_power(discordant: int, p_b: float, alpha: float) -> float:
+    """The two-sided exact McNemar test's power with ``discordant`` students exactly one arm got right, of whom B
+    gets a share ``p_b`` (0.5: no difference)."""
+    k = np.arange(discordant + 1)
+    null = stats.binom.pmf(k, discordant, 0.5)
+    upper = np.cumsum(null[::-1])[::-1]  # P(X >= k)
+    lower = np.cumsum(null)  # P(X <= k)
+    reject = (np.minimum(1.0, 2 * np.minimum(upper, lower)) < alpha)
+    return float(stats.binom.pmf(k[reject], discordant, p_b).sum())
+
+
+def shadow_sample_size(mde: float, disagreement: float, alpha: float, power: float) -> int:
+    """Labelled students in all (each scored by both arms) for the two-sided exact McNemar test to find B better
+    by ``mde`` in accuracy with probability ``power``, when the arms disagree on a share ``disagreement`` of
+    students: B is right on a share 1/2 + mde / (2 disagreement) of the discordant ones. The fewest discordant
+    students whose exact power (and every larger count's, up to the normal approximation's size) reaches
+    ``power``, over the disagreement rate."""
+    if not 0 < mde <= disagreement:
+        raise ValueError(f"a shadow test cannot show a difference of {mde:g} when the arms disagree on only "
+                         f"{disagreement:.0%} of students (the difference is at most the disagreement)")
+    p_b = 0.5 + mde / (2 * disagreement)
+    z_alpha, z_beta = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
+    approximate = math.ceil(((z_alpha * 0.5 + z_beta * math.sqrt(p_b * (1 - p_b))) / (p_b - 0.5)) ** 2)
+    # the exact power saw-tooths in the count: take the first count from which it stays above ``power``
+    counts = range(max(2, approximate // 2), 2 * approximate + 20)
+    powers = [mcnemar_power(m, p_b, alpha) for m in counts]
+    needed = next(m for i, m in enumerate(counts) if all(p >= power for p in powers[i:i + 10]))
+    return math.ceil(needed / disagreement)
+
+
+def compare_paired(values_a: np.ndarray, values_b: np.ndarray, metric: str, alpha: float,
+                   samples: int = 4000, seed: int = 0) -> dict:
+    """B against A on the same students (B better is positive): ``accuracy`` from each student's right/wrong per
+    arm, by the exact two-sided McNemar test (the difference and a Wald interval of the paired differences);
+    ``mae`` from each student's absolute error per arm, by a paired bootstrap of A - B (percentile interval,
+    two-sided p-value from the bootstrap distribution)."""
+    a, b = np.asarray(values_a, dtype=float), np.asarray(values_b, dtype=float)
+    n = len(a)
+    base = {"metric": metric, "a": float(a.mean()) if n else None, "b": float(b.mean()) if n else None,
+            "n_a": n, "n_b": n, "design": "shadow"}
+    if n < 2:
+        return {**base, "difference": None, "ci_low": None, "ci_high": None, "p_value": None}
+    z = stats.norm.ppf(1 - alpha / 2)
+    if metric == "accuracy":
+        only_b, only_a = int(((b == 1) & (a == 0)).sum()), int(((a == 1) & (b == 0)).sum())
+        paired = b - a
+        difference = float(paired.mean())
+        p_value = 1.0 if only_a + only_b == 0 else float(stats.binomtest(only_b, only_a + only_b, 0.5).pvalue)
+        se = float(paired.std(ddof=1) / math.sqrt(n))
+        return {**base, "difference": difference, "ci_low": difference - z * se, "ci_high": difference + z * se,
+                "p_value": p_value, "b_only_right": only_b, "a_only_right": only_a}
+    paired = a - b  # absolute errors: lower is better
+    rng = np.random.default_rng(seed)
+    means = paired[rng.integers(0, n, size=(samples, n))].mean(axis=1)
+    p_value = float(min(1.0, 2 * min((means <= 0).mean(), (means >= 0).mean())))
+    low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return {**base, "difference": float(paired.mean()), "ci_low": float(low), "ci_high": float(high),
+            "p_value": p_value}
+
+
+def paired_outcomes(served, labels, target: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """A shadow test's students scored by both arms and labelled: per student, each arm's right/wrong (accuracy)
+    or absolute error (mae), in the same order."""
+    joined = served.astype({"student_id": "int64"}).merge(labels.astype({"student_id": "int64"}), on="student_id")
+    wide = joined.pivot_table(index="student_id", columns="arm", values="prediction", aggfunc="first")
+    wide = wide.dropna(subset=[arm for arm in ("A", "B") if arm in wide.columns])
+    if not {"A", "B"} <= set(wide.columns):
+        return np.array([]), np.array([])
+    truth = joined.drop_duplicates("student_id").set_index("student_id").loc[wide.index, target]
+    if metric == "accuracy":
+        return ((wide["A"].astype(int) == truth.astype(int)).to_numpy(dtype=float),
+                (wide["B"].astype(int) == truth.astype(int)).to_numpy(dtype=float))
+    return ((wide["A"].astype(float) - truth.astype(float)).abs().to_numpy(),
+            (wide["B"].astype(float) - truth.astype(float)).abs().to_numpy())
+
+
 @dataclass(frozen=True)
 class ArmOutcomes:
     """What one arm's labelled units say: per unit, correct or not (classification) or the absolute error."""
@@ -180,9 +266,12 @@ def conclude(comparison: dict, ratio: dict, horizon_reached: bool, alpha: float,
 
 
 def route(student_ids: list[int], champion_version: int, test: dict | None) -> list[tuple[str | None, int]]:
-    """The (arm, version) that answers each student: the champion, or the running test's sticky arm."""
+    """The (arm, version) that answers each student: the champion, or the running test's sticky arm (a shadow
+    test's A answers everyone; B is scored beside it, not routed)."""
     if test is None:
         return [(None, champion_version)] * len(student_ids)
+    if test.get("mode") == "shadow":
+        return [("A", test["arms"]["A"]["version"])] * len(student_ids)
     arms = []
     for student in student_ids:
         arm = assign_arm(test["salt"], student, test["split"])

@@ -69,14 +69,15 @@ def update_test(db: Db, test_id: str, expected_state: str, fields: dict) -> dict
 
 
 def served_predictions(db: Db, test_id: str) -> pd.DataFrame:
-    """Each unit's first prediction in a test: student, arm, version, prediction (units are sticky)."""
+    """Each unit's first prediction in a test per arm: student, arm, version, prediction (units are sticky: a split
+    test has one arm per student, a shadow test both)."""
     rows = db[PREDICTIONS].aggregate([
         {"$match": {"ab_test": test_id}},
         {"$sort": {"scored_at": 1}},
-        {"$group": {"_id": "$student_id", "arm": {"$first": "$arm"}, "version": {"$first": "$version"},
+        {"$group": {"_id": {"student": "$student_id", "arm": "$arm"}, "version": {"$first": "$version"},
                     "prediction": {"$first": "$prediction"}}},
     ])
-    frame = pd.DataFrame([{"student_id": r["_id"], "arm": r["arm"], "version": r["version"],
+    frame = pd.DataFrame([{"student_id": r["_id"]["student"], "arm": r["_id"]["arm"], "version": r["version"],
                            "prediction": r["prediction"]} for r in rows],
                          columns=["student_id", "arm", "version", "prediction"])
     return frame

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from infra.collections import ALIAS_HISTORY, PREDICTIONS
 from tasks.data.synthetic import generate_batch
-from tasks.serving.abtest import assign_arm, sample_size_proportions
+from tasks.serving.abtest import assign_arm, sample_size_proportions, shadow_sample_size
 
 
 def predict_all(service, records: list[dict]) -> list[dict]:
@@ -105,3 +105,44 @@ def test_feedback_is_validated(service):
     assert service.http.post("/feedback", json={"outcomes": [{"student_id": 1, "final_score": 140}]}).status_code == 422
     assert service.http.post("/feedback", json={"outcomes": []}).status_code == 422
     assert service.http.post("/ab-tests/nope/conclude", json={}).status_code == 404
+
+
+def test_a_shadow_test_answers_with_a_scores_with_b_and_compares_them_pairwise(service):
+    """Every student is answered by A and scored by B (logged, never returned); the plan comes from the arms'
+    disagreement and is several times smaller than the split design's; the conclusion is the exact McNemar test
+    on the students exactly one arm got right."""
+    champion = service.http.get("/ready").json()["champions"]["high_performer"]["version"]
+    other = 1 if champion == 2 else 2
+    refused = service.http.post("/ab-tests", json={"name": "x", "version_b": other, "mode": "shadow",
+                                                   "split": 0.3})
+    assert refused.status_code == 422 and "leave split out" in refused.text
+    too_small = service.http.post("/ab-tests", json={"name": "x", "version_b": other, "mode": "shadow",
+                                                     "mde": 0.1, "disagreement": 0.05})
+    assert too_small.status_code == 422 and "disagree on only 5%" in too_small.text
+    created = service.http.post("/ab-tests", json={"name": "shadow", "version_b": other, "mode": "shadow",
+                                                   "mde": 0.1})
+    assert created.status_code == 201, created.text
+    test = created.json()
+    assert test["mode"] == "shadow" and 0.05 <= test["disagreement"] <= 1
+    assert test["disagreement_source"] == "measured on A's held-out students"
+    # planned from the measured disagreement (these two versions disagree often: a large plan for a paired test)
+    assert test["n_per_arm"] == shadow_sample_size(0.1, test["disagreement"], 0.05, 0.9)
+    students = generate_batch(400, seed=720, labeled=False).records
+    answers = predict_all(service, students)
+    assert {(a["arm"], a["version"]) for a in answers} == {("A", champion)}  # A answers everyone
+    logged = list(service.db[PREDICTIONS].find({"ab_test": test["test_id"]}, {"_id": 0, "arm": 1, "version": 1,
+                                                                              "shadow": 1}))
+    assert len(logged) == 800 and sum(doc.get("shadow", False) for doc in logged) == 400
+    assert {doc["version"] for doc in logged if doc.get("shadow")} == {other}
+    world = generate_batch(400, seed=720).records
+    service.http.post("/feedback", json={"outcomes": [{"student_id": r["student_id"],
+                                                       "high_performer": r["high_performer"]} for r in world]})
+    standing = service.http.get(f"/ab-tests/{test['test_id']}").json()
+    assert standing["labelled"] == {"A": 400, "B": 400} and standing["sample_ratio"]["valid"]
+    estimate = standing["estimate"]
+    assert estimate["design"] == "shadow" and estimate["n_a"] == 400
+    assert estimate["difference"] == (estimate["b_only_right"] - estimate["a_only_right"]) / 400
+    concluded = service.http.post(f"/ab-tests/{test['test_id']}/conclude", json={"force": True}).json()
+    assert concluded["state"] == "concluded" and not concluded["result"]["promoted"] or other == 2
+    page = service.anonymous.get("/dashboard/ab-tests").text
+    assert "shadow" in page

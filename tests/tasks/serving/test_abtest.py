@@ -11,11 +11,14 @@ from tasks.serving.abtest import (
     ArmOutcomes,
     assign_arm,
     compare_arms,
+    compare_paired,
     conclude,
+    mcnemar_power,
     route,
     sample_ratio_check,
     sample_size_means,
     sample_size_proportions,
+    shadow_sample_size,
 )
 
 SIMULATIONS = 200
@@ -124,3 +127,46 @@ def test_conclusions(difference, p_value, horizon, ratio, challenger, winner, pr
     comparison = {"metric": "accuracy", "difference": difference, "p_value": p_value}
     verdict = conclude(comparison, ratio, horizon, alpha=0.05, margin=0.01, b_is_challenger=challenger)
     assert (verdict.winner, verdict.promote) == (winner, promote) and says in verdict.reason
+
+
+def paired_students(rng, n: int, disagreement: float, better: float, accuracy: float = 0.80):
+    """Each student's right/wrong under A and B: they disagree on ``disagreement`` of students, B is right on
+    1/2 + better / (2 disagreement) of those, and A is right on ``accuracy`` of all."""
+    discordant = rng.random(n) < disagreement
+    b_right = rng.random(n) < 0.5 + better / (2 * disagreement)
+    agree_right = rng.random(n) < (accuracy - disagreement * (0.5 - better / (2 * disagreement))) / (1 - disagreement)
+    a = np.where(discordant, ~b_right, agree_right)
+    return a.astype(float), np.where(discordant, b_right, agree_right).astype(float)
+
+
+def test_a_shadow_test_needs_several_times_fewer_students_than_a_split_one():
+    shadow = shadow_sample_size(0.03, 0.10, 0.05, 0.9)
+    split = 2 * sample_size_proportions(0.80, 0.03, 0.05, 0.9)
+    assert shadow == 1210 and split == 7038 and split / shadow > 5  # 1,210 students in all against 7,038
+    assert mcnemar_power(112, 0.65, 0.05) == pytest.approx(0.90, abs=0.02)
+    with pytest.raises(ValueError, match="disagree on only 2%"):
+        shadow_sample_size(0.03, 0.02, 0.05, 0.9)
+
+
+@pytest.mark.parametrize(("better", "low", "high"), [(0.0, 0.0, 0.08), (0.03, 0.80, 1.0)])
+def test_shadow_a_a_false_winners_and_power_at_the_planned_size(better, low, high):
+    """200 simulated shadow tests at the planned 1,210 students (10% disagreement): an equal B is named the winner
+    <= 0.08 of the time; a B truly 3 points better >= 0.80."""
+    rng = np.random.default_rng(31)
+    n = shadow_sample_size(0.03, 0.10, 0.05, 0.9)
+    wins = 0
+    for _ in range(SIMULATIONS):
+        a, b = paired_students(rng, n, 0.10, better)
+        comparison = compare_paired(a, b, "accuracy", 0.05)
+        verdict = conclude(comparison, {"valid": True, "p_value": 1.0}, True, 0.05, 0.01, b_is_challenger=True)
+        wins += verdict.winner == "B" if better else verdict.winner is not None  # the right winner / any winner
+    assert low <= wins / SIMULATIONS <= high  # measured: 0.035 (A/A), 0.92 (+3 points)
+
+
+def test_a_paired_comparison_of_errors_for_regression():
+    rng = np.random.default_rng(32)
+    errors_a = np.abs(rng.normal(0, 6, 800))
+    errors_b = np.clip(errors_a - 0.5 + rng.normal(0, 1, 800), 0, None)
+    found = compare_paired(errors_a, errors_b, "mae", 0.05)
+    assert found["difference"] == pytest.approx(float((errors_a - errors_b).mean()))
+    assert found["p_value"] < 0.001 and found["ci_low"] > 0 and found["design"] == "shadow"
