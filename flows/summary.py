@@ -196,12 +196,17 @@ def render_drill(summary: dict) -> str:
              f"runs       {summary['seeds']} seeds x {len(summary['scorecard'])} scenarios, {summary['students']} "
              f"students each, in {summary['seconds']} s ({summary['database']})",
              "",
-             f"{'scenario':<20}{'expected':<10}{'flagged':>8}  {'verdict':<18}{'est. error mean/max':>21}"
-             f"{'in interval':>13}  features named"]
+             f"{'scenario':<26}{'expected':<10}{'flagged':>8}  {'verdict':<36}{'est. error mean/max':>21}"
+             f"{'in interval':>13}{'MAE est. error':>16}{'in interval':>13}  features named"]
     for row in summary["scorecard"]:
-        lines.append(f"{row['scenario']:<20}{row['expected']:<10}{row['flagged']:>8.0%}  {row['verdict']:<18}"
+        mae_error, mae_in = row.get("mae_estimate_relative_error"), row.get("mae_inside_interval")
+        lines.append(f"{row['scenario']:<26}{row['expected']:<10}{row['flagged']:>8.0%}  {row['verdict']:<36}"
                      f"{row['estimate_error_mean']:>+12.4f} / {row['estimate_error_max_abs']:.4f}"
-                     f"{row['inside_interval']:>12.0%}  {row['features_named']}"
+                     f"{row['inside_interval']:>12.0%}"
+                     f"{'-' if mae_error is None else f'{mae_error:+.1%}':>16}"
+                     f"{'-' if mae_in is None else f'{mae_in:.0%}':>13}  {row['features_named']}"
                      + (f"; significant, below min effect: {row['significant_below_min_effect']}"
-                        if row["significant_below_min_effect"] != "-" else ""))
+                        if row["significant_below_min_effect"] != "-" else "")
+                     + (f"; groups worse than the rest: {row['groups_named']}" if row.get("groups_named", "-") != "-"
+                        else ""))
     return "\n".join(lines)

@@ -77,6 +77,7 @@ class DrillRun:
     high: float
     realised: float
     groups: tuple[str, ...] = ()  # the groups the labels found materially worse than the rest (segments.py)
+    mae: tuple[float, float, float, float] | None = None  # a regressor's DLE estimate, low, high; realised MAE
 
     @property
     def flagged(self) -> bool:
@@ -122,6 +123,8 @@ class ScorecardRow:
     named: str
     below_effect: str
     groups: str
+    mae_error: float | None  # DLE: mean (estimated - realised) / realised
+    mae_covered: float | None  # DLE: runs whose realised MAE fell inside the interval
     prediction_drift: float
     realised: float
     estimate: float
@@ -135,6 +138,7 @@ class ScorecardRow:
         return {"scenario": self.scenario, "expected": self.expected, "runs": self.runs, "flagged": self.flagged,
                 "verdict": self.verdict, "features_named": self.named,
                 "significant_below_min_effect": self.below_effect, "groups_named": self.groups,
+                "mae_estimate_relative_error": self.mae_error, "mae_inside_interval": self.mae_covered,
                 "prediction_drift": self.prediction_drift,
                 "realised_accuracy": self.realised, "estimated_accuracy": self.estimate,
                 "estimate_error_mean": self.mean_error, "estimate_error_max_abs": self.max_abs_error,
@@ -144,6 +148,10 @@ class ScorecardRow:
 def named_features(runs: list[DrillRun]) -> str:
     """The features the runs named, most often first, as ``feature n/N`` (missing shares as ``feature (missing)``)."""
     return _counted(Counter(name for run in runs for name in run.named), len(runs))
+
+
+def _percent(value: float | None, signed: bool = False) -> str:
+    return "-" if value is None else f"{value:+.1%}" if signed else f"{value:.0%}"
 
 
 def _counted(counts: Counter, runs: int) -> str:
@@ -165,6 +173,10 @@ def verdict(scenario: Scenario, runs: list[DrillRun]) -> str:
     return said
 
 
+def _mean(values: list, digits: int) -> float | None:
+    return round(float(np.mean(values)), digits) if values else None
+
+
 def scorecard(runs: list[DrillRun], scenarios: dict[str, Scenario] = SCENARIOS) -> list[ScorecardRow]:
     """One row per scenario that ran, in the scenarios' order."""
     rows = []
@@ -179,6 +191,8 @@ def scorecard(runs: list[DrillRun], scenarios: dict[str, Scenario] = SCENARIOS) 
             named=named_features(mine),
             below_effect=_counted(Counter(name for run in mine for name in run.significant), len(mine)),
             groups=_counted(Counter(group for run in mine for group in run.groups), len(mine)),
+            mae_error=_mean([(run.mae[0] - run.mae[3]) / run.mae[3] for run in mine if run.mae], 4),
+            mae_covered=_mean([run.mae[1] <= run.mae[3] <= run.mae[2] for run in mine if run.mae], 3),
             prediction_drift=round(float(np.mean([run.prediction_drift for run in mine])), 3),
             realised=round(float(np.mean([run.realised for run in mine])), 4),
             estimate=round(float(np.mean([run.estimate for run in mine])), 4),
@@ -192,14 +206,17 @@ def scorecard_markdown(rows: list[ScorecardRow], champion: str, settings: dict) 
     """The scorecard as the drill's markdown artifact: the table, then how to read it."""
     lines = [f"# Monitoring drill: {champion}", "",
              "| scenario | expected | flagged | verdict | features named | significant, below min effect | "
-             "groups worse than the rest | realised accuracy | est. error (mean / max) | inside interval |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "groups worse than the rest | realised accuracy | est. error (mean / max) | inside interval | "
+             "MAE est. error | MAE inside interval |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r.scenario} | {r.expected} | {r.flagged:.0%} | {r.verdict} | {r.named} | {r.below_effect} | "
-              f"{r.groups} | {r.realised:.3f} | {r.mean_error:+.3f} / {r.max_abs_error:.3f} | {r.covered:.0%} |"
-              for r in rows]
+              f"{r.groups} | {r.realised:.3f} | {r.mean_error:+.3f} / {r.max_abs_error:.3f} | {r.covered:.0%} | "
+              f"{_percent(r.mae_error, signed=True)} | {_percent(r.mae_covered)} |" for r in rows]
     lines += ["", "Flagged: the drift check decided drift (the alert and the retraining trigger). Estimate error: "
               "label-free expected accuracy minus the accuracy realised on the batch's labels (positive = "
-              "optimistic). Inside interval: runs whose realised accuracy fell inside the estimate's interval. Groups "
+              "optimistic). Inside interval: runs whose realised accuracy fell inside the estimate's interval. MAE: a "
+              "linear regressor of the final score on the same batches, its MAE estimated without labels by its loss "
+              "model (DLE): the mean relative error and how often the realised MAE fell inside the interval. Groups "
               "worse than the rest: the per-group check on the batch's labels (a material gap).",
               "", f"Settings: {settings}"]
     return "\n".join(lines)

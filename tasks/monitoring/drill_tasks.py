@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 from prefect import task
 
@@ -23,12 +24,13 @@ from tasks.data.synthetic import DriftKnobs, generate_batch
 from tasks.monitoring import store
 from tasks.monitoring.drift import detect_drift, tagged
 from tasks.monitoring.drill import SCENARIOS, DrillRun
-from tasks.monitoring.estimate import expected_accuracy
+from tasks.monitoring.estimate import expected_accuracy, expected_mae
 from tasks.monitoring.params import DrillParams
 from tasks.monitoring.segments import segment_gaps
+from tasks.registry.loss import predicted_errors
 from tasks.registry.records import model_calibration, reference_frame
 from tasks.registry.store import find_champion
-from tasks.scoring.predict import predict_frame
+from tasks.scoring.predict import model_inputs, predict_frame
 from tasks.training.dataset import make_training_data
 from tasks.training.models import fit_model
 from tasks.training.params import TrainingParams
@@ -51,6 +53,8 @@ class DrillChampion:
     reference: pd.DataFrame
     test_accuracy: float
     reference_batch: str
+    regressor: object = None  # a linear regressor of the final score with its loss model (DLE's drill row)
+    loss: dict | None = None
 
     @property
     def outcomes(self) -> pd.DataFrame:
@@ -64,6 +68,7 @@ class DrillChampion:
         """What the scorecard says about the champion."""
         return {"algorithm": self.algorithm, "test_accuracy": round(self.test_accuracy, 4),
                 "calibration": (self.calibration or {}).get("method", "none"),
+                "regressor": "linear with a loss model (DLE)" if self.regressor is not None else None,
                 "reference_rows": len(self.reference), "reference_batch": self.reference_batch}
 
 
@@ -134,8 +139,13 @@ def train_drill_champion(database: str, params: DrillParams) -> DrillChampion:
                               training.test_size, training.min_rows)
     model = fit_model(algorithm, data, training.split_seed, training.models, False, training.trees).pipeline
     accuracy = float((model.predict(data.X["test"]) == data.y["test"]).mean())
+    scores = make_training_data(frame, pd.DataFrame(batch.truth), "regression", training.split_seed,
+                                training.val_size, training.test_size, training.min_rows)
+    regressor = fit_model("linear", scores, training.split_seed, training.models, False, training.trees).pipeline
+    loss = model_calibration(regressor, scores)  # fits and attaches the loss model, as registration does
     champion = DrillChampion(algorithm, model, model_calibration(model, data),
-                             reference_frame(model, data, FEATURE_PARTS, REFERENCE_PARTS), accuracy, batch.batch_id)
+                             reference_frame(model, data, FEATURE_PARTS, REFERENCE_PARTS), accuracy, batch.batch_id,
+                             regressor, loss)
     run_logger(__name__).info("drill champion: %s", champion.describe())
     return champion
 
@@ -164,8 +174,12 @@ def run_drill_scenario(database: str, scenario: str, seeds: list[int], params: D
                                 .astype(float))
         groups = segment_gaps(outcomes, SEGMENTS, "correct", True, False, params.segments, "labels", "accuracy",
                               champion.outcomes)
+        scores = champion.regressor.predict(model_inputs(champion.regressor, frame))
+        mae = expected_mae(predicted_errors(champion.regressor, frame, scores), champion.loss,
+                           params.estimate.estimate_level)
         runs.append(DrillRun(scenario, seed, len(frame), report.status, report.drifted, significant, found.value,
-                             found.low, found.high, realised, tuple(g.name for g in groups.material)))
+                             found.low, found.high, realised, tuple(g.name for g in groups.material),
+                             (mae.value, mae.low, mae.high, float(np.abs(frame["final_score"] - scores).mean()))))
     flagged = sum(run.flagged for run in runs)
     run_logger(__name__).info("drill %s: flagged %d/%d, estimate error %s", scenario, flagged, len(runs),
                               [round(run.error, 4) for run in runs])

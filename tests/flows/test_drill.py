@@ -37,6 +37,9 @@ def test_the_drill_scores_every_scenario_and_leaves_nothing_behind(db, monkeypat
     # how study hours and attendance relate changed, and nothing else: the multivariate check names it alone
     assert rows["habits_decoupled"]["verdict"] == "detected 1/1"
     assert rows["habits_decoupled"]["features_named"] == "numeric features (together) 1/1"
+    # a regressor's MAE, estimated without labels (DLE), beside what the labels realised, on every scenario
+    assert abs(rows["no_drift"]["mae_estimate_relative_error"]) < 0.15
+    assert rows["no_drift"]["mae_inside_interval"] in (0.0, 1.0) and summary["champion"]["regressor"]
     assert rows["concept_drift"]["flagged"] == 0 and rows["concept_drift"]["estimate_error_mean"] > 0.02
     assert abs(rows["no_drift"]["estimate_error_mean"]) < 0.04
     # the drill wrote nothing of the pipeline's own, raised no alert, emitted no event, and dropped its database
