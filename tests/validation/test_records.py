@@ -163,6 +163,7 @@ def test_declared_extra_fields_are_checked_like_our_own(extra, found):
     ({"name": "Absences", "kind": "bool"}, "lower-case"),
     ({"name": "absences", "kind": "number"}, "needs its range"),
     ({"name": "school", "kind": "category"}, "allowed values"),
+    ({"name": "absences", "kind": "number", "low": 0, "high": 9, "segment": True}, "a segment is a yes/no or a"),
 ])
 def test_an_extra_feature_declaration_is_checked(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -176,6 +177,17 @@ def test_a_contract_lists_its_extras_with_our_own_and_round_trips():
     assert FeatureContract.from_dict(SCHOOL.as_dict()) == SCHOOL and FeatureContract.from_dict(None).extras == ()
     assert SCHOOL.missing_from(FeatureContract()) == ["absences", "internet", "school"]
     assert FeatureContract().missing_from(SCHOOL) == []
+
+
+
+def test_a_declared_segment_is_monitored_per_group_and_is_no_model_input_difference():
+    school = ExtraFeature("school", "category", values=("GP", "MS"), segment=True)
+    contract = FeatureContract((school,))
+    assert contract.segments == ["first_generation", "part_time_job", "major", "school"]
+    assert FeatureContract.from_dict(contract.as_dict()).segments[-1] == "school"  # stored and read back
+    # a model trained before the field was declared a segment reads the same inputs
+    plain = FeatureContract((ExtraFeature("school", "category", values=("GP", "MS")),))
+    assert contract.missing_from(plain) == [] and plain.segments == ["first_generation", "part_time_job", "major"]
 
 
 def test_unknown_major_is_not_a_rejection():
