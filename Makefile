@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup test-setup run api api-key lint test bench db-start db-status db-stop clean
+.PHONY: setup test-setup run api api-key lint test bench db-start db-status db-stop mongosh clean
 
 setup: $(VENV)/.installed
 
@@ -57,6 +57,11 @@ db-status: setup
 
 db-stop: setup
 	$(BIN)/python -m infra.local_server stop
+
+# mongosh on the local server's pipeline database. --quiet: the server answers mongosh's startup-warnings request
+# with its whole connection log (a SecantusDB limitation: getLog ignores which log is asked for).
+mongosh: setup
+	mongosh --quiet "$$($(BIN)/python -m infra.local_server uri)"
 
 clean: db-stop
 	rm -rf data artifacts

@@ -288,13 +288,14 @@ def server_status(folder: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``start`` / ``status`` / ``stop`` for the configured data folder's local server."""
+    """``start`` / ``status`` / ``stop`` for the configured data folder's local server; ``uri`` starts it if need be
+    and prints only its URI with the pipeline's database (for mongosh and Compass)."""
     import argparse
 
     from infra.settings import get_settings
 
     parser = argparse.ArgumentParser(description="The project's local MongoDB server (SecantusDB on loopback).")
-    parser.add_argument("action", choices=["start", "status", "stop"])
+    parser.add_argument("action", choices=["start", "status", "stop", "uri"])
     action = parser.parse_args(argv).action
     settings = get_settings()
     folder = settings.local_mongo_path
@@ -302,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
         if action == "start":
             uri = ensure_server(folder, settings.local_mongo_port, settings.local_mongo_start_timeout_s)
             print(f"running    {uri} (folder {folder})")
+        elif action == "uri":
+            uri = ensure_server(folder, settings.local_mongo_port, settings.local_mongo_start_timeout_s)
+            print(uri.replace("/?", f"/{settings.mongo_db}?", 1))
         elif action == "stop":
             print(stop_server(folder)["reason"])
         else:
