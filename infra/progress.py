@@ -30,14 +30,14 @@ class Progress:
         if TaskRunContext.get() is not None:
             self._artifact_id = create_progress_artifact(0.0, description=f"{stage}: progress")
 
-    def __call__(self, done: int, total: int | None = None) -> None:
-        """Report ``done`` of ``total`` (rate-limited; always at the end)."""
+    def __call__(self, done: int, total: int | None = None, note: str = "") -> None:
+        """Report ``done`` of ``total``, with a ``note`` (rate-limited; always at the end)."""
         total = total or self.total
         now = time.monotonic()
         if done < total and now - self._last < self.min_interval_s:
             return
         self._last = now
         percent = 100.0 * done / max(total, 1)
-        self.logger.info("%s: %d/%d (%.0f%%)", self.stage, done, total, percent)
+        self.logger.info("%s: %d/%d (%.0f%%)%s", self.stage, done, total, percent, f", {note}" if note else "")
         if self._artifact_id is not None:
             update_progress_artifact(self._artifact_id, percent)

@@ -57,7 +57,10 @@ def remember_training_inputs(pipeline, X_train: pd.DataFrame) -> None:
 
 def input_fields(pre) -> list[str]:
     """For each column the fitted preprocessor makes, the input field it came from (one-hot columns of ``major``
-    all come from ``major``)."""
+    all come from ``major``); kept on the fitted preprocessor after the first use."""
+    cached = getattr(pre, "_reason_fields_", None)
+    if cached is not None:
+        return cached
     fields = []
     for _, transformer, columns in pre.transformers_:
         if transformer == "drop" or not len(columns):
@@ -68,6 +71,7 @@ def input_fields(pre) -> list[str]:
         made = transformer.get_feature_names_out(list(columns))
         for name in made:
             fields.append(next((c for c in columns if name == c or name.startswith(f"{c}_")), str(name)))
+    pre._reason_fields_ = fields
     return fields
 
 
@@ -93,21 +97,32 @@ def contributions(pipeline, frame: pd.DataFrame) -> Contributions:
         units, method = ("log-odds" if positive is not None else "points"), "treeshap"
     elif kind in ("DecisionTreeClassifier", "DecisionTreeRegressor", "RandomForestClassifier",
                   "RandomForestRegressor"):
-        trees = getattr(model, "estimators_", [model])
-        raw, base = np.zeros_like(X), 0.0
-        for tree in trees:
-            tree_raw, tree_base = _path_contributions(tree, X, positive)
-            raw += tree_raw / len(trees)
-            base += tree_base / len(trees)
+        steps, base = _path_steps(model, positive, X.shape[1])
+        paths = model.decision_path(X.astype(np.float32))
+        paths = paths[0] if isinstance(paths, tuple) else paths  # a forest: (indicator of every tree, offsets)
+        raw = np.asarray((paths @ steps).todense())
         units, method = ("probability" if positive is not None else "points"), "path"
     else:  # the baseline: a constant
         raw = np.zeros_like(X)
         out = model.predict_proba(inputs)[:, positive] if positive is not None else model.predict(inputs)
         base = float(np.ravel(out)[0])
         units, method = ("probability" if positive is not None else "points"), "constant"
-    values = pd.DataFrame(raw, columns=fields).T.groupby(level=0, sort=False).sum().T
-    return Contributions(values[[c for c in inputs.columns if c in values]].reset_index(drop=True),
-                         np.full(len(X), base), units, method)
+    names, fold = _folding(pipeline, fields, list(inputs.columns))
+    return Contributions(pd.DataFrame(raw @ fold, columns=names), np.full(len(X), base), units, method)
+
+
+def _folding(pipeline, fields: list[str], inputs: list[str]) -> tuple[list[str], np.ndarray]:
+    """The input fields in the model's input order, and the 0/1 matrix that sums each preprocessed column into
+    its field (one-hot columns into their category); kept on the fitted pipeline after the first use."""
+    cached = getattr(pipeline, "_reason_folding_", None)
+    if cached is not None and cached[0] == fields:
+        return cached[1], cached[2]
+    names = [name for name in inputs if name in fields]
+    fold = np.zeros((len(fields), len(names)))
+    for row, name in enumerate(fields):
+        fold[row, names.index(name)] = 1.0
+    pipeline._reason_folding_ = (fields, names, fold)
+    return names, fold
 
 
 def _positive_index(model) -> int | None:
@@ -118,7 +133,23 @@ def _positive_index(model) -> int | None:
     return int(np.flatnonzero(np.asarray(classes).astype(int) == 1)[0])
 
 
-def _path_contributions(tree, X: np.ndarray, positive: int | None) -> tuple[np.ndarray, float]:
+def _path_steps(model, positive: int | None, width: int) -> tuple[sparse.csr_matrix, float]:
+    """For a tree or a forest: per node (of every tree, in the order ``decision_path`` lists them) the change of
+    the node's value from its parent, in its parent's split feature's column, averaged over the trees; and the
+    roots' mean value. A student's contributions are then their path indicator times this matrix. Computed once
+    per fitted model and kept on it (a fitted model never changes)."""
+    cached = getattr(model, "_reason_steps_", None)
+    if cached is not None and cached[0] == positive:
+        return cached[1], cached[2]
+    trees = getattr(model, "estimators_", [model])
+    parts = [_tree_steps(tree, positive, width) for tree in trees]
+    steps = sparse.vstack([part for part, _ in parts]).tocsr() / len(trees)
+    base = float(np.mean([root for _, root in parts]))
+    model._reason_steps_ = (positive, steps, base)
+    return steps, base
+
+
+def _tree_steps(tree, positive: int | None, width: int) -> tuple[sparse.csr_matrix, float]:
     """One tree's path decomposition: each split's change of the node value, credited to its feature."""
     structure = tree.tree_
     value = structure.value[:, 0, :]
@@ -130,21 +161,24 @@ def _path_contributions(tree, X: np.ndarray, positive: int | None) -> tuple[np.n
         parent[side[inner]] = np.flatnonzero(inner)
     child = np.flatnonzero(parent >= 0)
     steps = sparse.csr_matrix((value[child] - value[parent[child]], (child, structure.feature[parent[child]])),
-                              shape=(structure.node_count, X.shape[1]))
-    return np.asarray((tree.decision_path(X.astype(np.float32)) @ steps).todense()), float(value[0])
+                              shape=(structure.node_count, width))
+    return steps, float(value[0])
 
 
 def top_reasons(found: Contributions, frame: pd.DataFrame, top: int = TOP_REASONS) -> list[dict]:
     """Per student, the ``top`` inputs that moved the prediction most (either way), each with the student's value,
     and the base and margin they add up to."""
-    inputs = frame.reset_index(drop=True)
+    names = list(found.values.columns)
+    values = found.values.to_numpy()
+    columns = {name: frame[name].tolist() for name in names}
+    margins = found.margin
     out = []
-    for i, row in found.values.iterrows():
-        order = row.abs().sort_values(ascending=False, kind="stable").index[:top]
-        out.append({"base": round(float(found.base[i]), 6), "margin": round(float(found.margin[i]), 6),
+    for i, row in enumerate(values):
+        order = np.argsort(-np.abs(row), kind="stable")[:top]
+        out.append({"base": round(float(found.base[i]), 6), "margin": round(float(margins[i]), 6),
                     "units": found.units, "method": found.method,
-                    "reasons": [{"feature": name, "value": _plain(inputs.at[i, name]),
-                                 "contribution": round(float(row[name]), 6)} for name in order if row[name] != 0]})
+                    "reasons": [{"feature": names[j], "value": _plain(columns[names[j]][i]),
+                                 "contribution": round(float(row[j]), 6)} for j in order if row[j] != 0]})
     return out
 
 

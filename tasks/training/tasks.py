@@ -81,14 +81,13 @@ def _window(db, training: TrainingParams, label_rule: LabelRule, contract: Featu
 
 @task(name="train-model", cache_policy=NO_CACHE)
 def train_model(algorithm: str, data: TrainingData, training: TrainingParams) -> TrainedModel:
-    """Train one model; the random forest reports its validation score after every step of trees."""
+    """Train one model; the random forest reports its validation score as it grows (a line a second at most: its
+    whole growth curve is kept with the version)."""
     logger = run_logger(__name__)
-    progress = Progress(f"random forest ({training.trees} trees)", training.trees) \
-        if algorithm == "random_forest" else None
+    progress = Progress("random forest trees", training.trees) if algorithm == "random_forest" else None
 
     def report(n: int, score: float) -> None:
-        logger.info("random forest: %d trees, validation %s %.4f", n, problem_spec(data.problem).label, score)
-        progress(n)
+        progress(n, note=f"validation {problem_spec(data.problem).label} {score:.4f}")
 
     trained = fit_model(algorithm, data, training.split_seed, training.models, training.tune, training.trees, report)
     logger.info("trained %s in %.2f s", algorithm, trained.seconds)

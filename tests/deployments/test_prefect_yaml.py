@@ -46,6 +46,15 @@ def test_a_deployment_names_only_parameters_that_differ_from_the_defaults(name):
         assert repeated_defaults(MODELS[name], parameters.get("params", {})) == []
 
 
+def test_a_deployment_sets_no_defaults_of_its_own_so_an_override_keeps_the_rest():
+    """Prefect replaces a deployment's ``params`` object whole when a run passes one: a default set in the YAML
+    would vanish the moment someone overrides any other field (1,000 students became 2,000). So deployments set
+    none; the only parameters are a trigger's, filled from its event."""
+    for name, deployment in deployments().items():
+        assert "parameters" not in deployment, name
+    assert ScoreParams().students == 1000 and ScoreParams(drift={"grade_inflation": 5}).students == 1000
+
+
 def test_the_checker_finds_a_repeated_default():
     assert repeated_defaults(RetrainParams, {"students": 2000, "training": {"window_batches": 3, "trees": 50}}) == [
         "students", "training.window_batches"]
