@@ -141,6 +141,22 @@ class StoreStoppedAnsweringError(StorageError):
     """The store went away during a run and stayed away past the retries."""
 
 
+def starting_line(flow_fn: Callable) -> str:
+    """What the run is about to do, said before the slow parts start (a temporary Prefect server takes 5-20 s)."""
+    from urllib.parse import urlsplit
+
+    from infra.storage import store_name
+
+    api = os.environ.get("PREFECT_API_URL", "").strip()
+    parts = urlsplit(api)
+    if parts.username or parts.password:  # never print credentials in a URL
+        api = parts._replace(netloc=f"***@{parts.hostname}{f':{parts.port}' if parts.port else ''}").geturl()
+    prefect = f"the Prefect server at {api}" if api else "a temporary Prefect server (5-20 s to start; set " \
+                                                         "PREFECT_API_URL to use a running one)"
+    name = getattr(flow_fn, "name", getattr(flow_fn, "__name__", "flow"))
+    return f"starting   {name} on {store_name()}, through {prefect}"
+
+
 def run_cli(
     flow_fn: Callable[[Any], dict],
     model: type[BaseModel],
@@ -165,6 +181,7 @@ def run_cli(
     if missing:  # said now, before a Prefect server starts and before anything is stored
         print(f"error: {missing}", file=sys.stderr, flush=True)
         return 1
+    print(starting_line(flow_fn), flush=True)  # within 2 s: before Prefect's server and the store start
     servers_before = temporary_prefect_servers()
     try:
         with quiet_user_errors(not namespace.debug):

@@ -55,7 +55,16 @@ def test_json_is_the_last_line(capsys):
     assert run_cli(flow_that(None), ScoreParams, lambda s: f"students {s['students']}", "d",
                    ["--students", "7", "--json"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    assert out == ["students 7", '{"ok": true, "students": 7}']
+    assert out[0].startswith("starting ") and out[1:] == ["students 7", '{"ok": true, "students": 7}']
+
+
+def test_the_first_line_says_what_starts_and_never_a_credential(capsys, monkeypatch):
+    password = "made-up-for-this-test"
+    monkeypatch.setenv("MONGO_URI", f"mongodb://admin:{password}@db.example.com:27017/")
+    monkeypatch.setenv("PREFECT_API_URL", f"https://me:{password}@prefect.example.com:4200/api")
+    run_cli(flow_that(None), ScoreParams, str, "d", [])
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "db.example.com" in first and "prefect.example.com:4200" in first and password not in first
 
 
 def test_a_store_that_stays_down_past_the_retries_is_one_error_line_naming_it(capsys, monkeypatch):
@@ -79,7 +88,7 @@ def test_flows_give_prefects_temporary_server_time_to_start_unless_told_otherwis
 
     monkeypatch.delenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", raising=False)
     assert run_cli(flow, ScoreParams, lambda s: str(s["timeout"]), "d", argv=[]) == 0
-    assert capsys.readouterr().out.strip() == "180"
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "180"
     monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "45")  # the user's own wins
     assert run_cli(flow, ScoreParams, lambda s: "given", "d", argv=[]) == 0
 
