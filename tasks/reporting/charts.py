@@ -92,19 +92,29 @@ def line_chart(series: dict[str, list[tuple[float, float]]], x_label: str, y_lab
 
 def histogram_chart(edges: list[float], reference: list[float], current: list[float], width: int = 300,
                     height: int = 150) -> str:
-    """Reference and current densities over the same bins, overlaid."""
-    top, bottom, left, right = 8, 22, 6, 6
+    """Reference and current densities over the same bins, overlaid, with a y axis (density: a bar's area is its
+    share of the rows) at round ticks and the bins' values at the ends and the middle."""
+    top, bottom, left, right = 8, 22, 40, 6
     peak = max([*reference, *current, 1e-12])
     bins = len(reference)
     bar = (width - left - right) / max(bins, 1)
-    parts = [f'<svg class="chart small" viewBox="0 0 {width} {height}" width="{width}" height="{height}">']
+    parts = [f'<svg class="chart small" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+             f'aria-label="reference and current density">']
+    for tick in _ticks(0.0, peak, 3):
+        y = height - bottom - tick / peak * (height - top - bottom)
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
+                     f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{_fmt(tick)}</text>')
+    parts.append(f'<text x="10" y="{(top + height - bottom) / 2}" text-anchor="middle" class="axis" '
+                 f'transform="rotate(-90 10 {(top + height - bottom) / 2})">density</text>')
     for values, color, opacity in ((reference, REFERENCE, 0.8), (current, CURRENT, 0.45)):
         for i, value in enumerate(values):
             h = value / peak * (height - top - bottom)
             parts.append(f'<rect x="{left + i * bar:.1f}" y="{height - bottom - h:.1f}" width="{max(bar - 1, 1):.1f}" '
                          f'height="{h:.1f}" fill="{color}" fill-opacity="{opacity}"/>')
+    middle = edges[len(edges) // 2]
     parts.append(f'<text x="{left}" y="{height - 6}">{_fmt(edges[0])}</text>'
-                 f'<text x="{width - right}" y="{height - 6}" text-anchor="end">{_fmt(edges[-1])}</text></svg>')
+                 f'<text x="{(left + width - right) / 2:.1f}" y="{height - 6}" text-anchor="middle">{_fmt(middle)}'
+                 f'</text><text x="{width - right}" y="{height - 6}" text-anchor="end">{_fmt(edges[-1])}</text></svg>')
     return "".join(parts)
 
 

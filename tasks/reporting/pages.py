@@ -105,7 +105,12 @@ def performance_chart(points: list[dict], metric: str) -> str:
             realised = f"v{point['version']} realised later"
             series.setdefault(realised, []).append((x, point["realised"]))
             styles[realised] = "markers"
-    return line_chart(series, "batch (sequence number)", metric, x_names=names, styles=styles)
+    at_registration = {}
+    for point in sorted(points, key=lambda p: -p["version"]):  # the newest two versions' number at registration
+        if point.get("reference") is not None and len(at_registration) < 2:
+            at_registration.setdefault(f"v{point['version']} at registration", point["reference"])
+    return line_chart(series, "batch (sequence number)", metric, x_names=names, styles=styles,
+                      lines=at_registration or None)
 
 
 def overview_page(data: dict, base: str, store: str) -> str:

@@ -41,11 +41,42 @@ def run_document(kind: str, model: str, stages: BatchStages, drift: DriftCheck |
     """A run's findings as one plain document (what its page and its report show)."""
     ingested = stages.ingested
     return {"kind": kind, "model": model, "batch_id": ingested.batch_id, "input": ingested.input,
+            "stages": stage_rows(stages, drift, scored, live),
             "accepted": ingested.accepted, "rejected": ingested.rejected,
             "drift": drift and {"report_id": drift.report_id, "status": drift.status, "drifted": drift.drifted,
                                 "flagged": drift.flagged},
             "scoring": scored and asdict(scored), "live": live and asdict(live),
             "retrain": decision and asdict(decision), "promotion": outcome and asdict(outcome), "estimate": estimate}
+
+
+def stage_rows(stages: BatchStages, drift: DriftCheck | None, scored: Scored | None,
+               live: LivePerformance | None) -> list[dict]:
+    """Each stage the run went through, in order: how long it took and what it found, in words."""
+    ingested, raw, features, checked = stages.ingested, stages.raw_quality, stages.features, stages.feature_quality
+
+    def quality(q) -> str:
+        return (f"{'passed' if q.success else 'failed'}: {q.evaluated - len(q.failed)} of {q.evaluated} expectations "
+                f"on {q.rows:,} rows")
+
+    rows = [{"stage": f"source ({stages.source_stage})", "seconds": stages.prepare_seconds,
+             "result": f"{ingested.input:,} records"},
+            {"stage": "ingest", "seconds": ingested.seconds,
+             "result": f"{ingested.accepted:,} accepted, {ingested.rejected:,} rejected; "
+                       f"{ingested.raw_inserted:,} new"},
+            {"stage": "raw quality", "seconds": raw.seconds, "result": quality(raw)},
+            {"stage": "features", "seconds": features.seconds,
+             "result": f"{features.inserted:,} new feature documents, {features.unchanged:,} unchanged"},
+            {"stage": "feature quality", "seconds": checked.seconds, "result": quality(checked)}]
+    if scored is not None:
+        rows.append({"stage": "scoring", "seconds": scored.seconds,
+                     "result": f"{scored.scored:,} scored by v{scored.version}; {scored.new_predictions:,} new"})
+    if drift is not None:
+        rows.append({"stage": "drift check", "seconds": drift.seconds, "result": drift.status.replace("_", " ")})
+    if live is not None:
+        rows.append({"stage": "live performance", "seconds": None,
+                     "result": f"{live.metric} {live.live:.4f} on {live.rows:,} students" if live.status == "ok"
+                     else live.status.replace("_", " ")})
+    return rows
 
 
 @task(name="publish-run-report", **DB_TASK)

@@ -92,6 +92,8 @@ def test_a_run_has_a_page_and_a_self_contained_report_with_the_same_numbers(hist
     for text in (report, page):
         assert run["batch_id"] in text and "Drift: batch" in text and f"{run['scoring']['scored']}</div>" in text
         assert all(f"<td>{feature}</td>" in text for feature in run["drift"]["flagged"])
+        assert "<h2>Stages</h2>" in text and "<td>raw quality</td>" in text and "<td>scoring</td>" in text
+        assert f"{run['scoring']['scored']:,} scored by v" in text  # what each stage found, in words
     assert "<script" not in report and not re.search(r'(src|href)="https?://(?!127\.0\.0\.1)', report)
     retrain = history["runs"]["retrain"]["report"]
     assert "promoted" in Path(retrain["html"]).read_text()
@@ -99,6 +101,7 @@ def test_a_run_has_a_page_and_a_self_contained_report_with_the_same_numbers(hist
     overview = history["http"].get("/dashboard").text  # every run one click from the overview
     assert f'href="/dashboard/runs/{run["report"]["run_id"]}"' in overview
     assert f'href="/dashboard/runs/{retrain["run_id"]}"' in overview
+    assert "at registration</text>" in overview  # the performance chart's line at registration
 
 
 def test_alerts_are_stored_with_their_numbers_and_acknowledged_from_the_page(history):
