@@ -21,9 +21,8 @@ class MainParams(BatchParams):
 
 
 class ScoreParams(BatchParams):
-    """Parameters of the scoring flow (an hourly batch: 1,000 students unless told)."""
+    """Parameters of the scoring flow."""
 
-    students: int = Field(1000, ge=1, le=999_999, description="students to generate")
     problem: Problem = Field(DEFAULT_PROBLEM, description="which model scores")
     explain: bool = Field(False, description="log each prediction with its reasons (the inputs that moved it most); "
                                              "the dashboard's student page shows them")

@@ -121,9 +121,28 @@ def render_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def _live_words(live: dict) -> str:
+    """What the labels said about the champion, or plainly why they said nothing."""
+    if live["status"] == "ok":
+        words = (f"{live['metric']} {live['live']:.4f} vs {live['reference']:.4f} at registration, on "
+                 f"{live['rows']} students it had scored")
+        if live.get("estimated") is not None:
+            words += f"; the label-free estimate for them was {live['estimated']:.4f}"
+        return words
+    if live["status"] == "insufficient_data":
+        return (f"not measured: {live['rows']} of this batch's students had been scored by v{live['version']} "
+                f"(at least {live.get('needed') or 'more'} needed; score a batch first, then bring in its labels: "
+                "--labels-for BATCH_ID)")
+    if live["status"] == "label_rule_differs":
+        return f"not measured: this batch's labels answer another question than v{live['version']}'s label rule"
+    return "not measured: no champion yet"
+
+
 def _drift_line(drift: dict) -> str:
     from tasks.monitoring.drift import describe_drifted
 
+    if drift["status"] == "insufficient_data":
+        return f"drift      not measured vs v{drift['reference_version']}: {'; '.join(drift['notes'])}"
     drifted = describe_drifted(drift["drifted"])
     return f"drift      {drift['status']} vs v{drift['reference_version']}: drifted {drifted}"
 
@@ -160,11 +179,7 @@ def render_score(summary: dict) -> str:
 def render_retrain(summary: dict) -> str:
     """The retraining flow's lines."""
     live, decision, promotion = summary["live"], summary["retrain"], summary["promotion"]
-    measured = (f": {live['metric']} {live['live']:.4f} vs {live['reference']:.4f} at registration "
-                f"({live['rows']} rows)" if live["status"] == "ok" else "")
-    if live.get("estimated") is not None:
-        measured += f"; the label-free estimate for these rows was {live['estimated']:.4f}"
-    lines = [render_summary(summary), _drift_line(summary["drift"]), f"live       {live['status']}{measured}",
+    lines = [render_summary(summary), _drift_line(summary["drift"]), f"live       {_live_words(live)}",
              f"retrain    {'yes' if decision['retrain'] else 'no'}: {'; '.join(decision['reasons'])}"]
     if promotion:
         lines.append(f"promotion  {promotion['reason']} (champion v{promotion['champion_after']})")

@@ -27,7 +27,7 @@ def live_performance(labels: pd.DataFrame, predictions: pd.DataFrame, target: st
     version = model.version
     joined = labels.merge(latest_per_student(predictions), on="student_id")
     if len(joined) < min_rows:
-        return LivePerformance("insufficient_data", len(joined), version)
+        return LivePerformance("insufficient_data", len(joined), version, needed=min_rows)
     if model.spec.classifies:
         live = float((joined["prediction"].astype(int) == joined[target].astype(int)).mean())
         rates = realised_rates(joined["prediction"], joined[target])

@@ -57,3 +57,4 @@ class LivePerformance:
     estimate_error: float | None = None  # live - estimated (negative = the estimate was optimistic)
     rates: dict | None = None  # the positive class's precision and recall on the labels ({value, rows})
     segments: dict | None = None  # performance per group of students (segments.py: SegmentReport.as_dict)
+    needed: int | None = None  # insufficient data: the fewest scored-then-labelled students it takes

@@ -52,7 +52,7 @@ def test_a_deployment_sets_no_defaults_of_its_own_so_an_override_keeps_the_rest(
     none; the only parameters are a trigger's, filled from its event."""
     for name, deployment in deployments().items():
         assert "parameters" not in deployment, name
-    assert ScoreParams().students == 1000 and ScoreParams(drift={"grade_inflation": 5}).students == 1000
+    assert ScoreParams().students == ScoreParams(drift={"grade_inflation": 5}).students == 2000
 
 
 def test_the_checker_finds_a_repeated_default():

@@ -59,10 +59,27 @@ def test_the_retraining_summary_and_its_lines():
     summary = retrain_summary(stages(), STORED, DRIFT, live, RetrainDecision(True, ["material drift"]), outcome,
                               REPORT)
     text = render_retrain(summary)
-    assert "live       ok: accuracy 0.7900 vs 0.8600 at registration (800 rows); the label-free estimate for " \
-           "these rows was 0.8400" in text
+    assert "live       accuracy 0.7900 vs 0.8600 at registration, on 800 students it had scored; the label-free " \
+           "estimate for them was 0.8400" in text
     assert "retrain    yes: material drift" in text
     assert "promotion  challenger better by 0.08 (p = 1e-6) (champion v4)" in text
+
+
+@pytest.mark.parametrize(("live", "says"), [
+    (LivePerformance("insufficient_data", 0, 3, needed=100),
+     "live       not measured: 0 of this batch's students had been scored by v3 (at least 100 needed; score a "
+     "batch first, then bring in its labels: --labels-for BATCH_ID)"),
+    (LivePerformance("label_rule_differs", version=3),
+     "live       not measured: this batch's labels answer another question than v3's label rule"),
+    (LivePerformance("no_champion"), "live       not measured: no champion yet"),
+])
+def test_a_check_that_measured_nothing_says_so_plainly(live, says):
+    thin = DriftCheck("insufficient_data", {}, [], 0.0, ["need at least 500 current rows and 100 reference rows to "
+                                                          "say anything about drift (have 300 and 800)"], "r1", 3, 0.1)
+    text = render_retrain(retrain_summary(stages(), STORED, thin, live, RetrainDecision(False, ["nothing"]), None,
+                                          REPORT))
+    assert says in text
+    assert "drift      not measured vs v3: need at least 500 current rows" in text
 
 
 def test_the_rollback_line():
