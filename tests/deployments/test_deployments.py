@@ -49,7 +49,7 @@ def test_deploy_from_prefect_yaml_run_through_a_worker_and_retrain_on_the_drift_
     assert set(found) == {*EXPECTED, "rollback"}
     check_schedules(found)
     assert found["main"]["parameters"] == {}  # the flow's own defaults
-    assert found["score"]["parameters"] == {"params": {"students": 1000}}
+    assert found["score"]["parameters"] == {}  # every default in the flow's model: an override keeps the rest
     assert found["main"]["work_pool_name"] == "student-pipeline-pool"
     assert "student-pipeline" in found["retrain"]["tags"] and found["score"]["description"]
     assert found["drill"]["parameters"] == {}
@@ -93,7 +93,7 @@ def test_serve_script_registers_the_deployments_with_their_schedules(prefect_ser
         check_schedules(found)
         assert len({d["flow_id"] for d in found.values()}) == 5
         assert all(d["work_pool_name"] is None for d in found.values())  # served: no pool needed
-        assert found["score"]["parameters"] == {"params": {"students": 1000}}
+        assert found["score"]["parameters"] == {}  # every default in the flow's model: an override keeps the rest
         automations = server.wait_for(lambda: server.post("/automations/filter"), 60, "the drift trigger's automation")
         assert [a["name"] for a in automations] == ["retrain-on-drift"]
     finally:
