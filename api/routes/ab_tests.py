@@ -107,6 +107,10 @@ def create(params: ABTestParams, request: Request, caller: Operator) -> dict:
         raise HTTPException(409, f"v{version_a} answers '{arms[0].label_rule.text}' and v{params.version_b} "
                                  f"'{arms[1].label_rule.text}': versions trained for different label rules are "
                                  "never compared")
+    mismatch = arms[1].inputs_missing_from(arms[0].contract)  # requests carry A's inputs: B must read them
+    if mismatch:
+        raise HTTPException(409, f"{mismatch}; an A/B test's arms answer the same requests, so B may not need inputs "
+                                 f"v{version_a} does not have")
     metric, baseline, n_per_arm = plan(db, name, version_a, params)
     design = {"mode": "split", "split_n_per_arm": n_per_arm}
     if params.mode == "shadow":  # every student in both arms: n_per_arm is the labelled students in all

@@ -146,3 +146,18 @@ def test_a_shadow_test_answers_with_a_scores_with_b_and_compares_them_pairwise(s
     assert concluded["state"] == "concluded" and not concluded["result"]["promoted"] or other == 2
     page = service.anonymous.get("/dashboard/ab-tests").text
     assert "shadow" in page
+
+
+def test_a_test_whose_b_needs_inputs_a_lacks_is_refused(service):
+    """Requests carry the champion's inputs: a B trained on a dataset's extra field could not read them."""
+    document = service.db["models"].find_one({"name": "high_performer", "version": 2}, {"_id": 0})
+    extra = {"name": "absences", "kind": "number", "low": 0, "high": 90, "values": [], "description": "",
+             "segment": False}
+    document.update(version=99, identity="with-extras", feature_schema={**document["feature_schema"],
+                                                                       "extras": [extra]})
+    service.db["models"].insert_one(document)
+    try:
+        refused = service.http.post("/ab-tests", json={"name": "extras", "version_b": 99})
+        assert refused.status_code == 409 and "absences" in refused.json()["detail"]
+    finally:
+        service.db["models"].delete_one({"name": "high_performer", "version": 99})
