@@ -132,3 +132,39 @@ def share_chart(categories: list[str], reference: list[float], current: list[flo
                      f'<text x="{label_width + max(ref, cur) * scale + 4:.1f}" y="{y + 12}">{cur:.0%}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def interval_chart(difference: float, low: float, high: float, margin: float, width: int = 420, height: int = 70,
+                   label: str = "B - A") -> str:
+    """An estimate with its interval on a line through zero and the margin: where B stands against A, and how
+    sure that is (an interval clear of zero and past the margin is a win that promotes)."""
+    points = [difference, low, high, 0.0, margin, -margin]
+    span = max(abs(p) for p in points) * 1.15 or 0.05
+    left, right = 16, 16
+
+    def sx(x: float) -> float:
+        return left + (x + span) / (2 * span) * (width - left - right)
+
+    mid = height / 2
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+             f'aria-label="{escape(label)} with its interval">',
+             f'<line x1="{sx(0):.1f}" x2="{sx(0):.1f}" y1="8" y2="{height - 18}" stroke="#64748b"/>',
+             f'<line x1="{sx(margin):.1f}" x2="{sx(margin):.1f}" y1="8" y2="{height - 18}" stroke="#16a34a" '
+             f'stroke-dasharray="3 3"/><text x="{sx(margin) + 3:.1f}" y="16" class="axis">margin {margin:g}</text>',
+             f'<line x1="{sx(low):.1f}" x2="{sx(high):.1f}" y1="{mid:.1f}" y2="{mid:.1f}" stroke="#2563eb" '
+             f'stroke-width="4"/><circle cx="{sx(difference):.1f}" cy="{mid:.1f}" r="5" fill="#2563eb">'
+             f'<title>{escape(label)} {difference:+.4f} [{low:+.4f}, {high:+.4f}]</title></circle>']
+    for tick in _ticks(-span, span, 4):
+        parts.append(f'<text x="{sx(tick):.1f}" y="{height - 4}" text-anchor="middle">{_fmt(tick)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def progress_bar(done: int, total: int, width: int = 420, height: int = 22) -> str:
+    """How far a test is toward its planned size."""
+    share = min(done / total, 1.0) if total else 0.0
+    return (f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+            f'aria-label="progress to the horizon"><rect x="1" y="1" width="{width - 2}" height="{height - 2}" '
+            f'fill="#f1f5f9"/><rect x="1" y="1" width="{(width - 2) * share:.1f}" height="{height - 2}" '
+            f'fill="{"#16a34a" if share >= 1 else "#2563eb"}"/><text x="{width / 2}" y="{height - 6}" '
+            f'text-anchor="middle">{done:,} of {total:,} ({share:.0%})</text></svg>')

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from tasks.reporting.charts import histogram_chart, line_chart, share_chart
+from tasks.reporting.charts import histogram_chart, interval_chart, line_chart, progress_bar, share_chart
 
 NAV = [("", "Overview"), ("/quality", "Data quality"), ("/drift", "Drift"), ("/groups", "Groups"),
        ("/ab-tests", "A/B tests"), ("/alerts", "Alerts")]
@@ -229,7 +229,15 @@ def quality_page(batches: list[dict], base: str, store: str) -> str:
 
 
 def ab_tests_page(tests: list[dict], base: str, store: str) -> str:
-    """The A/B tests with their arms and numbers."""
+    """The A/B tests with their arms and numbers, each with its progress toward the horizon and where B stands
+    (the difference and its interval against zero and the margin)."""
+    for test in tests:
+        standing = test.get("standing") or {}
+        estimate = standing.get("estimate") or {}
+        labelled = standing.get("labelled") or {}
+        test["progress_svg"] = progress_bar(min(labelled.values()), test["n_per_arm"]) if labelled else ""
+        test["interval_svg"] = interval_chart(estimate["difference"], estimate["ci_low"], estimate["ci_high"],
+                                              test["margin"]) if estimate.get("difference") is not None else ""
     return render("ab_tests.html", base, "/ab-tests", store, tests=tests, title="A/B tests")
 
 

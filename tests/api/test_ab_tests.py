@@ -53,6 +53,7 @@ def test_an_ab_test_from_plan_to_promotion(service):
     page = service.anonymous.get("/dashboard/ab-tests").text  # the page measures a running test itself
     least = min(standing["labelled"].values())
     assert f"Progress to the horizon: {least} of {test['n_per_arm']} labelled units" in page
+    assert 'aria-label="progress to the horizon"' in page and "margin 0.01</text>" in page  # the charts
     assert f'<td class="num">{standing["served"]["A"]}</td>' in page
     assert estimate["b"] - estimate["a"] > 0.1 and estimate["ci_low"] > 0 and estimate["p_value"] < 0.001
 
