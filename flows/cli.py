@@ -145,6 +145,7 @@ def starting_line(flow_fn: Callable) -> str:
     """What the run is about to do, said before the slow parts start (a temporary Prefect server takes 5-20 s)."""
     from urllib.parse import urlsplit
 
+    from infra.errors import StorageError
     from infra.storage import store_name
 
     api = os.environ.get("PREFECT_API_URL", "").strip()
@@ -154,7 +155,11 @@ def starting_line(flow_fn: Callable) -> str:
     prefect = f"the Prefect server at {api}" if api else "a temporary Prefect server (5-20 s to start; set " \
                                                          "PREFECT_API_URL to use a running one)"
     name = getattr(flow_fn, "name", getattr(flow_fn, "__name__", "flow"))
-    return f"starting   {name} on {store_name()}, through {prefect}"
+    try:
+        store = store_name()
+    except StorageError:  # a MONGO_URI that cannot be read: the run's own check says what is wrong with it
+        store = "the MongoDB of MONGO_URI"
+    return f"starting   {name} on {store}, through {prefect}"
 
 
 def run_cli(
