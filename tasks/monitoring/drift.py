@@ -138,10 +138,15 @@ def multivariate_drift(reference: pd.DataFrame, current: pd.DataFrame, numeric: 
     side's rows take part, and only rows complete in them (missing values have their own check)."""
     columns = [name for name in numeric if reference[name].notna().mean() >= 0.5 and current[name].notna().mean()
                >= 0.5 and pd.to_numeric(reference[name], errors="coerce").std() > 0]
-    ref = reference[columns].apply(pd.to_numeric, errors="coerce").dropna().to_numpy(dtype=float)
-    cur = current[columns].apply(pd.to_numeric, errors="coerce").dropna().to_numpy(dtype=float)
+    ref = reference[columns].apply(pd.to_numeric, errors="coerce").dropna()
+    cur = current[columns].apply(pd.to_numeric, errors="coerce").dropna()
+    ref = ref[np.isfinite(ref.to_numpy(dtype=float)).all(axis=1)]
+    cur = cur[np.isfinite(cur.to_numpy(dtype=float)).all(axis=1)]
+    varies = ref.std(ddof=0) > 1e-12  # a column constant over the complete rows (a school's fixed field) says nothing
+    columns = [name for name in columns if varies[name]]
     if len(columns) < 3 or len(ref) < 20 or len(cur) < 10:
         return None
+    ref, cur = ref[columns].to_numpy(dtype=float), cur[columns].to_numpy(dtype=float)
     centre, scale = ref.mean(axis=0), ref.std(axis=0)
     ref, cur = (ref - centre) / scale, (cur - centre) / scale
     rng = np.random.default_rng(seed)

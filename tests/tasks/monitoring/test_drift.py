@@ -271,3 +271,21 @@ def test_power_at_the_default_sizes_and_a_categorical_move_of_the_same_size():
         categorical_hits += detect_drift(reference, mixed, COLUMNS, ["c"], DEFAULTS).drifted["distribution"] == ["c"]
     assert numeric_hits / REPEATS >= 0.90 and categorical_hits / REPEATS >= 0.80  # measured: 0.99, 0.99
     assert alarms / REPEATS <= 0.08  # measured: 0.015
+
+
+def test_the_multivariate_check_skips_what_says_nothing_and_never_fails_on_messy_columns():
+    """A column constant over the complete rows, one mostly missing, infinities and text: left out, not an error."""
+    from tasks.monitoring.drift import multivariate_drift
+
+    rng = np.random.default_rng(16)
+    reference = pd.DataFrame(rng.standard_normal((600, 4)), columns=["a", "b", "c", "d"])
+    current = pd.DataFrame(rng.standard_normal((600, 4)), columns=["a", "b", "c", "d"])
+    for frame in (reference, current):
+        frame["constant_where_complete"] = np.where(rng.random(600) < 0.3, np.nan, 5.0)
+        frame["mostly_missing"] = np.where(rng.random(600) < 0.8, np.nan, 1.0)
+        frame["text"] = "x"
+    current.loc[0, "a"] = np.inf
+    found = multivariate_drift(reference, current, ["a", "b", "c", "d", "constant_where_complete", "mostly_missing",
+                                                    "text"], 0.9)
+    assert found.numbers["features"] == ["a", "b", "c", "d"] and not np.isnan(found.p_value)
+    assert multivariate_drift(reference, current, ["a", "b"], 0.9) is None  # two features: nothing to relate
