@@ -17,7 +17,7 @@ from tests.conftest import REFERENCE_RECORD
 
 PAYLOAD = "<img src=x onerror=\"document.title='PWNED'\">"
 PAGES = ["/dashboard", "/dashboard/quality", "/dashboard/alerts", "/dashboard/ab-tests", "/dashboard/drift",
-         "/dashboard/sign-in"]
+         "/dashboard/sign-in", "/dashboard/groups", "/dashboard/students/66000001"]
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +30,12 @@ def hostile(service):
               "courses": [{"course": PAYLOAD, "credits": 3, "grades": [50]}]}
     ingest_batch.fn(BatchInput(f"file-{PAYLOAD}", False, [record, "not a record"], {"type": "file"}), 1000)
     aggregate_features.fn(f"file-{PAYLOAD}")
-    from tasks.monitoring.params import DriftParams
-    from tasks.monitoring.tasks import check_drift
+    from tasks.monitoring.params import DriftParams, EstimateParams
+    from tasks.monitoring.tasks import check_drift, estimate_performance
     from tasks.scoring.tasks import score_batch
 
-    score_batch.fn(f"file-{PAYLOAD}", "high_performer")
+    score_batch.fn(f"file-{PAYLOAD}", "high_performer", explain=True)  # the major reaches the stored reasons
+    estimate_performance.fn(f"file-{PAYLOAD}", "high_performer", EstimateParams())  # and the groups page
     drift = check_drift.fn(f"file-{PAYLOAD}", "high_performer", DriftParams(), announce=False)
     PAGES.append(f"/dashboard/drift/{drift.report_id}")
     yield service
@@ -47,7 +48,8 @@ def test_text_from_data_and_clients_is_text_on_every_page(hostile, index, tmp_pa
     page = hostile.anonymous.get(path)
     assert page.status_code == 200
     assert PAYLOAD not in page.text and "<img src=x" not in page.text
-    if path in ("/dashboard/quality", "/dashboard/alerts", "/dashboard/ab-tests") or "/drift/" in path:
+    if path in ("/dashboard/quality", "/dashboard/alerts", "/dashboard/ab-tests", "/dashboard/groups",
+                "/dashboard/students/66000001") or "/drift/" in path:
         assert "&lt;img src=x onerror=" in page.text  # it is there, as text
     if shutil.which("chromium"):
         dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
