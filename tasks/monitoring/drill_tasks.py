@@ -26,7 +26,7 @@ from tasks.monitoring.drift import detect_drift, tagged
 from tasks.monitoring.drill import SCENARIOS, DrillRun
 from tasks.monitoring.estimate import expected_accuracy, expected_mae
 from tasks.monitoring.params import DrillParams
-from tasks.monitoring.segments import segment_gaps
+from tasks.monitoring.segments import segment_gaps, with_outcomes
 from tasks.registry.loss import predicted_errors
 from tasks.registry.records import model_calibration, reference_frame
 from tasks.registry.store import find_champion
@@ -59,10 +59,7 @@ class DrillChampion:
     @property
     def outcomes(self) -> pd.DataFrame:
         """The held-out reference rows with whether the champion was right (each group's gap at registration)."""
-        held_out = self.reference.dropna(subset=["prediction"])
-        target = problem_spec(PROBLEM).target
-        return held_out.assign(correct=(held_out["prediction"].astype(int) == held_out[target].astype(int))
-                               .astype(float))
+        return with_outcomes(self.reference, problem_spec(PROBLEM).target, classifies=True)
 
     def describe(self) -> dict:
         """What the scorecard says about the champion."""
@@ -170,8 +167,7 @@ def run_drill_scenario(database: str, scenario: str, seeds: list[int], params: D
         realised = float((predicted["prediction"].to_numpy() == frame[target].astype(int).to_numpy()).mean())
         significant = [tagged(f.kind, f.feature) for f in report.findings
                        if f.significant and not f.material and f.kind in report.deciding]
-        outcomes = frame.assign(correct=(predicted["prediction"].to_numpy() == frame[target].astype(int).to_numpy())
-                                .astype(float))
+        outcomes = with_outcomes(current, target, classifies=True)
         groups = segment_gaps(outcomes, SEGMENTS, "correct", True, False, params.segments, "labels", "accuracy",
                               champion.outcomes)
         scores = champion.regressor.predict(model_inputs(champion.regressor, frame))

@@ -74,6 +74,15 @@ class SegmentReport:
                 "groups": [asdict(g) for g in self.groups], "material": [g.name for g in self.material]}
 
 
+def with_outcomes(frame: pd.DataFrame, target: str, classifies: bool) -> pd.DataFrame:
+    """The rows with a prediction and a label, each with its outcome: ``correct`` (1/0) for a classifier,
+    ``abs_error`` for a regressor (what ``segment_gaps`` compares, on a batch's labels or a reference)."""
+    rows = frame.dropna(subset=["prediction", target])
+    if classifies:
+        return rows.assign(correct=(rows["prediction"].astype(int) == rows[target].astype(int)).astype(float))
+    return rows.assign(abs_error=(rows["prediction"] - rows[target]).abs())
+
+
 def group_labels(values: pd.Series) -> pd.Series:
     """A segment field's values as group names: yes/no for booleans, text otherwise, ``(missing)`` for gaps."""
     def name(value) -> str:

@@ -27,7 +27,7 @@ from tasks.monitoring.live import latest_per_student, live_performance, realised
 from tasks.monitoring.params import DriftParams, EstimateParams, LiveParams, SegmentParams
 from tasks.monitoring.report import drift_markdown, drift_rows, estimate_caveat, histogram_data
 from tasks.monitoring.results import DriftCheck, LivePerformance, PerformanceEstimate
-from tasks.monitoring.segments import SegmentReport, segment_gaps
+from tasks.monitoring.segments import SegmentReport, segment_gaps, with_outcomes
 from tasks.registry.calibration import apply_calibration, correct_probabilities
 from tasks.registry.loss import predicted_errors
 from tasks.registry.results import ModelVersion
@@ -46,11 +46,7 @@ def registration_outcomes(db, model: ModelVersion) -> pd.DataFrame | None:
         return None
     if "prediction" not in reference or model.name not in reference:
         return None
-    held_out = reference.dropna(subset=["prediction", model.name])
-    if model.spec.classifies:
-        return held_out.assign(correct=(held_out["prediction"].astype(int) == held_out[model.name].astype(int))
-                               .astype(float))
-    return held_out.assign(abs_error=(held_out["prediction"] - held_out[model.name]).abs())
+    return with_outcomes(reference, model.name, model.spec.classifies)  # the held-out rows (those predicted)
 
 
 def check_segments(db, batch_id: str, model: ModelVersion, frame: pd.DataFrame, source: str,
@@ -236,10 +232,8 @@ def measure_live_performance(batch_id: str, name: str, settings: LiveParams, lev
                                columns=["student_id", "prediction", "probability", "batch_id", "scored_at"])
     live = live_performance(labels, predictions, name, model, settings.min_live_rows, level)
     if live.status == "ok":
-        joined = labelled.merge(latest_per_student(predictions), on="student_id")
-        outcome = (joined["prediction"].astype(int) == joined[name].astype(int)).astype(float) \
-            if model.spec.classifies else (joined["prediction"] - joined[name]).abs()
-        joined["correct" if model.spec.classifies else "abs_error"] = outcome
+        joined = with_outcomes(labelled.merge(latest_per_student(predictions), on="student_id"), name,
+                               model.spec.classifies)
         by_group = check_segments(db, batch_id, model, joined, "labels", segments or SegmentParams())
         live = replace(live, segments=by_group.as_dict())
         store.record_performance(db, name, live.version, batch_id, "labels", live.metric, live.live, live.rows,
