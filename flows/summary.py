@@ -44,6 +44,7 @@ def training_summary(run: TrainingRun | None) -> dict:
     ranges = {row["model"]: [row[key] for key in row if key.startswith("cv_") and key.endswith(("_low", "_high"))]
               for row in run.report.leaderboard}
     return {"best": run.report.best, "oracle_gap_test": run.report.oracle_gap_test, "report": run.report.folder,
+            "page": run.report.page,
             "models": [{"algorithm": r.algorithm, "version": r.version, "val_score": round(r.score, 4),
                         "existing": r.existing, **({"cv_range": ranges[r.algorithm]} if ranges.get(r.algorithm)
                                                    else {})} for r in run.registered],
@@ -116,7 +117,8 @@ def render_summary(summary: dict) -> str:
             lines.append(f"small data {training['small_data']}")
         lines.append(f"best       {training['best']}; test gap to the oracle {training['oracle_gap_test']}")
         lines.append(f"champion   {training['champion']['reason']}")
-        lines.append(f"report     {training['report']}")
+        lines.append(f"report     {training['page'] or training['report']}"
+                     + (f" (a copy in {training['report']})" if training["page"] else ""))
     lines.append("seconds    " + ", ".join(f"{stage} {secs:.2f}" for stage, secs in summary["seconds"].items()))
     return "\n".join(lines)
 

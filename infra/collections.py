@@ -32,6 +32,7 @@ API_KEYS = "api_keys"  # the service's credentials, hashed, with their scopes
 API_SESSIONS = "api_sessions"  # the dashboard's signed-in sessions (hashed ids, a CSRF token each)
 PERFORMANCE = "performance"  # each model version's measured (and estimated) performance per batch
 RUN_REPORTS = "run_reports"  # what a scoring or retraining run found, as its dashboard page and HTML report show
+REPORT_FILES = "report_files"  # a GridFS bucket: reports, training plots and Data Docs pages, served over http
 IN_CHUNK = 200  # values per $in query (see find_in)
 logger = logging.getLogger(__name__)
 

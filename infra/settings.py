@@ -99,6 +99,12 @@ class Settings(BaseSettings):
         """The dashboard's address for links: PIPELINE_DASHBOARD_URL, or the service's own."""
         return (self.dashboard_url or f"http://{self.api_host}:{self.api_port}/dashboard").rstrip("/")
 
+    def dashboard_link(self, path: str) -> str:
+        """The http address of a dashboard page or kept file (``path`` below the dashboard, quoted)."""
+        from urllib.parse import quote
+
+        return f"{self.dashboard_base}/{quote(path)}"
+
     @property
     def local_mongo_path(self) -> Path:
         """The local MongoDB server's folder."""

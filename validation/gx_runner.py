@@ -6,7 +6,9 @@ The GX project lives in ``<artifacts>/gx`` (a file context), so Data Docs keep e
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +29,7 @@ class SuiteResult:
     findings: list[dict] = field(default_factory=list)  # warning-level expectations that failed
     rows: int = 0
     data_docs: str = ""
+    page: str = field(default="", repr=False)  # this validation's Data Docs page, made offline (see offline_page)
 
     def as_dict(self) -> dict:
         """The result as plain values."""
@@ -111,8 +114,39 @@ def _run_suite(frame: pd.DataFrame, suite, asset_name: str, gx_root: Path, run_n
                  "sample": [_plain(v) for v in (result.result.get("partial_unexpected_list") or [])[:5]]}
         (findings if (config.meta or {}).get("severity") == "warning" else failed).append(entry)
     docs = context.get_docs_sites_urls()
+    [key] = list(outcome.run_results)
+    pages = context.get_docs_sites_urls(resource_identifier=key)
+    page = Path(pages[0]["site_url"].removeprefix("file://")) if pages and pages[0].get("site_url") else None
     return SuiteResult(suite=suite.name, success=not failed, evaluated=len(validation.results), failed=failed,
-                       findings=findings, rows=len(frame), data_docs=docs[0]["site_url"] if docs else "")
+                       findings=findings, rows=len(frame), data_docs=docs[0]["site_url"] if docs else "",
+                       page=offline_page(page.read_text(encoding="utf-8")) if page and page.is_file() else "")
+
+
+SCRIPT = re.compile(r"<script\b.*?</script\s*>", re.IGNORECASE | re.DOTALL)
+REMOTE = re.compile(r"<(?:link|img)\b[^>]*\b(?:href|src)=[\"']?(?:https?:)?//[^>]*>", re.IGNORECASE)
+RELATIVE = re.compile(r"""\b(href|src)=(["'])(?!#|https?:|data:)[^"']*\2""", re.IGNORECASE)
+FONTS = re.compile(r"@font-face\s*\{[^}]*\}")
+REMOTE_URL = re.compile(r"url\(\s*['\"]?(?:https?:)?//[^)]*\)")
+ICONS = {"fa-check-circle": "\\2714", "fa-times": "\\2718", "fa-times-circle": "\\2718",
+         "fa-exclamation-triangle": "\\26A0", "fa-info-circle": "\\2139"}
+
+
+def offline_page(html: str) -> str:
+    """A Data Docs validation page that reads whole offline and from any server: the CDN stylesheets and scripts
+    (Bootstrap, jQuery, Vega, Font Awesome), GX's remote logos (one carries the context's id) and its fonts (files
+    in the site folder) removed, every inline script removed (the page's results are HTML; scripts only add
+    filters), links into the GX site folder dropped (they exist only on the machine that ran it); GX's own styles
+    are inline in the page already, and the few Bootstrap rules its layout uses are added inline."""
+    html = REMOTE.sub("", SCRIPT.sub("", html))
+    html = REMOTE_URL.sub("none", FONTS.sub("", html))
+    html = RELATIVE.sub(lambda m: f"{m.group(1)}={m.group(2)}#{m.group(2)}", html)
+    return html.replace("</head>", f"<style>{_offline_styles()}</style></head>", 1)
+
+
+@lru_cache(maxsize=1)
+def _offline_styles() -> str:
+    icons = " ".join(f".{name}::before {{ content: \"{glyph}\"; }}" for name, glyph in ICONS.items())
+    return Path(__file__).with_name("data_docs_offline.css").read_text(encoding="utf-8") + icons
 
 
 def _plain(value):

@@ -8,10 +8,11 @@ import html
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import Operator, caller_of, require, verify
 from api.sessions import COOKIE, LIFETIME, check_csrf, end_session, start_session
+from infra.report_files import read_file
 from infra.storage import describe_store
 from tasks.alerting.store import acknowledge
 from tasks.reporting import pages, store
@@ -195,6 +196,32 @@ def student(student_id: int, request: Request) -> HTMLResponse:
                          "prediction": prediction, "probability": probability, "explanation": found, "stored": False}
             break
     return _page(request, pages.student_page(data, explained, BASE, where))
+
+
+@reader.get("/training/{stamp}", response_class=HTMLResponse)
+def training(stamp: str, request: Request) -> HTMLResponse:
+    """A training run's report: leaderboard, champion decision, plots."""
+    db, where = _context(request)
+    report = store.training_report(db, stamp)
+    if report is None:
+        raise HTTPException(404, "no training report with that id")
+    return _page(request, pages.training_page(report, BASE, where))
+
+
+@reader.get("/files/{path:path}")
+def kept_file(path: str, request: Request) -> Response:
+    """A kept report file (a run's HTML report, a training plot, a Data Docs page), from the store. An HTML file
+    is served sandboxed (no script runs, it cannot reach the dashboard's cookies): it is a report, not a page of
+    the service."""
+    db, _ = _context(request)
+    found = read_file(db, path)
+    if found is None:
+        raise HTTPException(404, "no such file")
+    data, content_type = found
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=60"}
+    if content_type.startswith("text/html"):
+        headers["Content-Security-Policy"] = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+    return Response(data, media_type=content_type, headers=headers)
 
 
 @reader.get("/runs/{run_id}", response_class=HTMLResponse)

@@ -14,6 +14,7 @@ from infra.artifacts import publish_link, publish_markdown
 from infra.collections import ensure_indexes
 from infra.files import write_atomically, write_text_atomically
 from infra.progress import Progress, run_logger
+from infra.report_files import save_file
 from infra.retry import DB_TASK, stopwatch
 from infra.settings import get_settings
 from infra.storage import describe_store, get_database
@@ -157,10 +158,21 @@ def ingest_batch(batch: BatchInput, truth_bucket: int) -> Ingested:
                     [finding["message"] for finding in sanity], batch.contract)
 
 
-def _publish(key: str, batch_id: str, result: SuiteResult, extra: list[str]) -> None:
-    publish_markdown(key, quality_markdown(batch_id, result, extra), f"Data quality for batch {batch_id}")
+def _publish(db, stage: str, batch_id: str, result: SuiteResult, extra: list[str]) -> SuiteResult:
+    """Keep the validation's Data Docs page in the store (any machine's service serves it: the GX site is files on
+    the machine that validated), link it, and publish the quality summary. Returns the result with its Data
+    Docs address the page's http one."""
+    from dataclasses import replace
+
+    if result.page:
+        path = save_file(db, f"data-docs/{batch_id}/{stage}.html", result.page.encode("utf-8"),
+                                         "text/html; charset=utf-8", batch_id=batch_id, kind="data-docs")
+        result = replace(result, data_docs=get_settings().dashboard_link(f"files/{path}"))
+    publish_markdown(f"data-quality-{stage}", quality_markdown(batch_id, result, extra),
+                     f"Data quality for batch {batch_id}")
     if result.data_docs:
-        publish_link("data-docs", result.data_docs, "Great Expectations Data Docs", "Validation results")
+        publish_link("data-docs", result.data_docs, "Great Expectations Data Docs", f"Validation results ({stage})")
+    return result
 
 
 @task(name="validate-raw", **DB_TASK)
@@ -179,7 +191,7 @@ def validate_raw(batch_id: str, max_rejected_share: float) -> Quality:
                            get_settings().artifacts_path / "gx", run_name=f"{batch_id}-raw")
         decision = decide_rejected_share(len(records), len(rejected), max_rejected_share)
         reasons = top_reasons(rejected)
-    _publish("data-quality-raw", batch_id, result, gate_lines(decision, reasons))
+    result = _publish(db, "raw", batch_id, result, gate_lines(decision, reasons))
     quality = Quality(**result.as_dict(), seconds=timing["seconds"], rejected_share=round(decision.share, 4),
                       gate_passed=decision.passed, top_reasons=reasons)
     store.update_batch(db, batch_id, {"quality.raw": quality.as_document(),
@@ -228,7 +240,7 @@ def validate_features(batch_id: str) -> Quality:
         frame = pd.DataFrame(store.batch_features(db, batch_id), columns=contract.columns)
         result = run_suite(frame, features_suite(batch["kind"] == "labeled", contract), "students-features",
                            get_settings().artifacts_path / "gx", run_name=f"{batch_id}-features")
-    _publish("data-quality-features", batch_id, result, [])
+    result = _publish(db, "features", batch_id, result, [])
     quality = Quality(**result.as_dict(), seconds=timing["seconds"])
     store.update_batch(db, batch_id, {"quality.features": quality.as_document(),
                                       **({} if result.success else {"status": "quality_gate_failed"})})

@@ -251,6 +251,12 @@ def sign_in_page(base: str, store: str, problem: str | None = None) -> str:
     return render("sign_in.html", base, "/sign-in", store, title="Sign in", problem=problem)
 
 
+def training_page(report: dict, base: str, store: str) -> str:
+    """A training run's report: the leaderboard, the champion decision and the plots (served from the store)."""
+    return render("training.html", base, "", store, report=report, plots=list((report.get("plot_files") or {}).items()),
+                  title=f"Training report {report.get('stamp', '')}")
+
+
 def run_page(run: dict, report: dict | None, base: str, store: str, static: bool = False, live_url: str = "") -> str:
     """What a scoring or retraining run found: the batch, scoring, drift, live performance, the decision."""
     return render("run.html", base, "", store, static, live_url, run=run, report=report,

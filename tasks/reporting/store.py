@@ -18,6 +18,7 @@ from infra.collections import (
     STUDENTS_FEATURES,
     ensure_indexes,
 )
+from infra.report_files import file_paths, read_file
 from infra.storage import Db
 from tasks.data.store import ledger_counts
 from tasks.monitoring.drift import KINDS, describe_drifted, tagged
@@ -77,8 +78,17 @@ def overview_data(db: Db) -> dict:
     alerts = list(db[ALERTS].find({"acknowledged": False}, {"_id": 0}).sort("at", -1).limit(50))
     runs = list(db[RUN_REPORTS].find({}, {"_id": 0, "run_id": 1, "kind": 1, "batch_id": 1, "at": 1,
                                            "drift.status": 1}).sort("at", -1).limit(10))
+    trainings = [path.split("/")[1] for path in file_paths(db, "training/") if path.endswith("/metrics.json")]
     return {"counts": ledger_counts(db), "alerts": alerts, "models": [model_overview(db, name) for name in names],
-            "runs": runs}
+            "runs": runs, "trainings": trainings[::-1][:10]}
+
+
+def training_report(db: Db, stamp: str) -> dict | None:
+    """A training run's report (its metrics.json, kept in the store), or None."""
+    import json
+
+    found = read_file(db, f"training/{stamp}/metrics.json")
+    return json.loads(found[0]) if found else None
 
 
 def segment_history(db: Db, limit: int = 200) -> dict[str, list[dict]]:
@@ -146,8 +156,12 @@ def quality_rows(db: Db, limit: int = 100) -> list[dict]:
         size = batch.get("size") or 0
         expectations = [f"{stage}: {q.get('evaluated', 0)} checked, {len(q.get('failed', []))} failed"
                         for stage, q in (("raw", raw), ("features", features)) if q]
+        docs = [(stage, f"files/data-docs/{batch['batch_id']}/{stage}.html")  # kept in the store (else a GX file)
+                for stage, q in (("raw", raw), ("features", features))
+                if str(q.get("data_docs", "")).startswith("http")]
         rows.append({**batch, "share": (batch.get("rejected", 0) / size) if size else None,
-                     "reasons": raw.get("top_reasons", []), "expectations": "; ".join(expectations) or "-"})
+                     "reasons": raw.get("top_reasons", []), "expectations": "; ".join(expectations) or "-",
+                     "docs": docs})
     return rows
 
 
@@ -189,3 +203,4 @@ def monitor_gauges(db: Db, names: list[str]) -> dict:
                                             sort=[("at", -1)])
         models[name] = {"drift": drift, "estimate": estimate}
     return {"alerts": alerts, "models": models}
+

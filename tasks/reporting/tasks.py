@@ -11,10 +11,10 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from infra.artifacts import publish_link, publish_markdown, publish_table
 from infra.files import new_folder, write_text_atomically
+from infra.report_files import save_file
 from infra.retry import DB_TASK
 from infra.settings import get_settings
 from infra.storage import describe_store, get_database
@@ -94,34 +94,49 @@ def publish_run_report(kind: str, model: str, stages: BatchStages, drift: DriftC
     page = f"{settings.dashboard_base}/runs/{run_id}"
     report = drift_report(db, run["drift"]["report_id"]) if run.get("drift") else None
     html = run_page(run, report, settings.dashboard_base, describe_store(settings), static=True, live_url=page)
-    path = write_text_atomically(
-        settings.artifacts_path / "reports" / f"{run['kind']}-{run['batch_id']}-{run_id[:8]}.html", html)
+    name = f"{run['kind']}-{run['batch_id']}-{run_id[:8]}.html"
+    path = write_text_atomically(settings.artifacts_path / "reports" / name, html)  # a copy on this machine
+    kept = save_file(db, f"reports/{name}", html.encode("utf-8"), "text/html; charset=utf-8", run_id=run_id,
+                     kind="run-report")
     publish_link("run-dashboard", page, f"{run['kind']} run on the dashboard", f"The {run['kind']} run's page")
-    publish_link("run-report", path.as_uri(), f"{run['kind']} run report (HTML file)",
-                 "Self-contained report of the run, readable without the service")
+    publish_link("run-report", settings.dashboard_link(f"files/{kept}"), f"{run['kind']} run report (HTML)",
+                 "Self-contained report of the run (kept in the store; save it to read it without the service)")
     return RunReport(run_id, page, str(path))
 
 
-@task(name="publish-training-report", cache_policy=NO_CACHE)
+@task(name="publish-training-report", **DB_TASK)
 def publish_training_report(trained: list[TrainedModel], evaluation: Evaluation, registered: list[RegisteredModel],
                             decision: FirstChampion, data: TrainingData) -> TrainingReport:
-    """Write plots and metrics.json into a new folder per run, and publish the leaderboard and the report."""
+    """Keep the plots and metrics.json in the store (and a copy in a new local folder per run), and publish the
+    leaderboard, the report (its plots as images from the service) and a link to its dashboard page."""
     metric = problem_spec(data.problem).primary
     rows = leaderboard(evaluation, registered, data.problem)
     best, gap = best_and_gap(rows, data.problem)
-    folder = get_settings().artifacts_path / "training" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    settings = get_settings()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    folder = settings.artifacts_path / "training" / stamp
     pictures = make_plots(trained, best, data, evaluation)
     plots = {name: str(folder / file) for name, (file, _) in pictures.items()}
-    metrics = {"problem": data.problem, "metric": metric, "leaderboard": rows, "oracle_gap_test": gap,
+    links = {name: settings.dashboard_link(f"files/training/{stamp}/{file}") for name, (file, _) in pictures.items()}
+    metrics = {"problem": data.problem, "metric": metric, "best": best, "leaderboard": rows, "oracle_gap_test": gap,
                "champion_decision": {"reason": decision.reason, "version": decision.version,
                                      "applied": decision.applied, "numbers": decision.numbers},
-               "lineage": data.lineage, "plots": plots, "small_data": small_data_note(evaluation, data.problem)}
+               "lineage": data.lineage, "plots": plots, "small_data": small_data_note(evaluation, data.problem),
+               "target": data.target, "stamp": stamp,
+               "plot_files": {name: file for name, (file, _) in pictures.items()}}
+    document = json.dumps(metrics, indent=2, default=str)
+    db = get_database()  # the store keeps the report (any machine's service shows it); the folder is a local copy
+    for file, png in pictures.values():
+        save_file(db, f"training/{stamp}/{file}", png, "image/png", kind="training-plot")
+    save_file(db, f"training/{stamp}/metrics.json", document.encode("utf-8"), "application/json", kind="training")
     with new_folder(folder) as tmp:  # a new folder per run, never overwritten
         for file, png in pictures.values():
             (tmp / file).write_bytes(png)
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+        (tmp / "metrics.json").write_text(document)
+    page = settings.dashboard_link(f"training/{stamp}")
     publish_table("model-leaderboard", rows, f"{data.target}: models, baseline and oracle")
     publish_markdown("training-report", training_markdown(data, rows, best, gap, decision.reason, decision.applied,
-                                                          plots, folder, metrics["small_data"]),
+                                                          links, page, metrics["small_data"]),
                      f"Training report for {data.target}")
-    return TrainingReport(str(folder), best, gap, rows, plots, metrics["small_data"])
+    publish_link("training-page", page, "training report on the dashboard", f"Training report for {data.target}")
+    return TrainingReport(str(folder), best, gap, rows, plots, metrics["small_data"], page)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tasks.training.dataset import TrainingData
 from tasks.training.models import TrainedModel
 from tasks.training.plots import plot_confusion, plot_importance, plot_predicted_vs_actual, plot_roc
@@ -20,9 +18,10 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def training_markdown(data: TrainingData, rows: list[dict], best: str, gap: float | None, decision_reason: str,
-                      applied: bool, plots: dict[str, str], folder: Path, small_data: str | None = None) -> str:
+                      applied: bool, plots: dict[str, str], page: str, small_data: str | None = None) -> str:
     """The training report: data, leaderboard (and, on small data, how its numbers were made and what they cannot
-    tell apart), the best model and its gap to the oracle, the champion decision."""
+    tell apart), the best model and its gap to the oracle, the champion decision, and the plots as images (their
+    http addresses on the service: the Prefect UI shows them inline)."""
     metric = problem_spec(data.problem).primary
     chosen = f"cross-validated {metric}" if small_data else f"validation {metric}"
     return "\n".join([
@@ -33,8 +32,8 @@ def training_markdown(data: TrainingData, rows: list[dict], best: str, gap: floa
         *([small_data, ""] if small_data else []),
         f"Best by {chosen}: **{best}**; test gap to the oracle: {gap}.", "",
         f"Champion decision: {decision_reason} (applied: {applied}).", "",
-        "Plots:", *(f"- {name}: `{path}`" for name, path in plots.items()), "",
-        f"Files: `{folder}`",
+        *(f"![{name.replace('_', ' ')}]({url})" for name, url in plots.items()), "",
+        f"On the dashboard: {page}",
     ])
 
 

@@ -37,3 +37,4 @@ class TrainingReport:
     leaderboard: list[dict]
     plots: dict[str, str]
     small_data: str | None = None  # on small data: how the numbers were made and what they cannot tell apart
+    page: str = ""  # the report on the dashboard (kept in the store, shown by any machine's service)

@@ -187,3 +187,30 @@ def test_pages_drawn_by_a_browser_are_not_blank(history, tmp_path, page):
                     "--virtual-time-budget=5000", f"--screenshot={png}", f"{history['url']}/dashboard{path}"],
                    capture_output=True, timeout=120, check=True)
     assert png.is_file() and nonblank(png) > 0.05
+
+
+def test_reports_plots_and_data_docs_are_served_from_the_store_over_http(history):
+    """Nothing a link points at lives on one disk: the training report, its plots, the Data Docs pages and the run
+    reports come from GridFS through the service (an HTML file sandboxed), one click from the pages."""
+    http, main = history["http"], history["runs"]["main"]
+    stamp = main["training"]["page"].rsplit("/", 1)[1]
+    overview = http.get("/dashboard").text
+    assert f'href="/dashboard/training/{stamp}"' in overview
+    page = http.get(f"/dashboard/training/{stamp}").text
+    assert "Training report: high_performer (classification)" in page and "<td>linear</td>" in page
+    assert f'src="/dashboard/files/training/{stamp}/roc.png"' in page
+    plot = http.get(f"/dashboard/files/training/{stamp}/roc.png")
+    assert plot.status_code == 200 and plot.headers["content-type"] == "image/png"
+    assert plot.content == (Path(main["training"]["report"]) / "roc.png").read_bytes()
+    quality = http.get("/dashboard/quality").text
+    docs = f"/dashboard/files/data-docs/{main['batch_id']}/features.html"
+    assert f'href="{docs}"' in quality and main["data_docs"].endswith(docs)
+    served = http.get(docs)
+    assert served.status_code == 200 and "students-features-labeled" in served.text
+    assert served.headers["content-security-policy"].startswith("sandbox;")
+    assert "<script" not in served.text.lower()
+    report = history["runs"]["drifted"]["report"]
+    kept = http.get(f"/dashboard/files/reports/{Path(report['html']).name}")
+    assert kept.status_code == 200 and kept.text == Path(report["html"]).read_text()
+    assert http.get("/dashboard/files/reports/nope.html").status_code == 404
+    assert http.get("/dashboard/training/nope").status_code == 404

@@ -10,6 +10,7 @@ import pandas as pd
 from flows.main import main, main_flow
 from flows.params import MainParams
 from infra.collections import BATCHES, STUDENTS_FEATURES, STUDENTS_RAW, STUDENTS_REJECTED
+from infra.report_files import file_paths, read_file
 from tasks.data.synthetic import DriftKnobs
 
 
@@ -25,7 +26,12 @@ def test_main_flow_fills_every_collection_and_exports(db):
     assert db[BATCHES].find_one()["status"] == "featurized"
     assert summary["quality"]["raw"]["failed"] == 0 and summary["quality"]["features"]["failed"] == 0
     assert summary["quality"]["raw"]["evaluated"] >= 12 and summary["quality"]["features"]["evaluated"] >= 20
-    assert Path(summary["data_docs"].removeprefix("file://")).is_file()
+    # the validation's Data Docs page is kept in the store (any machine's service serves it), linked over http
+    assert summary["data_docs"] == "http://127.0.0.1:8000/dashboard/files/data-docs/gen-s21-n300-L/features.html"
+    page, content_type = read_file(db, "data-docs/gen-s21-n300-L/features.html")
+    assert content_type.startswith("text/html") and b"students-features-labeled" in page
+    assert b"<script" not in page and b"cdn." not in page  # reads whole offline
+    assert read_file(db, "data-docs/gen-s21-n300-L/raw.html") is not None
 
 
 def test_rerunning_a_batch_duplicates_nothing_and_a_new_seed_adds_one(db):
@@ -125,11 +131,22 @@ def test_main_flow_trains_registers_and_names_the_first_champion(db):
     assert model["code_version"]["source_sha256"] and model["binary"]["sha256"]
     assert load_model(db, "high_performer", alias=CHAMPION).predict(
         pd.read_parquet(first["exports"]["parquet"]).head(3)).shape == (3,)
-    report = Path(training["report"])
+    report = Path(training["report"])  # a local copy; the store keeps the report
     assert {"metrics.json", "roc.png", "confusion.png", "importance_own.png"} <= {p.name for p in report.iterdir()}
+    stamp = report.name
+    assert training["page"] == f"http://127.0.0.1:8000/dashboard/training/{stamp}"
+    assert file_paths(db, f"training/{stamp}/") == [f"training/{stamp}/{name}" for name in (
+        "confusion.png", "importance_own.png", "importance_permutation.png", "metrics.json", "roc.png")]
+    png, content_type = read_file(db, f"training/{stamp}/roc.png")
+    assert content_type == "image/png" and png == (report / "roc.png").read_bytes()
     leaderboard = Artifact.get("model-leaderboard")
     assert leaderboard is not None and "oracle" in str(leaderboard.data) and "baseline" in str(leaderboard.data)
     assert Artifact.get("training-report") is not None and Artifact.get("data-quality-raw") is not None
+    # the report's plots as images the Prefect UI renders, from the service; every link is http
+    assert f"![roc](http://127.0.0.1:8000/dashboard/files/training/{stamp}/roc.png)" in Artifact.get(
+        "training-report").data
+    assert f"({training['page']})" in Artifact.get("training-page").data  # a link artifact: [text](link)
+    assert "(http://127.0.0.1:8000/dashboard/files/data-docs/" in Artifact.get("data-docs").data
 
     second = main_flow(MainParams(students=400, seed=9))
     assert [m["version"] for m in second["training"]["models"]] == [5, 6, 7, 8]

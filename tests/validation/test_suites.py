@@ -109,3 +109,20 @@ def test_values_from_the_data_are_text_in_data_docs_never_markup(tmp_path):
                               page.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
         assert dom.split("<title>")[1].split("</title>")[0] != "PWNED"  # the handler would have set it so
         assert "onerror" in dom
+
+
+def test_a_data_docs_page_made_offline_keeps_its_results_and_loses_everything_remote():
+    from validation.gx_runner import offline_page
+
+    page = ('<html><head><link rel="stylesheet" href="https://maxcdn.bootstrapcdn.com/b.css">'
+            '<link href="../../static/styles/x.css" rel="stylesheet"><script src="https://code.jquery.com/j.js">'
+            '</script></head><body><img src="https://great-expectations-web-assets.s3.amazonaws.com/logo.png?id=1">'
+            '<a href="../../index.html">home</a><a href="#age">age</a><SCRIPT>\nalert(1)\n</SCRIPT>'
+            '<table class="table"><tr><td><i class="fas fa-check-circle text-success"></i></td>'
+            '<td>values must never be null.</td></tr></table></body></html>')
+    out = offline_page(page)
+    assert "<script" not in out.lower() and "https://" not in out and "../" not in out
+    assert 'href="#"' in out and 'href="#age"' in out  # links into the GX folder dropped, anchors kept
+    assert "values must never be null." in out and '<table class="table">' in out
+    assert out.count("<style>") == 1 and ".table" in out and '.fa-check-circle::before { content: "\\2714"; }' in out
+    assert "@font-face" not in out

@@ -43,7 +43,7 @@ def test_broken_features_fail_with_a_named_error_naming_the_column(db):
     db[STUDENTS_FEATURES].update_one({}, {"$set": {"avg_grade": 140.0, "num_courses": -1, "age": None}})
     with pytest.raises(FeatureExpectationsFailedError, match=r"avg_grade.*1 unexpected|num_courses") as info:
         validate_features.fn(batch_id)
-    assert "num_courses" in str(info.value) and "age" in str(info.value) and "Details: file://" in str(info.value)
+    assert "num_courses" in str(info.value) and "age" in str(info.value) and "Details: http://" in str(info.value)
     assert db[BATCHES].find_one({"batch_id": batch_id})["status"] == "quality_gate_failed"
 
 

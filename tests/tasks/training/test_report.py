@@ -26,10 +26,15 @@ def test_the_report_and_its_plots():
     data = make_training_data(frame, pd.DataFrame(batch.truth), "classification", 3, 0.2, 0.2, 200)
     model = fit_model("linear", data, 3, ModelParams(), tune=False, trees=10)
     rows = [{"model": "linear", "version": 1, "val_roc_auc": 0.9}]
-    text = training_markdown(data, rows, "linear", 0.012, "first champion", True, {"roc": "/r/roc.png"}, "/r")
+    text = training_markdown(data, rows, "linear", 0.012, "first champion", True,
+                             {"confusion_matrix": "http://h/dashboard/files/training/t/confusion.png"},
+                             "http://h/dashboard/training/t")
     assert text.startswith("# Training report: high_performer (classification)")
     assert "Best by validation roc_auc: **linear**; test gap to the oracle: 0.012." in text
-    assert "Champion decision: first champion (applied: True)." in text and "- roc: `/r/roc.png`" in text
+    assert "Champion decision: first champion (applied: True)." in text
+    # the plots as images the Prefect UI renders (served by the service), and the report's page
+    assert "![confusion matrix](http://h/dashboard/files/training/t/confusion.png)" in text
+    assert "On the dashboard: http://h/dashboard/training/t" in text
     importance = {"own": {"avg_grade": 2.0, "age": 0.1}, "permutation": {"avg_grade": 0.2, "age": 0.0}}
     evaluation = Evaluation([{"algorithm": "linear", "importance": importance}], None)
     plots = make_plots([model], "linear", data, evaluation)
