@@ -24,7 +24,7 @@ from tasks.data.tasks import count_collections
 from tasks.monitoring.tasks import check_drift, estimate_performance
 from tasks.registry.tasks import verify_champion
 from tasks.reporting.tasks import publish_run_report
-from tasks.scoring.tasks import score_batch
+from tasks.scoring.tasks import roll_up_predictions, score_batch
 from validation.contracts import TARGETS
 
 
@@ -40,7 +40,8 @@ def score_flow(params: ScoreParams | None = None) -> dict:
     drift = check_drift(stages.ingested.batch_id, name, params.drift_check, estimate)
     report = publish_run_report("scoring", name, stages, drift, scored=scored,
                                 estimate=estimate.as_dict() if estimate.status == "ok" else None)
-    return score_summary(stages, count_collections(), scored, estimate, drift, report)
+    rolled = roll_up_predictions()  # hourly with the schedule: the prediction log stays bounded
+    return {**score_summary(stages, count_collections(), scored, estimate, drift, report), "log": rolled}
 
 
 def main(argv: list[str] | None = None) -> int:

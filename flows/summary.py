@@ -12,6 +12,7 @@ from tasks.promotion.decisions import RetrainDecision
 from tasks.promotion.results import GateOutcome, RolledBack
 from tasks.reporting.results import RunReport
 from tasks.scoring.results import Scored
+from tasks.scoring.rollups import retention_words
 
 
 def _brief(quality: Quality) -> dict:
@@ -173,6 +174,9 @@ def render_score(summary: dict) -> str:
         f"predicted {readable_counts(scored['distribution'])}",
         _estimate_line(summary["estimate"]),
         _drift_line(summary["drift"]),
+        *([f"log        {summary['log']['rolled_up']:,} predictions of closed days rolled up; raw predictions "
+           f"kept {retention_words(summary['log']['retention_days'])}"] if summary.get("log", {}).get("rolled_up")
+          else []),
         f"report     {summary['report']['html']}",
         f"dashboard  {summary['report']['dashboard']}",
     ])

@@ -76,6 +76,11 @@ class Settings(BaseSettings):
         default=SecretStr(""), validation_alias=AliasChoices("PIPELINE_ALERT_WEBHOOK_URL", "alert_webhook_url"),
         description="where alert notifications are posted (deployments/setup_alerts.py); may hold a token",
     )
+    prediction_retention_days: int = Field(
+        default=180, ge=0, validation_alias=AliasChoices("PIPELINE_PREDICTION_RETENTION_DAYS",
+                                                         "prediction_retention_days"),
+        description="raw predictions expire this many days after they are rolled up (0: kept for ever); longer "
+                    "than labels take to arrive (live performance and A/B tests read the raw predictions)")
     server_timeout_ms: int = Field(
         default=5000, ge=100, validation_alias=AliasChoices("MONGO_TIMEOUT_MS", "server_timeout_ms")
     )

@@ -3,6 +3,8 @@ scan of predictions), so a page answers in well under a second however much the 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from bson import ObjectId
 from bson.errors import InvalidId
 
@@ -25,6 +27,7 @@ from tasks.monitoring.drift import KINDS, describe_drifted, tagged
 from tasks.monitoring.findings import finding_from_dict, upgrade_document
 from tasks.registry.store import aliases_by_version, list_versions, model_names
 from tasks.reporting.pages import performance_chart
+from tasks.scoring.rollups import log_totals
 from validation.contracts import DEFAULT_PROBLEM, problem_spec
 
 LIGHT_DRIFT = {"_id": 1, "batch_id": 1, "model": 1, "reference_version": 1, "at": 1, "status": 1, "drifted": 1,
@@ -79,8 +82,9 @@ def overview_data(db: Db) -> dict:
     runs = list(db[RUN_REPORTS].find({}, {"_id": 0, "run_id": 1, "kind": 1, "batch_id": 1, "at": 1,
                                            "drift.status": 1}).sort("at", -1).limit(10))
     trainings = [path.split("/")[1] for path in file_paths(db, "training/") if path.endswith("/metrics.json")]
+    since = (datetime.now(UTC) - timedelta(days=14)).strftime("%Y-%m-%d")
     return {"counts": ledger_counts(db), "alerts": alerts, "models": [model_overview(db, name) for name in names],
-            "runs": runs, "trainings": trainings[::-1][:10]}
+            "runs": runs, "trainings": trainings[::-1][:10], "log": log_totals(db, since, raw=False)[:40]}
 
 
 def training_report(db: Db, stamp: str) -> dict | None:

@@ -16,7 +16,21 @@ from tasks.scoring import store
 from tasks.scoring.predict import distribution, predict_frame, prediction_documents
 from tasks.scoring.reasons import contributions, top_reasons
 from tasks.scoring.results import Scored
+from tasks.scoring.rollups import retention_words, roll_up
 from validation.features import FeatureContractError, features_frame
+
+
+@task(name="roll-up-predictions", **DB_TASK)
+def roll_up_predictions() -> dict:
+    """Roll the prediction log's closed days up into counts per day, version, source and arm (equal to the raw
+    counts, or nothing is stamped), after which the raw predictions expire ``PIPELINE_PREDICTION_RETENTION_DAYS``
+    later: the log stays bounded however long the service runs."""
+    from infra.settings import get_settings
+
+    result = roll_up(get_database(), get_settings().prediction_retention_days)
+    run_logger(__name__).info("prediction log: %d predictions rolled up in %d groups (raw kept %s)",
+                              result.rolled_up, result.groups, retention_words(result.retention_days))
+    return {"rolled_up": result.rolled_up, "groups": result.groups, "retention_days": result.retention_days}
 
 
 @task(name="score-batch", **DB_TASK)
