@@ -44,7 +44,9 @@ def to_schedule(raw: dict[str, Any]):
 
 
 def runner_deployments(spec: list[dict[str, Any]]) -> list:
-    """Turn prefect.yaml's deployments into runner deployments with the same schedules, parameters and triggers."""
+    """Turn prefect.yaml's deployments into runner deployments with the same schedules, parameters, triggers and
+    concurrency limits."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 
     deployments = []
@@ -52,10 +54,13 @@ def runner_deployments(spec: list[dict[str, Any]]) -> list:
         schedules = [to_schedule(raw) for raw in item.get("schedules", [])]
         triggers = [DeploymentEventTrigger(**{k: v for k, v in t.items() if k != "type"})
                     for t in item.get("triggers", [])]
+        limit = item.get("concurrency_limit")
         deployments.append(load_flow(item["entrypoint"]).to_deployment(
             name=item["name"], description=item.get("description"), tags=item.get("tags"),
             version=item.get("version"), parameters=item.get("parameters"), schedules=schedules,
-            triggers=triggers or None))
+            triggers=triggers or None,
+            concurrency_limit=ConcurrencyLimitConfig(limit=limit["limit"], collision_strategy=ConcurrencyLimitStrategy(
+                limit.get("collision_strategy", "ENQUEUE"))) if limit else None))
     return deployments
 
 

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -54,6 +55,9 @@ def test_deploy_from_prefect_yaml_run_through_a_worker_and_retrain_on_the_drift_
     assert "student-pipeline" in found["retrain"]["tags"] and found["score"]["description"]
     assert found["drill"]["parameters"] == {}
     assert found["main"]["pull_steps"][0]["prefect.deployments.steps.set_working_directory"]["directory"] == str(ROOT)
+    assert found["retrain"]["concurrency_limit"] == 1  # one retraining at a time; a burst queues
+    assert found["retrain"]["concurrency_options"]["collision_strategy"] == "ENQUEUE"
+    assert found["main"]["concurrency_limit"] is None
     [pool] = [p for p in server.post("/work_pools/filter") if p["name"] == "student-pipeline-pool"]
     assert pool["concurrency_limit"] == 4
     automations = server.post("/automations/filter")
@@ -81,6 +85,33 @@ def test_deploy_from_prefect_yaml_run_through_a_worker_and_retrain_on_the_drift_
     assert run["state_type"] in ("SCHEDULED", "PENDING", "RUNNING", "COMPLETED")
     # ... on the drifted batch's labels: the trigger passes the event's batch id
     assert run["parameters"] == {"params": {"labels_for": "b"}}
+
+    # a burst: four more drift events at once; a worker runs them all, one at a time, each on its own batch
+    burst = ("from prefect.events import emit_event\nfor b in ['b2', 'b3', 'b4', 'b5']:\n"
+             "    emit_event(event='student-pipeline.drift.detected', resource={'prefect.resource.id': "
+             "'student-pipeline.model.high_performer'}, payload={'batch_id': b})")
+    subprocess.run([sys.executable, "-c", burst], env=server.env, check=True, timeout=60)
+    runs = server.wait_for(lambda: len(r := triggered()) == 5 and r, 90, "five retrain runs from five events")
+    assert sorted(r["parameters"]["params"]["labels_for"] for r in runs) == ["b", "b2", "b3", "b4", "b5"]
+    worker = subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "student-pipeline-pool"], cwd=ROOT,
+                              env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    most_running, states, deadline = 0, set(), time.monotonic() + 400
+    try:
+        while time.monotonic() < deadline:
+            runs = triggered()
+            most_running = max(most_running, sum(r["state_type"] == "RUNNING" for r in runs))
+            states |= {r["state_name"] for r in runs}
+            if all(r["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") for r in runs):
+                break
+            time.sleep(0.3)
+    finally:
+        stop(worker)
+    assert all(r["state_type"] in ("COMPLETED", "FAILED") for r in runs), [r["state_name"] for r in runs]
+    assert most_running == 1 and "AwaitingConcurrencySlot" in states, states  # queued, never two at once
+    # no champion in this store: each run stopped before touching its batch, and said why
+    messages = [server.http.get(f"/flow_runs/{r['id']}").json()["state"]["message"] or "" for r in runs]
+    assert all(r["state_type"] == "FAILED" for r in runs) and all("champion" in m for m in messages), messages
 
 
 def test_serve_script_registers_the_deployments_with_their_schedules(prefect_server):
