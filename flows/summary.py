@@ -11,8 +11,8 @@ from tasks.monitoring.results import DriftCheck, LivePerformance, PerformanceEst
 from tasks.promotion.decisions import RetrainDecision
 from tasks.promotion.results import GateOutcome, RolledBack
 from tasks.reporting.results import RunReport
+from tasks.scoring.predict import retention_words
 from tasks.scoring.results import Scored
-from tasks.scoring.rollups import retention_words
 
 
 def _brief(quality: Quality) -> dict:

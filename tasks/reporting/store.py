@@ -27,7 +27,7 @@ from tasks.monitoring.drift import KINDS, describe_drifted, tagged
 from tasks.monitoring.findings import finding_from_dict, upgrade_document
 from tasks.registry.store import aliases_by_version, list_versions, model_names
 from tasks.reporting.pages import performance_chart
-from tasks.scoring.rollups import log_totals
+from tasks.scoring.store import log_totals
 from validation.contracts import DEFAULT_PROBLEM, problem_spec
 
 LIGHT_DRIFT = {"_id": 1, "batch_id": 1, "model": 1, "reference_version": 1, "at": 1, "status": 1, "drifted": 1,

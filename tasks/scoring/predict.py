@@ -50,3 +50,8 @@ def distribution(predictions: pd.DataFrame, problem: str) -> dict:
     if problem_spec(problem).classifies:
         return {str(k): v for k, v in Counter(predictions["prediction"].tolist()).items()}
     return {"mean": float(predictions["prediction"].mean())}
+
+
+def retention_words(days: int) -> str:
+    """How long raw predictions are kept, in words."""
+    return f"{days} days after their roll-up" if days else "for ever"

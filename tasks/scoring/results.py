@@ -17,3 +17,14 @@ class Scored:
     already_logged: int
     distribution: dict
     seconds: float
+
+
+@dataclass(frozen=True)
+class RollupResult:
+    """What a roll-up of the prediction log did: its passes, the predictions rolled up, the groups written, and
+    how long the raw predictions are now kept."""
+
+    passes: list[str]
+    rolled_up: int
+    groups: int
+    retention_days: int

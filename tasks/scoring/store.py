@@ -1,11 +1,32 @@
 """The scoring stage's reads and writes in MongoDB: a batch's features in, its predictions logged (once: the
-``predictions`` key is student, batch, model and version, so re-scoring adds nothing)."""
+``predictions`` key is student, batch, model and version, so re-scoring adds nothing), and the log kept bounded.
+
+A prediction log that stays bounded: raw predictions are rolled up into counts per day, model version, source
+(a scored batch, or the service), A/B test and arm, proven equal to the raw counts, and only then given a clock
+(``rolled_up_at``) that a TTL index reads: the raw documents go ``retention_days`` after their roll-up (a raw
+prediction never rolled up never expires).
+
+Each roll-up is a *pass*: the pass first claims the unclaimed predictions of closed days (``rollup_pass``), then
+writes one rollup document per group and pass (an upsert keyed by both, so doing a pass again writes the same
+counts), checks that its groups add up to the predictions it claimed, group by group, and only then stamps them.
+A pass that died part way is finished by the next run; nothing is counted twice and nothing is lost. Late
+predictions of a day already rolled up are claimed by a later pass and added to that day's totals.
+
+Live performance and A/B tests join predictions with labels that arrive later, so they read the raw documents:
+the retention must outlast the wait for labels (a term: the default is 180 days)."""
 
 from __future__ import annotations
 
-from infra.collections import PREDICTIONS, STUDENTS_FEATURES, ensure_indexes
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import OperationFailure
+
+from infra.collections import PREDICTION_ROLLUPS, PREDICTIONS, STUDENTS_FEATURES, ensure_indexes
 from infra.storage import Db
 from infra.writes import WriteCounts, insert_new
+from tasks.scoring.results import RollupResult
 
 
 def batch_features(db: Db, batch_id: str) -> list[dict]:
@@ -17,3 +38,111 @@ def log_predictions(db: Db, documents: list[dict]) -> WriteCounts:
     """Insert the predictions not logged yet."""
     ensure_indexes(db, [PREDICTIONS])
     return insert_new(db[PREDICTIONS], documents)
+
+
+TTL_INDEX = "rolled_up_expiry"
+GROUP = {"day": {"$dateToString": {"format": "%Y-%m-%d", "date": "$scored_at"}}, "model": "$model",
+         "version": "$version", "arm": {"$ifNull": ["$arm", None]}, "ab_test": {"$ifNull": ["$ab_test", None]},
+         "shadow": {"$eq": ["$shadow", True]},
+         "source": {"$cond": [{"$eq": [{"$substrCP": ["$batch_id", 0, 4]}, "api:"]}, "service", "$batch_id"]}}
+
+
+class RollupMismatchError(RuntimeError):
+    """A pass's rollups do not add up to the predictions it claimed: nothing is stamped, nothing expires."""
+
+
+def ensure_retention(db: Db, retention_days: int) -> None:
+    """The TTL index on ``rolled_up_at`` with ``retention_days`` (0: raw predictions are kept for ever), changed
+    in place when the setting changed."""
+    existing = db[PREDICTIONS].index_information().get(TTL_INDEX)
+    seconds = retention_days * 86_400
+    if retention_days <= 0:
+        if existing:
+            db[PREDICTIONS].drop_index(TTL_INDEX)
+        return
+    if existing and existing.get("expireAfterSeconds") == seconds:
+        return
+    if existing:
+        try:
+            db.command("collMod", PREDICTIONS, index={"name": TTL_INDEX, "expireAfterSeconds": seconds})
+            return
+        except OperationFailure:  # a server without collMod on indexes: build it again
+            db[PREDICTIONS].drop_index(TTL_INDEX)
+    db[PREDICTIONS].create_indexes([IndexModel([("rolled_up_at", ASCENDING)], expireAfterSeconds=seconds,
+                                               name=TTL_INDEX)])
+
+
+def roll_up(db: Db, retention_days: int, now: datetime | None = None,
+            grace: timedelta = timedelta(hours=1)) -> RollupResult:
+    """Roll up every prediction of the days that closed at least ``grace`` ago, finishing any pass an earlier run
+    left unfinished; then make sure the TTL index says ``retention_days``."""
+    ensure_indexes(db, [PREDICTIONS, PREDICTION_ROLLUPS])
+    now = now or datetime.now(UTC)
+    cutoff = datetime.combine((now - grace).date(), datetime.min.time(), UTC)  # the start of the open day
+    unfinished = db[PREDICTIONS].distinct("rollup_pass", {"rollup_pass": {"$exists": True},
+                                                          "rolled_up_at": {"$exists": False}})
+    if db[PREDICTIONS].find_one({"rollup_pass": {"$exists": False}, "scored_at": {"$lt": cutoff}}, {"_id": 1}):
+        new = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        db[PREDICTIONS].update_many({"rollup_pass": {"$exists": False}, "scored_at": {"$lt": cutoff}},
+                                    {"$set": {"rollup_pass": new}})
+        unfinished.append(new)
+    finished = [_finish_pass(db, pass_id, now) for pass_id in unfinished]
+    ensure_retention(db, retention_days)
+    return RollupResult(unfinished, sum(claimed for claimed, _ in finished), sum(groups for _, groups in finished),
+                        retention_days)
+
+
+def _rollup_rows(db: Db, pass_id: str) -> list[dict]:
+    """The pass's predictions counted per group (classes: how many were the positive class; probabilities and
+    numeric predictions: their sums, for means)."""
+    return list(db[PREDICTIONS].aggregate([
+        {"$match": {"rollup_pass": pass_id}},
+        {"$group": {"_id": GROUP, "predictions": {"$sum": 1},
+                    "positive": {"$sum": {"$cond": [{"$eq": ["$prediction", 1]}, 1, 0]}},
+                    "probability_sum": {"$sum": {"$ifNull": ["$probability", 0]}},
+                    "prediction_sum": {"$sum": {"$cond": [{"$isNumber": "$prediction"}, "$prediction", 0]}},
+                    "first": {"$min": "$scored_at"}, "last": {"$max": "$scored_at"}}}]))
+
+
+def _finish_pass(db: Db, pass_id: str, now: datetime) -> tuple[int, int]:
+    for row in _rollup_rows(db, pass_id):
+        key = row.pop("_id")
+        db[PREDICTION_ROLLUPS].replace_one({"pass": pass_id, **{f"key.{k}": v for k, v in key.items()}},
+                                           {"pass": pass_id, "key": key, **row, "at": now}, upsert=True)
+    claimed = db[PREDICTIONS].count_documents({"rollup_pass": pass_id})
+    written = {_group_id(doc["key"]): doc["predictions"] for doc in db[PREDICTION_ROLLUPS].find({"pass": pass_id})}
+    counted = {_group_id(row["_id"]): row["n"] for row in db[PREDICTIONS].aggregate([
+        {"$match": {"rollup_pass": pass_id}}, {"$group": {"_id": GROUP, "n": {"$sum": 1}}}])}
+    if written != counted or sum(written.values()) != claimed:
+        raise RollupMismatchError(f"roll-up pass {pass_id}: its rollups count {sum(written.values())} predictions "
+                                  f"in {len(written)} groups, the log {claimed} in {len(counted)}: nothing expires")
+    db[PREDICTIONS].update_many({"rollup_pass": pass_id, "rolled_up_at": {"$exists": False}},
+                                {"$set": {"rolled_up_at": now}})
+    return claimed, len(written)
+
+
+def _group_id(key: dict) -> tuple:
+    return tuple(sorted((k, str(v)) for k, v in key.items()))
+
+
+def log_totals(db: Db, since_day: str | None = None, raw: bool = True) -> list[dict]:
+    """Predictions per day, model, version, source and arm: the rollups of finished passes plus the raw predictions
+    not stamped yet (so the totals are whole whatever has expired, and a pass counts once even half done), newest
+    day first. ``raw=False``: the closed days' rollups only (an indexed read, for pages)."""
+    unfinished = db[PREDICTIONS].distinct("rollup_pass", {"rollup_pass": {"$exists": True},
+                                                          "rolled_up_at": {"$exists": False}})
+    match = {"pass": {"$nin": unfinished}, **({"key.day": {"$gte": since_day}} if since_day else {})}
+    totals: dict[tuple, dict] = {}
+    rolled = db[PREDICTION_ROLLUPS].aggregate([{"$match": match}, {"$group": {
+        "_id": "$key", "predictions": {"$sum": "$predictions"}, "positive": {"$sum": "$positive"}}}])
+    pending = db[PREDICTIONS].aggregate([{"$match": {"rolled_up_at": {"$exists": False}}}, {"$group": {
+        "_id": GROUP, "predictions": {"$sum": 1},
+        "positive": {"$sum": {"$cond": [{"$eq": ["$prediction", 1]}, 1, 0]}}}}]) if raw else []
+    for row in [*rolled, *pending]:
+        key = row["_id"]
+        if since_day and key["day"] < since_day:
+            continue
+        entry = totals.setdefault(_group_id(key), {**key, "predictions": 0, "positive": 0})
+        entry["predictions"] += row["predictions"]
+        entry["positive"] += row["positive"]
+    return sorted(totals.values(), key=lambda e: (e["day"], e["model"], e["version"], str(e["arm"])), reverse=True)

@@ -13,10 +13,9 @@ from infra.storage import get_database
 from tasks.data.store import batch_contract
 from tasks.registry.store import get_champion, load_binary
 from tasks.scoring import store
-from tasks.scoring.predict import distribution, predict_frame, prediction_documents
+from tasks.scoring.predict import distribution, predict_frame, prediction_documents, retention_words
 from tasks.scoring.reasons import contributions, top_reasons
 from tasks.scoring.results import Scored
-from tasks.scoring.rollups import retention_words, roll_up
 from validation.features import FeatureContractError, features_frame
 
 
@@ -27,7 +26,7 @@ def roll_up_predictions() -> dict:
     later: the log stays bounded however long the service runs."""
     from infra.settings import get_settings
 
-    result = roll_up(get_database(), get_settings().prediction_retention_days)
+    result = store.roll_up(get_database(), get_settings().prediction_retention_days)
     run_logger(__name__).info("prediction log: %d predictions rolled up in %d groups (raw kept %s)",
                               result.rolled_up, result.groups, retention_words(result.retention_days))
     return {"rolled_up": result.rolled_up, "groups": result.groups, "retention_days": result.retention_days}

@@ -55,9 +55,9 @@ def test_deploy_from_prefect_yaml_run_through_a_worker_and_retrain_on_the_drift_
     assert "student-pipeline" in found["retrain"]["tags"] and found["score"]["description"]
     assert found["drill"]["parameters"] == {}
     assert found["main"]["pull_steps"][0]["prefect.deployments.steps.set_working_directory"]["directory"] == str(ROOT)
-    assert found["retrain"]["concurrency_limit"] == 1  # one retraining at a time; a burst queues
+    assert found["retrain"]["global_concurrency_limit"]["limit"] == 1  # one retraining at a time; a burst queues
     assert found["retrain"]["concurrency_options"]["collision_strategy"] == "ENQUEUE"
-    assert found["main"]["concurrency_limit"] is None
+    assert found["main"]["global_concurrency_limit"] is None
     [pool] = [p for p in server.post("/work_pools/filter") if p["name"] == "student-pipeline-pool"]
     assert pool["concurrency_limit"] == 4
     automations = server.post("/automations/filter")
@@ -125,6 +125,8 @@ def test_serve_script_registers_the_deployments_with_their_schedules(prefect_ser
         assert len({d["flow_id"] for d in found.values()}) == 5
         assert all(d["work_pool_name"] is None for d in found.values())  # served: no pool needed
         assert found["score"]["parameters"] == {}  # every default in the flow's model: an override keeps the rest
+        assert found["retrain"]["global_concurrency_limit"]["limit"] == 1  # prefect.yaml's limit, served too
+        assert found["retrain"]["concurrency_options"]["collision_strategy"] == "ENQUEUE"
         automations = server.wait_for(lambda: server.post("/automations/filter"), 60, "the drift trigger's automation")
         assert [a["name"] for a in automations] == ["retrain-on-drift"]
     finally:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from infra.collections import PREDICTION_ROLLUPS, PREDICTIONS
-from tasks.scoring.rollups import TTL_INDEX, RollupMismatchError, log_totals, roll_up
+from tasks.scoring.store import TTL_INDEX, RollupMismatchError, log_totals, roll_up
 
 DAY1 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 DAY2 = datetime(2026, 12, 1, 23, 30, tzinfo=UTC)
@@ -79,7 +79,7 @@ def test_a_pass_that_died_part_way_is_finished_by_the_next_run_and_counted_once(
 
 
 def test_rollups_that_do_not_add_up_stamp_nothing(db, monkeypatch):
-    import tasks.scoring.rollups as rollups
+    import tasks.scoring.store as rollups
 
     db[PREDICTIONS].insert_many(predictions(DAY1, 5, 0) + predictions(DAY1, 3, 10, batch="b2"))
     counted = rollups._rollup_rows
