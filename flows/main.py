@@ -14,7 +14,7 @@ if __package__ in (None, ""):  # run as a script: make the project's packages im
 from prefect import flow
 
 from flows.params import MainParams
-from flows.shared import TrainingRun, bring_in_batch, train_candidates
+from flows.shared import TrainingRun, bring_in_batch, on_training_runner, train_candidates
 from flows.summary import main_summary, render_summary
 from tasks.data.tasks import count_collections, export_features
 from tasks.promotion.tasks import promote_first_champion
@@ -33,8 +33,8 @@ def main_flow(params: MainParams | None = None) -> dict:
     stages = bring_in_batch(params, problem_spec(params.training.problem).target, labeled_by_default=True)
     exported = export_features(stages.ingested.batch_id) if params.export else None
     labeled = stages.ingested.labeled
-    trained = train_and_register(params.training, stages.ingested.label_rule, stages.ingested.contract) \
-        if params.train and labeled else None
+    trained = on_training_runner(train_and_register, params.training)(
+        params.training, stages.ingested.label_rule, stages.ingested.contract) if params.train and labeled else None
     return main_summary(stages, count_collections(), exported, trained)
 
 

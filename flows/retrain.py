@@ -16,7 +16,7 @@ if __package__ in (None, ""):  # run as a script: make the project's packages im
 from prefect import flow
 
 from flows.params import RetrainParams
-from flows.shared import bring_in_batch, train_candidates
+from flows.shared import bring_in_batch, on_training_runner, train_candidates
 from flows.summary import render_retrain, retrain_summary
 from tasks.data.tasks import count_collections
 from tasks.monitoring.tasks import check_drift, measure_live_performance
@@ -41,8 +41,8 @@ def retrain_flow(params: RetrainParams | None = None) -> dict:
     drift = check_drift(batch_id, name, params.drift_check, announce=False)
     live = measure_live_performance(batch_id, name, params.live, params.estimate.estimate_level, params.segments)
     decision = decide_retraining(drift.status, live, params.force, params.live.max_live_drop)
-    outcome = challenge(batch_id, params, stages.ingested.label_rule, stages.ingested.contract) \
-        if decision.retrain else None
+    outcome = on_training_runner(challenge, params.training)(
+        batch_id, params, stages.ingested.label_rule, stages.ingested.contract) if decision.retrain else None
     report = publish_run_report("retraining", name, stages, drift, live=live, decision=decision, outcome=outcome)
     return retrain_summary(stages, count_collections(), drift, live, decision, outcome, report)
 

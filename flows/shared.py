@@ -1,11 +1,17 @@
-"""What the flows share: bringing one batch in (a subflow), and training the candidate models in parallel."""
+"""What the flows share: bringing one batch in (a subflow), training the candidate models in parallel, and the
+task runner training runs on (the flow's threads, or a Dask cluster)."""
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from prefect import flow
 
+from infra.errors import UserError
 from tasks.data.params import BatchParams
 from tasks.data.results import BatchStages
 from tasks.data.tasks import (
@@ -53,8 +59,56 @@ def bring_in_batch(params: BatchParams, model: str, labeled_by_default: bool,
                        "labels" if labels_for else "load" if params.source else "generate", batch.seconds)
 
 
+class DaskUnavailableError(UserError, RuntimeError):
+    """``--task-runner dask`` without Dask installed, or a cluster whose workers cannot reach the flow's API."""
+
+
+def on_training_runner(subflow: Callable, training: TrainingParams) -> Callable:
+    """``subflow`` (a training subflow) as it should run: on the flow's threads, or with ``--task-runner dask`` on a
+    Dask cluster: the one at ``DASK_SCHEDULER_ADDRESS``, else a local cluster of ``--dask-workers`` processes
+    made for the run and closed after it. Dask's workers talk to the flow's own Prefect API (a worker left to
+    itself starts a temporary Prefect server of its own)."""
+    if training.task_runner == "threads":
+        return subflow
+
+    def run(*args, **kwargs):
+        with _dask_runner(training) as runner:
+            return subflow.with_options(task_runner=runner)(*args, **kwargs)
+
+    return run
+
+
+@contextmanager
+def _dask_runner(training: TrainingParams) -> Iterator:
+    from prefect.client.orchestration import get_client
+
+    from infra.settings import get_settings
+
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError as exc:
+        raise DaskUnavailableError("--task-runner dask needs Dask: pip install '.[dask]' (prefect-dask, "
+                                   "distributed), or train on threads (the default)") from exc
+    address = get_settings().dask_scheduler_address
+    given = os.environ.get("PREFECT_API_URL")
+    if address and not given:
+        raise DaskUnavailableError(f"the Dask cluster at {address} cannot reach this run's temporary Prefect server "
+                                   "(it lives on this machine's loopback): set PREFECT_API_URL to a running server, "
+                                   "for this process and the cluster's workers")
+    os.environ["PREFECT_API_URL"] = given or str(get_client().api_url)  # the local cluster's processes inherit it
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # the cluster's chatter (dozens of lines) off
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    try:
+        yield DaskTaskRunner(address=address) if address else DaskTaskRunner(cluster_kwargs={
+            "n_workers": training.dask_workers, "threads_per_worker": 1, "processes": True,
+            "dashboard_address": None})
+    finally:
+        if given is None:
+            os.environ.pop("PREFECT_API_URL", None)
+
+
 def train_candidates(data: TrainingData, training: TrainingParams) -> list[TrainedModel]:
-    """The baseline and every chosen algorithm, trained in parallel on the task runner's threads."""
+    """The baseline and every chosen algorithm, trained in parallel on the task runner (threads, or Dask)."""
     futures = [train_model.submit(name, data, training) for name in ["baseline", *training.algorithms]]
     return [future.result() for future in futures]
 

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
                                                          "prediction_retention_days"),
         description="raw predictions expire this many days after they are rolled up (0: kept for ever); longer "
                     "than labels take to arrive (live performance and A/B tests read the raw predictions)")
+    dask_scheduler_address: str = Field(
+        default="", validation_alias=AliasChoices("DASK_SCHEDULER_ADDRESS", "dask_scheduler_address"),
+        description="a running Dask cluster for --task-runner dask (empty: a local cluster per run)")
     server_timeout_ms: int = Field(
         default=5000, ge=100, validation_alias=AliasChoices("MONGO_TIMEOUT_MS", "server_timeout_ms")
     )

@@ -68,6 +68,10 @@ class TrainingParams(BaseModel):
     cv_k: int = Field(5, ge=2, le=20, description="cross-validation: folds per repeat")
     cv_repeats: int = Field(3, ge=1, le=20, description="cross-validation: repeats (each with its own shuffle)")
     models: ModelParams = Field(default_factory=ModelParams, description="hyperparameters")
+    task_runner: Literal["threads", "dask"] = Field(
+        "threads", description="where training runs: the flow's threads, or a Dask cluster (the one at "
+                               "DASK_SCHEDULER_ADDRESS, else a local one); needs pip install '.[dask]'")
+    dask_workers: int = Field(2, ge=1, le=64, description="a local Dask cluster's worker processes")
 
     @field_validator("algorithms")
     @classmethod
