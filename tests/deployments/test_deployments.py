@@ -131,3 +131,67 @@ def test_serve_script_registers_the_deployments_with_their_schedules(prefect_ser
         assert [a["name"] for a in automations] == ["retrain-on-drift"]
     finally:
         stop(process)
+
+
+def test_two_workers_on_one_pool_run_main_and_score_at_once_with_exact_counts(prefect_server, db, tmp_path):
+    """Several machines: two workers (each taking one run at a time) poll one pool; a main run and a scoring run
+    created together go one to each worker, run at the same time against the one store, and add exactly their
+    students."""
+    from infra.collections import BATCHES, PREDICTIONS, STUDENTS_FEATURES, STUDENTS_RAW
+
+    server = prefect_server
+    env = {**server.env, "PATH": f"{BIN}:{server.env['PATH']}"}
+    subprocess.run(["bash", "deployments/setup_pool.sh"], cwd=ROOT, env=env, check=True, capture_output=True,
+                   timeout=120)
+    server.prefect("--no-prompt", "deploy", "--name", "main", "--name", "score")
+    for deployment in deployments(server).values():  # no scheduled run may join in: only the two made below
+        server.http.patch(f"/deployments/{deployment['id']}", json={"paused": True}).raise_for_status()
+    first = subprocess.run([sys.executable, "flows/main.py", "--students", "400", "--seed", "0", "--algorithms",
+                            "linear", "--no-export"], cwd=ROOT, env=server.env, capture_output=True, text=True,
+                           timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]  # the champion the scoring run needs
+
+    runs = {}
+    for name, params in (("student-pipeline-main/main", {"students": 300, "seed": 1, "train": False,
+                                                          "export": False}),
+                         ("student-pipeline-score/score", {"students": 300, "seed": 2})):
+        created = server.prefect("deployment", "run", name, "--params", json.dumps({"params": params}))
+        runs[name] = re.search(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",
+                               created.stdout).group(1)
+    logs = [tmp_path / f"machine-{i}.log" for i in (1, 2)]
+
+    def worker(i: int) -> subprocess.Popen:
+        return subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "student-pipeline-pool",
+                                 "--limit", "1", "--name", f"machine-{i}"], cwd=ROOT,
+                                env={**server.env, "PREFECT_WORKER_QUERY_SECONDS": "1"},
+                                stdout=logs[i - 1].open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+    def states() -> list[str]:
+        return [server.http.get(f"/flow_runs/{run}").json()["state_type"] for run in runs.values()]
+
+    # the first machine takes one run (one at a time), then the second comes up and takes the other
+    workers = [worker(1)]
+    running_together = False
+    try:
+        server.wait_for(lambda: sum(s in ("PENDING", "RUNNING") for s in states()) == 1, 120, "a first run taken")
+        workers.append(worker(2))
+        def finished() -> bool:
+            nonlocal running_together
+            found = states()
+            running_together |= found.count("RUNNING") == 2
+            return all(state in ("COMPLETED", "FAILED", "CRASHED") for state in found)
+
+        server.wait_for(finished, 400, "both runs to finish")
+    finally:
+        for w in workers:
+            stop(w)
+    outputs = [log.read_text() for log in logs]
+    ended = {name: server.http.get(f"/flow_runs/{run}").json() for name, run in runs.items()}
+    assert all(s["state_type"] == "COMPLETED" for s in ended.values()), {n: s["state"] for n, s in ended.items()}
+    # one run each: each worker's log names the run it submitted
+    taken = [{name for name, run in runs.items() if f"submitting flow run '{run}'" in out} for out in outputs]
+    assert sorted(map(len, taken)) == [1, 1] and taken[0] != taken[1], outputs
+    assert running_together  # at the same time, against the one store
+    assert db[BATCHES].count_documents({}) == 3
+    assert db[STUDENTS_RAW].count_documents({}) == 1000 and db[STUDENTS_FEATURES].count_documents({}) == 1000
+    assert db[PREDICTIONS].count_documents({"batch_id": "gen-s2-n300-U"}) == 300
