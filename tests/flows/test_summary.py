@@ -51,6 +51,11 @@ def test_the_scoring_summary_and_its_lines():
     assert "drift      drift vs v3: drifted avg_grade; missing values in study_hours" in text
     assert "estimate   accuracy 0.8510 [0.8300, 0.8700] without labels (calibration: platt); 0.8600" in text
     assert "scored     990 students with high_performer v3 (990 new predictions, 0 already logged)" in text
+    assert "\nlog " not in text  # nothing rolled up: no line
+    text = render_score({**summary, "log": {"rolled_up": 12500, "groups": 4, "retention_days": 180}})
+    assert "log        12,500 predictions of closed days rolled up; raw predictions kept 180 days after their " \
+           "roll-up" in text
+    assert "kept for ever" in render_score({**summary, "log": {"rolled_up": 3, "groups": 1, "retention_days": 0}})
 
 
 def test_the_retraining_summary_and_its_lines():
