@@ -27,7 +27,8 @@ def training_markdown(data: TrainingData, rows: list[dict], best: str, gap: floa
     return "\n".join([
         f"# Training report: {data.target} ({data.problem})", "",
         f"{data.lineage['rows']} labeled students from {len(data.lineage['batches'])} batch(es); split "
-        f"{data.lineage['split_sizes']}; data sha256 `{data.lineage['data_sha256'][:12]}`.", "",
+        + ", ".join(f"{part} {size:,}" for part, size in data.lineage["split_sizes"].items())
+        + f"; data sha256 `{data.lineage['data_sha256'][:12]}`.", "",
         markdown_table(rows), "",
         *([small_data, ""] if small_data else []),
         f"Best by {chosen}: **{best}**; test gap to the oracle: {gap}.", "",

@@ -30,6 +30,7 @@ def test_the_report_and_its_plots():
                              {"confusion_matrix": "http://h/dashboard/files/training/t/confusion.png"},
                              "http://h/dashboard/training/t")
     assert text.startswith("# Training report: high_performer (classification)")
+    assert "; split train 480, val 160, test 160; data sha256 `" in text  # words, not a Python dict
     assert "Best by validation roc_auc: **linear**; test gap to the oracle: 0.012." in text
     assert "Champion decision: first champion (applied: True)." in text
     # the plots as images the Prefect UI renders (served by the service), and the report's page
