@@ -1,6 +1,7 @@
-"""Answering a batch of prediction requests: features for all their records in one aggregation over
-``$documents``, each student routed (the champion, or a running A/B test's sticky arm), one prediction per model
-version, and every answer logged in one insert before any is returned."""
+"""Answering a batch of prediction requests: features for all their records at once (in this process, a share
+checked against the store's aggregation; or in the store over ``$documents``), each student routed (the
+champion, or a running A/B test's sticky arm), one prediction per model version, and every answer logged in one
+insert before any is returned."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from infra.errors import UserError
 from tasks.scoring.predict import predict_frame, prediction_documents
 from tasks.scoring.reasons import contributions, top_reasons
 from tasks.serving.abtest import route
+from tasks.serving.features import in_process_features
 from tasks.serving.store import log_predictions, request_features
 
 
@@ -38,7 +40,12 @@ def answer_jobs(state: ServingState, jobs: list[Job]) -> None:
     db = state.db()
     pinned = jobs[0].version  # an operator's request for a given version (every job of a batch asks the same)
     contract = state.model(name, pinned).contract if pinned else snapshot.contract(name)
-    frame = request_features(db, [record for job in jobs for record in job.records], jobs[0].request_id, contract)
+    records = [record for job in jobs for record in job.records]
+    if state.settings.api_features == "store":
+        frame = request_features(db, records, jobs[0].request_id, contract)
+    else:  # in this process; a share checked against the store's aggregation in the background
+        frame = in_process_features(records, jobs[0].request_id, contract)
+        state.parity.offer(name, records, jobs[0].request_id, contract, frame)
     test = snapshot.tests.get(name) if pinned is None else None  # a pinned version is no test's arm
     routes = route(frame["student_id"].tolist(), pinned or champion.version, test)
     frame = frame.assign(arm=[arm for arm, _ in routes], version=[version for _, version in routes])

@@ -69,8 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPIOffline(title="student-pipeline prediction service", version="0.1.0", lifespan=lifespan,
                   default_response_class=SafeJSONResponse,
-                  description="Predictions for raw student records with the registry's champion (features from the "
-                              "batch pipeline's own aggregation), A/B tests between versions, and feedback.")
+                  description="Predictions for raw student records with the registry's champion (features by the "
+                              "feature contract, checked live against the batch pipeline's own aggregation), A/B "
+                              "tests between versions, and feedback.")
     app.state.serving = state
     app.state.keys = KeyCache()
     app.state.metrics = ServiceMetrics(state, lambda: getattr(app.state, "batcher", None))

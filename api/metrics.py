@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tasks.reporting.store import monitor_gauges
@@ -55,6 +55,11 @@ class _Monitors:
         for name, loaded in self.state.snapshot.champions.items():
             champions.add_metric([name], loaded.version)
         yield champions
+        parity = CounterMetricFamily("student_api_feature_parity", "live feature-parity checks (in-process against "
+                                     "the store's aggregation), by outcome", labels=["outcome"])
+        for outcome, count in self.state.parity.counts.items():
+            parity.add_metric([outcome], count)
+        yield parity
         up = GaugeMetricFamily("student_store_up", "1 when the store answered this scrape")
         try:
             gauges = monitor_gauges(self.state.db(), list(TARGETS.values()))

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from api.parity import ParitySampler
 from infra.collections import ensure_indexes
 from infra.settings import Settings
 from infra.storage import Db, get_database
@@ -63,6 +64,7 @@ class ServingState:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.parity = ParitySampler(settings.api_parity_share, self.db)
 
     def db(self) -> Db:
         """The store (the same settings as the flows)."""
@@ -126,10 +128,11 @@ class ServingState:
             self.refresh_quietly()
 
     def stop(self) -> None:
-        """Stop the background refresh."""
+        """Stop the background refresh and the parity checks."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.parity.stop()
 
     def wait_for(self, predicate, timeout_s: float) -> bool:
         """Refresh until ``predicate(snapshot)`` holds (for changes this process just made)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +67,13 @@ class Settings(BaseSettings):
     api_chunk_weight: int = Field(
         default=20_000, ge=100, validation_alias=AliasChoices("PIPELINE_API_CHUNK_WEIGHT", "api_chunk_weight"),
         description="a request heavier than this (records + courses + grades) is answered in chunks, one per batch")
+    api_features: Literal["in_process", "store"] = Field(
+        default="in_process", validation_alias=AliasChoices("PIPELINE_API_FEATURES", "api_features"),
+        description="where a request's features are computed: in the service (the contract's second definition, "
+                    "kept equal by tests and the live parity check) or in the store over $documents")
+    api_parity_share: float = Field(
+        default=0.01, ge=0, le=1, validation_alias=AliasChoices("PIPELINE_API_PARITY_SHARE", "api_parity_share"),
+        description="share of prediction batches whose in-process features are checked against the store's")
     api_max_body_bytes: int = Field(
         default=5_000_000, ge=1000, validation_alias=AliasChoices("PIPELINE_API_MAX_BODY_BYTES", "api_max_body_bytes"))
     dashboard_url: str = Field(

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["drift", "performance", "estimated_performance", "ab_test_invalid", "quality_gate"]
+Kind = Literal["drift", "performance", "estimated_performance", "ab_test_invalid", "quality_gate", "segment_gap",
+               "feature_parity"]
 
 
 @dataclass(frozen=True)

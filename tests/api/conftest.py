@@ -81,7 +81,8 @@ def service(mongo_server, tmp_path_factory):
         train_and_register(TrainingParams(algorithms=["linear"]))
         add_batch(2000, 1)
         train_and_register(TrainingParams(algorithms=["linear"], window_batches=1))
-        server, thread, url = serve(monkeypatch)
+        # every batch's in-process features checked against the store's aggregation (the live parity check)
+        server, thread, url = serve(monkeypatch, PIPELINE_API_PARITY_SHARE="1")
         try:
             yield Service(url, get_database(), {"MONGO_URI": mongo_server, "MONGO_DB": name,
                                                 "PIPELINE_DATA_DIR": str(folder / "data"),

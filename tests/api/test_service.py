@@ -280,6 +280,16 @@ def test_metrics_are_prometheus_text_with_routes_batches_and_the_models(service)
     assert families["student_store_up"].samples[0].value == 1
     assert {"student_alerts_open", "student_drift_last_status", "student_estimate_latest",
             "student_api_queue_records", "student_api_request_seconds"} <= set(families)
+    def parity() -> dict[str, float]:  # every batch is checked in this module's service, in the background
+        scraped = {f.name: f for f in text_string_to_metric_families(service.http.get("/metrics").text)}
+        return {s.labels["outcome"]: s.value for s in scraped["student_api_feature_parity"].samples}
+
+    deadline = time.monotonic() + 20
+    while parity()["checked"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    found = parity()
+    assert set(found) == {"checked", "records", "mismatched", "skipped", "failed"}
+    assert found["checked"] >= 1 and found["records"] >= 3 and found["mismatched"] == 0 and found["failed"] == 0
 
     from datetime import UTC, datetime
 
