@@ -12,7 +12,7 @@ import pandas as pd
 
 from validation.contracts import DEFAULT_CONTRACT, FeatureContract
 from validation.features import features_frame
-from validation.pandas_twin import pandas_features
+from validation.pandas_twin import student_features
 
 TOLERANCE = 1e-9  # relative: sums taken in another order differ in the last bits (measured: at most 1.4e-14)
 
@@ -21,9 +21,8 @@ def in_process_features(records: list[dict], request_id: str,
                         contract: FeatureContract = DEFAULT_CONTRACT) -> pd.DataFrame:
     """The features of a request's (valid) records, as ``request_features`` computes them in the store: the same
     columns, the same values (numbers equal within ``TOLERANCE``), checked against the contract the same way."""
-    frame = pandas_features(records, f"api:{request_id}", 0, labeled=False, contract=contract)
-    documents = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
-    return features_frame(documents, contract)
+    return features_frame([student_features(record, f"api:{request_id}", 0, labeled=False, contract=contract)
+                           for record in records], contract)
 
 
 def feature_differences(expected: pd.DataFrame, got: pd.DataFrame, limit: int = 20) -> list[dict]:
