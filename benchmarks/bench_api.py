@@ -188,6 +188,20 @@ def settled_count(predictions, quiet_s: float = 2.0, timeout_s: float = 60.0) ->
     return count
 
 
+def wait_for_port(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    """Until the naive service answers anything over HTTP."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the naive service exited with code {process.returncode}")
+        try:
+            httpx.get(f"{url}/docs", timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    raise SystemExit("the naive service did not start in time")
+
+
 def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
     """Until /ready answers 200 (the champion loaded and verified)."""
     deadline = time.monotonic() + timeout
@@ -236,11 +250,11 @@ def main() -> None:
             pids = {"store": read_state(folder).pid, "service": service.pid}
             use_wrk = shutil.which("wrk") is not None and not args.python_clients
 
-            def run(payloads: list[list[dict]], key: str = "", path: str = "/predict"):
+            def run(payloads: list[list[dict]], key: str = "", path: str = "/predict", target: str = url):
                 if use_wrk:
-                    return lambda: wrk_load(url, payloads, args.clients, args.seconds, Path(tmp), key, path)
+                    return lambda: wrk_load(target, payloads, args.clients, args.seconds, Path(tmp), key, path)
                 headers = {"Authorization": f"Bearer {key}"} if key else None
-                return lambda: asyncio.run(load(url, payloads, args.clients, args.seconds, headers, path))
+                return lambda: asyncio.run(load(target, payloads, args.clients, args.seconds, headers, path))
 
             made = subprocess.run([sys.executable, "-m", "api.keys", "create", "--name", "bench", "--scopes",
                                    "predict"], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
@@ -257,6 +271,21 @@ def main() -> None:
             check = asyncio.run(load(url, singles[:2000], args.clients, 5))  # every response awaited
             logged = predictions.count_documents({"source": "api"}) - before
             limit = store_limit(env["MONGO_URI"], pool[:500])
+            # the naive single-file service, same store, same load, same records
+            naive_url, naive_port = f"http://127.0.0.1:{args.port + 1}", str(args.port + 1)
+            naive_service = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "benchmarks.naive_service:app", "--host", "127.0.0.1", "--port",
+                 naive_port, "--log-level", "warning"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True)
+            try:
+                wait_for_port(naive_url, naive_service)
+                asyncio.run(load(naive_url, singles[:200], args.clients, 3))  # warm-up
+                naive_pids = {"store": pids["store"], "service": naive_service.pid}
+                naive_single = measured(run(singles[24000:32000], target=naive_url), naive_pids)
+                naive_batch = measured(run(batches, target=naive_url), naive_pids)
+            finally:
+                naive_service.terminate()
+                naive_service.wait(timeout=30)
         finally:
             if service is not None:
                 service.terminate()
@@ -267,7 +296,8 @@ def main() -> None:
     print(f"{'requests':<15}{'req/s':>8}{'records/s':>11}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"
           f"   CPU ms per request: {'store':>7}{'service':>9}{'clients':>9}")
     for label, row in (("1 record", single), ("1 record, key", keyed), ("1, explain", explained),
-                       ("500 records", batch)):
+                       ("500 records", batch), ("naive: 1 record", naive_single),
+                       ("naive: 500", naive_batch)):
         cpu = {name: 1000 * seconds / max(row["requests"], 1) for name, seconds in row["cpu"].items()}
         print(f"{label:<15}{row['rps']:>8.1f}{row['records_per_s']:>11.0f}{row['p50']:>9.1f}{row['p95']:>9.1f}"
               f"{row['p99']:>9.1f}{sum(row['errors'].values()):>8}   {'':>20}{cpu['store']:>7.1f}"
@@ -280,7 +310,12 @@ def main() -> None:
           f"{keyed['p99'] / single['p99']:.2f}x the p99 of loopback requests without one (target: within 10%)")
     print(f"with reasons (?explain=true, the {args.algorithm} champion): p99 {explained['p99']:.1f} ms against "
           f"{single['p99']:.1f} ms without, {explained['rps'] / single['rps']:.2f}x the requests/s")
-    print("targets: >= 150 single-record requests/s with p99 <= 100 ms and no errors; >= 3,000 records/s in batches")
+    print(f"against the naive single-file service (benchmarks/naive_service.py), same store and load: one record "
+          f"{single['rps'] / naive_single['rps']:.2f}x its requests/s (p99 {single['p99']:.1f} against "
+          f"{naive_single['p99']:.1f} ms), 500 records {batch['records_per_s'] / naive_batch['records_per_s']:.2f}x "
+          f"its records/s")
+    print("targets: >= 150 single-record requests/s with p99 <= 100 ms and no errors; >= 3,000 records/s in batches; "
+          ">= 2x the naive service")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ API_SESSIONS = "api_sessions"  # the dashboard's signed-in sessions (hashed ids,
 PERFORMANCE = "performance"  # each model version's measured (and estimated) performance per batch
 RUN_REPORTS = "run_reports"  # what a scoring or retraining run found, as its dashboard page and HTML report show
 PREDICTION_ROLLUPS = "prediction_rollups"  # the prediction log's counts per day, version, source and arm
+ROLLUP_PASSES = "prediction_rollup_passes"  # each roll-up pass: the _id range it claimed, claimed or done
 REPORT_FILES = "report_files"  # a GridFS bucket: reports, training plots and Data Docs pages, served over http
 IN_CHUNK = 200  # values per $in query (see find_in)
 logger = logging.getLogger(__name__)
@@ -64,11 +65,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("batch_id", ASCENDING)], name="batch"),
         IndexModel([("ab_test", ASCENDING), ("arm", ASCENDING)], name="ab_test_arm",
                    partialFilterExpression={"ab_test": {"$exists": True}}),
-        IndexModel([("scored_at", ASCENDING)], name="time"),  # the roll-up's closed days
-        IndexModel([("rollup_pass", ASCENDING)], name="rollup_pass", sparse=True),
     ],
     PREDICTION_ROLLUPS: [IndexModel([("pass", ASCENDING)], name="pass"),
                          IndexModel([("key.day", ASCENDING)], name="day")],
+    ROLLUP_PASSES: [IndexModel([("pass", ASCENDING)], unique=True, name="pass_unique"),
+                    IndexModel([("from", ASCENDING)], unique=True, name="one_pass_per_range"),
+                    IndexModel([("upto", DESCENDING)], name="upto")],
     AB_TESTS: [
         IndexModel([("test_id", ASCENDING)], unique=True, name="test_unique"),
         IndexModel([("model", ASCENDING)], unique=True, name="one_running_test_per_model",

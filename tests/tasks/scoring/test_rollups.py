@@ -3,11 +3,13 @@ finished by the next run without counting twice, late predictions added, and the
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from bson import ObjectId
 
-from infra.collections import PREDICTION_ROLLUPS, PREDICTIONS
+from infra.collections import PREDICTION_ROLLUPS, PREDICTIONS, ROLLUP_PASSES
 from tasks.scoring.store import TTL_INDEX, RollupMismatchError, log_totals, roll_up
 
 DAY1 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -15,11 +17,16 @@ DAY2 = datetime(2026, 12, 1, 23, 30, tzinfo=UTC)
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
 
+def logged_at(at: datetime) -> ObjectId:
+    """The _id pymongo would have made at ``at`` (an ObjectId carries the moment it was made)."""
+    return ObjectId(f"{int(at.timestamp()):08x}{uuid.uuid4().hex[:16]}")
+
+
 def predictions(at: datetime, n: int, start: int, batch: str = "b1", version: int = 1, arm: str | None = None,
-                positive_every: int = 2, **extra) -> list[dict]:
-    return [{"student_id": start + i, "batch_id": batch, "model": "high_performer", "version": version,
-             "prediction": int(i % positive_every == 0), "probability": 0.5, "arm": arm,
-             "scored_at": at + timedelta(seconds=i), **extra} for i in range(n)]
+                positive_every: int = 2, logged: datetime | None = None, **extra) -> list[dict]:
+    return [{"_id": logged_at(logged or at + timedelta(seconds=i)), "student_id": start + i, "batch_id": batch,
+             "model": "high_performer", "version": version, "prediction": int(i % positive_every == 0),
+             "probability": 0.5, "arm": arm, "scored_at": at + timedelta(seconds=i), **extra} for i in range(n)]
 
 
 def totals(db) -> dict[tuple, tuple[int, int]]:
@@ -50,8 +57,8 @@ def test_rollups_equal_the_raw_counts_and_only_then_the_raw_predictions_get_thei
     # the TTL monitor deletes the stamped predictions: the totals stand on the rollups alone
     db[PREDICTIONS].delete_many({"rolled_up_at": {"$exists": True}})
     assert totals(db) == before
-    # a late prediction of a day already rolled up, and the next day closing: added once, nothing twice
-    db[PREDICTIONS].insert_many(predictions(DAY2, 1, 500, positive_every=1))
+    # a late prediction of a day already rolled up (logged now), and the next day closing: added once, not twice
+    db[PREDICTIONS].insert_many(predictions(DAY2, 1, 500, positive_every=1, logged=NOW + timedelta(hours=1)))
     again = roll_up(db, retention_days=30, now=NOW + timedelta(days=1))
     assert again.rolled_up == 5 and db[PREDICTIONS].count_documents({"rolled_up_at": {"$exists": False}}) == 0
     assert totals(db)[("2026-12-01", 1, "b1", None, False)] == (8, 2)
@@ -67,6 +74,8 @@ def test_rollups_equal_the_raw_counts_and_only_then_the_raw_predictions_get_thei
 def test_a_pass_that_died_part_way_is_finished_by_the_next_run_and_counted_once(db):
     db[PREDICTIONS].insert_many(predictions(DAY1, 12, 0) + predictions(DAY2, 6, 50))
     # a pass claimed its predictions and wrote one group, then the process died before stamping
+    db[ROLLUP_PASSES].insert_one({"pass": "dead", "from": ObjectId("0" * 24), "upto": logged_at(NOW - timedelta(
+        hours=12)), "state": "claimed"})
     db[PREDICTIONS].update_many({}, {"$set": {"rollup_pass": "dead"}})
     db[PREDICTION_ROLLUPS].insert_one({"pass": "dead", "key": {"day": "2026-11-30", "model": "high_performer",
                                        "version": 1, "arm": None, "ab_test": None, "shadow": False, "source": "b1"},
@@ -76,6 +85,7 @@ def test_a_pass_that_died_part_way_is_finished_by_the_next_run_and_counted_once(
     assert result.passes == ["dead"] and result.rolled_up == 18
     assert db[PREDICTION_ROLLUPS].count_documents({"pass": "dead"}) == 2  # the written group replaced, not added
     assert sum(t["predictions"] for t in log_totals(db)) == 18
+    assert db[ROLLUP_PASSES].find_one({"pass": "dead"})["state"] == "done"
 
 
 def test_rollups_that_do_not_add_up_stamp_nothing(db, monkeypatch):
@@ -83,7 +93,7 @@ def test_rollups_that_do_not_add_up_stamp_nothing(db, monkeypatch):
 
     db[PREDICTIONS].insert_many(predictions(DAY1, 5, 0) + predictions(DAY1, 3, 10, batch="b2"))
     counted = rollups._rollup_rows
-    monkeypatch.setattr(rollups, "_rollup_rows", lambda db, pass_id: counted(db, pass_id)[:1])  # a group lost
+    monkeypatch.setattr(rollups, "_rollup_rows", lambda db, claim: counted(db, claim)[:1])  # a group lost
     with pytest.raises(RollupMismatchError, match="nothing expires"):
         roll_up(db, retention_days=30, now=NOW)
     assert db[PREDICTIONS].count_documents({"rolled_up_at": {"$exists": True}}) == 0

@@ -1,0 +1,36 @@
+"""The prediction service a user would write in one file, for bench_api.py to measure ours against: load the
+champion once, compute each request's features in Python, predict, insert one log document per prediction. No
+record checks, no batching across requests, no A/B tests, no keys, no parity check: the least work that answers.
+
+    MONGO_URI=... MONGO_DB=... uvicorn benchmarks.naive_service:app --port 8138
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import pandas as pd
+from fastapi import FastAPI
+from pymongo import MongoClient
+
+from infra.storage import get_database
+from tasks.registry.store import get_champion, load_binary
+from validation.pandas_twin import student_features
+
+db = MongoClient(os.environ["MONGO_URI"])[os.environ["MONGO_DB"]]
+champion = get_champion(get_database(), "high_performer")
+model = load_binary(get_database(), champion)
+app = FastAPI()
+
+
+@app.post("/predict")
+def predict(body: dict) -> dict:
+    """Features, probabilities, one log document each."""
+    frame = pd.DataFrame([student_features(r, "naive", 0, labeled=False) for r in body["records"]])
+    probabilities = model.predict_proba(frame)[:, 1]
+    now = datetime.now(UTC)
+    answers = [{"student_id": int(s), "prediction": int(p >= 0.5), "probability": float(p)}
+               for s, p in zip(frame["student_id"], probabilities, strict=True)]
+    db["naive_predictions"].insert_many([{**a, "version": champion.version, "scored_at": now} for a in answers])
+    return {"predictions": answers}
