@@ -81,6 +81,7 @@ def on_training_runner(subflow: Callable, training: TrainingParams) -> Callable:
 @contextmanager
 def _dask_runner(training: TrainingParams) -> Iterator:
     from prefect.client.orchestration import get_client
+    from prefect.context import get_settings_context
 
     from infra.settings import get_settings
 
@@ -91,11 +92,12 @@ def _dask_runner(training: TrainingParams) -> Iterator:
                                    "distributed), or train on threads (the default)") from exc
     address = get_settings().dask_scheduler_address
     given = os.environ.get("PREFECT_API_URL")
-    if address and not given:
+    configured = given or get_settings_context().settings.api.url  # the environment, or the Prefect profile
+    if address and not configured:
         raise DaskUnavailableError(f"the Dask cluster at {address} cannot reach this run's temporary Prefect server "
                                    "(it lives on this machine's loopback): set PREFECT_API_URL to a running server, "
                                    "for this process and the cluster's workers")
-    os.environ["PREFECT_API_URL"] = given or str(get_client().api_url)  # the local cluster's processes inherit it
+    os.environ["PREFECT_API_URL"] = str(configured or get_client().api_url)  # the local cluster inherits it
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # the cluster's chatter (dozens of lines) off
     logging.getLogger("distributed").setLevel(logging.WARNING)
     try:

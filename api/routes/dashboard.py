@@ -198,6 +198,16 @@ def student(student_id: int, request: Request) -> HTMLResponse:
     return _page(request, pages.student_page(data, explained, BASE, where))
 
 
+@reader.get("/models/{name}/versions/{version}", response_class=HTMLResponse)
+def version(name: str, version: int, request: Request) -> HTMLResponse:
+    """One model version: its registration numbers, lineage, parameters, performance since, champion history."""
+    db, where = _context(request)
+    found = store.version_detail(db, name, version)
+    if found is None:
+        raise HTTPException(404, "no such model version")
+    return _page(request, pages.version_page(found, BASE, where))
+
+
 @reader.get("/training/{stamp}", response_class=HTMLResponse)
 def training(stamp: str, request: Request) -> HTMLResponse:
     """A training run's report: leaderboard, champion decision, plots."""

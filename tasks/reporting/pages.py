@@ -251,6 +251,11 @@ def sign_in_page(base: str, store: str, problem: str | None = None) -> str:
     return render("sign_in.html", base, "/sign-in", store, title="Sign in", problem=problem)
 
 
+def version_page(version: dict, base: str, store: str) -> str:
+    """One model version: what it is, what it was trained on, how it scored then and since, its history."""
+    return render("version.html", base, "", store, v=version, title=f"{version['name']} v{version['version']}")
+
+
 def training_page(report: dict, base: str, store: str) -> str:
     """A training run's report: the leaderboard, the champion decision and the plots (served from the store)."""
     return render("training.html", base, "", store, report=report, plots=list((report.get("plot_files") or {}).items()),

@@ -87,6 +87,27 @@ def overview_data(db: Db) -> dict:
             "runs": runs, "trainings": trainings[::-1][:10], "log": log_totals(db, since, raw=False)[:40]}
 
 
+def version_detail(db: Db, name: str, version: int) -> dict | None:
+    """One model version as its page shows it: what it is, how it was trained and on what, how it scored at
+    registration and since (per batch, on labels and estimated), its aliases and its champion history; None if there
+    is no such version."""
+    from tasks.registry.store import find_version
+
+    found = find_version(db, name, version)
+    if found is None:
+        return None
+    history = [event for event in db[ALIAS_HISTORY].find({"name": name}, {"_id": 0}).sort("at", -1).limit(200)
+               if version in (event.get("from_version"), event.get("to_version"))]
+    points = list(db[PERFORMANCE].find({"model": name, "version": version},
+                                       {"_id": 0, "segments": 0}).sort("at", -1).limit(100))
+    return {"name": name, "version": found.version, "algorithm": found.algorithm, "problem": found.problem,
+            "created_at": found.created_at, "params": found.params, "metrics": found.metrics,
+            "lineage": found.lineage, "sha256": found.sha256, "label_rule": f"{found.label_rule.name}: "
+            f"{found.label_rule.text}", "extras": [e.name for e in found.contract.extras], "runtime": found.runtime,
+            "aliases": aliases_by_version(db, name).get((name, version), []), "history": history,
+            "performance": points}
+
+
 def training_report(db: Db, stamp: str) -> dict | None:
     """A training run's report (its metrics.json, kept in the store), or None."""
     import json

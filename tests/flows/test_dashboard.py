@@ -214,3 +214,17 @@ def test_reports_plots_and_data_docs_are_served_from_the_store_over_http(history
     assert kept.status_code == 200 and kept.text == Path(report["html"]).read_text()
     assert http.get("/dashboard/files/reports/nope.html").status_code == 404
     assert http.get("/dashboard/training/nope").status_code == 404
+
+
+def test_every_model_version_has_a_page_one_click_from_where_it_is_named(history):
+    http, champion = history["http"], history["runs"]["retrain"]["promotion"]["champion_after"]
+    overview = http.get("/dashboard").text
+    link = f'href="/dashboard/models/high_performer/versions/{champion}"'
+    assert overview.count(link) >= 3  # the champion card, the history, the versions table
+    page = http.get(f"/dashboard/models/high_performer/versions/{champion}")
+    assert page.status_code == 200
+    text = page.text
+    assert f"high_performer v{champion}: " in text and "Trained on" in text and "challenger is better" in text
+    assert "champion</span>" in text and "<h2>Since registration</h2>" in text
+    assert http.get("/dashboard/models/high_performer/versions/999").status_code == 404
+    assert http.get("/dashboard/models/high_performer/versions/x").status_code == 422
