@@ -26,9 +26,20 @@ ROOT = Path(__file__).resolve().parents[1]
 GIT_FILE = ROOT / ".prefect-git.yaml"  # written, deployed from, removed (git-ignored)
 
 
+class CredentialsInUrlError(ValueError):
+    """A repository URL with a user or token in it: it would be stored in every deployment and shown in the UI."""
+
+
 def git_spec(spec: dict[str, Any], repository: str, ref: str, credentials_block: str | None = None) -> dict:
     """prefect.yaml's content with a ``git_clone`` pull step at ``ref`` (a branch or tag, or a 40-hex commit) and
-    without this machine's results folder."""
+    without this machine's results folder. A URL carrying credentials is refused (without echoing them)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(repository)
+    if parts.scheme in ("http", "https") and (parts.username or parts.password):
+        raise CredentialsInUrlError(f"the repository URL carries credentials ({parts.scheme}://***@{parts.hostname}"
+                                    "/...): they would be stored in every deployment; put the token in a Prefect "
+                                    "Secret block and pass --credentials-block NAME")
     step: dict[str, Any] = {"id": "clone", "repository": repository}
     step["commit_sha" if re.fullmatch(r"[0-9a-f]{40}", ref) else "branch"] = ref
     if credentials_block:
@@ -56,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="deployment names (default: all)")
     args = parser.parse_args(argv)
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
-    GIT_FILE.write_text(yaml.safe_dump(git_spec(spec, args.repository, args.ref, args.credentials_block),
-                                       sort_keys=False), encoding="utf-8")
+    try:
+        content = git_spec(spec, args.repository, args.ref, args.credentials_block)
+    except CredentialsInUrlError as exc:
+        parser.error(str(exc))
+    GIT_FILE.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
     try:
         which = [f"--name={name}" for name in args.names] or ["--all"]
         prefect = Path(sys.executable).with_name("prefect")

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from deployments.deploy_from_git import git_spec
+from deployments.deploy_from_git import CredentialsInUrlError, git_spec
 from infra.collections import BATCHES, STUDENTS_RAW
 from tests.deployments.conftest import BIN, ROOT
 
@@ -31,6 +31,10 @@ def test_git_spec_swaps_only_the_pull_step_and_this_machines_results_folder():
     assert "$PWD" not in json.dumps(out)  # nothing of this machine's folders
     assert [d["name"] for d in out["deployments"]] == [d["name"] for d in spec["deployments"]]
     assert [d.get("schedules") for d in out["deployments"]] == [d.get("schedules") for d in spec["deployments"]]
+    with pytest.raises(CredentialsInUrlError) as refused:  # a token in the URL would be stored in every deployment
+        git_spec(spec, "https://bob:ghp_SECRET123@github.com/x/p.git", "main")
+    assert "SECRET" not in str(refused.value) and "bob" not in str(refused.value)
+    assert "--credentials-block" in str(refused.value)
     sha = "0123456789abcdef0123456789abcdef01234567"
     assert git_spec(spec, "file:///r.git", sha)["pull"][0]["prefect.deployments.steps.git_clone"]["commit_sha"] == sha
 
