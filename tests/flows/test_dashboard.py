@@ -55,7 +55,7 @@ def test_the_overview_shows_the_champion_its_history_performance_and_open_alerts
     champion = history["runs"]["retrain"]["promotion"]["champion_after"]
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     text = page.text
-    assert f"v{champion}</div>" in text and "challenger is better on accuracy" in text  # champion card, history
+    assert f">v{champion}</a></div>" in text and "challenger is better on accuracy" in text  # champion card, history
     assert "<svg" in text and "batch (sequence number)" in text  # live performance per version across batches
     assert "material drift against high_performer" in text and "rejected-share gate failed" in text  # alerts
     assert "<script" not in text and "cdn" not in text.lower()  # offline: nothing from elsewhere
