@@ -43,6 +43,16 @@ def test_without_a_key_this_machine_may_read_and_predict_and_nothing_else(servic
     forwarded = anonymous.post("/predict", json={"records": records(1, 901)},
                                headers={"X-Forwarded-For": "203.0.113.9"})
     assert forwarded.status_code == 401
+    # the kept reports, training pages and version pages are read pages: a remote viewer without a key is sent to
+    # sign in, and a hostile path is looked up as a name, never echoed
+    for path in ["/dashboard/files/data-docs/x/raw.html", "/dashboard/training/x",
+                 "/dashboard/models/high_performer/versions/1", "/dashboard/files/..%2F..%2Fetc%2Fpasswd"]:
+        remote = anonymous.get(path, headers={"X-Forwarded-For": "203.0.113.9"}, follow_redirects=False)
+        assert remote.status_code == 303 and remote.headers["location"] == "/dashboard/sign-in", path
+    for path in ["/dashboard/files/<script>alert(1)</script>", "/dashboard/training/$$NOW",
+                 "/dashboard/models/<script>/versions/1", "/dashboard/files/" + "a" * 5000]:
+        missing = anonymous.get(path)
+        assert missing.status_code == 404 and "<script>" not in missing.text and "$$NOW" not in missing.text
 
 
 def test_keys_are_checked_scope_by_scope_and_a_revoked_key_stops_working(service, fresh):
