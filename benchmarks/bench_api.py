@@ -188,33 +188,20 @@ def settled_count(predictions, quiet_s: float = 2.0, timeout_s: float = 60.0) ->
     return count
 
 
-def wait_for_port(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    """Until the naive service answers anything over HTTP."""
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120, path: str = "/ready",
+               what: str = "the service") -> None:
+    """Until ``path`` answers 200 (ours: /ready, the champion loaded and verified; the naive service: /docs)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"the naive service exited with code {process.returncode}")
+            raise SystemExit(f"{what} exited with code {process.returncode}")
         try:
-            httpx.get(f"{url}/docs", timeout=2)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    raise SystemExit("the naive service did not start in time")
-
-
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
-    """Until /ready answers 200 (the champion loaded and verified)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the service exited with code {process.returncode}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    raise SystemExit("the service was not ready in time")
+    raise SystemExit(f"{what} was not ready in time")
 
 
 def main() -> None:
@@ -278,7 +265,7 @@ def main() -> None:
                  naive_port, "--log-level", "warning"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, start_new_session=True)
             try:
-                wait_for_port(naive_url, naive_service)
+                wait_ready(naive_url, naive_service, 60, "/docs", "the naive service")
                 asyncio.run(load(naive_url, singles[:200], args.clients, 3))  # warm-up
                 naive_pids = {"store": pids["store"], "service": naive_service.pid}
                 naive_single = measured(run(singles[24000:32000], target=naive_url), naive_pids)
