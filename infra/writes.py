@@ -28,9 +28,13 @@ class WriteCounts:
     unchanged: int = 0
     kept_newer: int = 0
 
+    def __add__(self, other: WriteCounts) -> WriteCounts:
+        return WriteCounts(self.inserted + other.inserted, self.modified + other.modified,
+                           self.unchanged + other.unchanged, self.kept_newer + other.kept_newer)
+
 
 def insert_new(collection: Collection, documents: Iterable[dict],
-               on_progress: Callable[[int], None] | None = None) -> WriteCounts:
+               on_progress: Callable[[int], None] | None = None, chunk: int = CHUNK) -> WriteCounts:
     """Insert documents that are not stored yet; the collection's unique index decides what "stored" means.
 
     Unordered ``insert_many`` per chunk: a duplicate-key error counts as already present (``unchanged``) and
@@ -39,16 +43,16 @@ def insert_new(collection: Collection, documents: Iterable[dict],
     counts = WriteCounts()
     done = 0
     iterator = iter(documents)
-    while chunk := list(islice(iterator, CHUNK)):
+    while part := list(islice(iterator, chunk)):
         try:
-            counts.inserted += len(collection.insert_many(chunk, ordered=False).inserted_ids)
+            counts.inserted += len(collection.insert_many(part, ordered=False).inserted_ids)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(error.get("code") != DUPLICATE_KEY for error in errors):
                 raise
             counts.inserted += exc.details.get("nInserted", 0)
             counts.unchanged += len(errors)
-        done += len(chunk)
+        done += len(part)
         if on_progress:
             on_progress(done)
     return counts

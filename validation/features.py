@@ -4,6 +4,8 @@ the run with a message naming the student and the field, never an opaque convers
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from itertools import islice
 from numbers import Real
 from typing import Any
 
@@ -17,6 +19,28 @@ _EXPECTED = {"int64": "an integer", "double": "a number", "bool": "true or false
 
 class FeatureContractError(UserError, ValueError):
     """A stored feature document breaks the feature contract."""
+
+
+FRAME_PART = 20_000
+"""Rows turned into a frame at a time: a batch is read into columns without its documents all held at once."""
+
+
+def frame_in_parts(rows: Iterable[dict], columns: list[str], check: Callable[[dict], None] | None = None,
+                   part: int = FRAME_PART) -> pd.DataFrame:
+    """A frame of ``rows`` (a cursor, or any iterable) with exactly ``columns``, built ``part`` rows at a time, so a
+    large batch's documents are never all in memory together; ``check`` sees each row first. The columns' types are
+    inferred over the whole, as one frame of all the rows would have them."""
+    iterator, parts = iter(rows), []
+    while chunk := list(islice(iterator, part)):
+        if check:
+            for row in chunk:
+                check(row)
+        parts.append(pd.DataFrame.from_records(chunk, columns=columns))
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return pd.DataFrame.from_records([], columns=columns)
+    return pd.concat(parts, ignore_index=True).infer_objects()
 
 
 def _fits(value: Any, dtype: str) -> bool:
@@ -41,11 +65,11 @@ def contract_problem(document: dict, contract: FeatureContract = DEFAULT_CONTRAC
     return None
 
 
-def features_frame(documents: list[dict], contract: FeatureContract = DEFAULT_CONTRACT,
+def features_frame(documents: Iterable[dict], contract: FeatureContract = DEFAULT_CONTRACT,
                    collection: str = "students_features") -> pd.DataFrame:
-    """Checked feature documents as a frame with exactly the contract's columns (its extras included), sorted by
-    student, then batch (a student's terms in order)."""
-    for document in documents:
+    """Checked feature documents (a list, or a cursor read a part at a time) as a frame with exactly the contract's
+    columns (its extras included), sorted by student, then batch (a student's terms in order)."""
+    def check(document: dict) -> None:
         problem = contract_problem(document, contract)
         if problem:
             field, value, expected = problem
@@ -54,5 +78,6 @@ def features_frame(documents: list[dict], contract: FeatureContract = DEFAULT_CO
                 f"{collection} holds a document that breaks the feature contract: student {student!r}, field "
                 f"{field} = {str(repr(value))[:60]} (expected {expected}). It was written around this pipeline's "
                 f"checks; fix or delete it (db.{collection}.deleteOne({{student_id: {student!r}}})) and run again")
-    frame = pd.DataFrame.from_records(documents, columns=contract.columns)
+
+    frame = frame_in_parts(documents, contract.columns, check)
     return frame.sort_values(["student_id", "batch_seq"], kind="stable").reset_index(drop=True)

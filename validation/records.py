@@ -283,16 +283,19 @@ def _walk(value: Any, parts: list, depth: int, reasons: list[dict]) -> None:
 
 
 def split_records(records: list, labeled: bool, label_rule: LabelRule | None = None,
-                  contract: FeatureContract = DEFAULT_CONTRACT) -> tuple[list[tuple[int, dict]], list[dict]]:
+                  contract: FeatureContract = DEFAULT_CONTRACT, seen: dict[int, int] | None = None,
+                  start: int = 0) -> tuple[list[tuple[int, dict]], list[dict]]:
     """Split a batch into accepted ``(position, record)`` pairs and rejection documents (a labeled batch's records
     checked against its ``label_rule``, every record's extra fields against the dataset's ``contract``).
 
-    A student id seen earlier in the same batch is rejected as a duplicate (the first occurrence stays).
+    A student id seen earlier in the same batch is rejected as a duplicate (the first occurrence stays). A batch
+    split a part at a time passes the same ``seen`` (student id -> position) to every part, and each part's
+    ``start`` (the position of its first record in the batch).
     """
     accepted: list[tuple[int, dict]] = []
     rejected: list[dict] = []
-    seen: dict[int, int] = {}
-    for position, record in enumerate(records):
+    seen = {} if seen is None else seen
+    for position, record in enumerate(records, start=start):
         reasons = check_record(record, labeled, label_rule, contract)
         student_id = record.get("student_id") if isinstance(record, dict) else None
         if not reasons and student_id in seen:

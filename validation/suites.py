@@ -6,11 +6,13 @@ and the suites (which report on the batch in Data Docs) can never disagree. Pure
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
 
 from validation.contracts import BOOLEAN, DEFAULT_CONTRACT, DEFAULT_LABEL_RULE, KNOWN_MAJORS, FeatureContract, LabelRule
+from validation.features import frame_in_parts
 from validation.records import (
     AGE,
     ATTENDANCE,
@@ -31,12 +33,12 @@ REQUIRED_FEATURES = ["student_id", "age", "major", "enrollment_year", "num_cours
 WARNING = {"severity": "warning"}  # a finding worth reading, not a reason to stop the run
 
 
-def raw_frame(records: list[Any], label_rule: LabelRule = DEFAULT_LABEL_RULE,
+def raw_frame(records: Iterable[Any], label_rule: LabelRule = DEFAULT_LABEL_RULE,
               contract: FeatureContract = DEFAULT_CONTRACT) -> pd.DataFrame:
-    """One row per input record with the values the raw suite checks (the dataset's extra fields as
-    ``extra.<name>``); a non-object record is a row of nulls."""
-    return pd.DataFrame([_raw_row(record, label_rule, contract) for record in records],
-                        columns=list(_raw_row({}, label_rule, contract).keys()))
+    """One row per input record (a list, or a cursor read a part at a time) with the values the raw suite checks
+    (the dataset's extra fields as ``extra.<name>``); a non-object record is a row of nulls."""
+    return frame_in_parts((_raw_row(record, label_rule, contract) for record in records),
+                          list(_raw_row({}, label_rule, contract).keys()))
 
 
 def _raw_row(record: Any, label_rule: LabelRule, contract: FeatureContract) -> dict:

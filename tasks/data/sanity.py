@@ -18,44 +18,80 @@ SMALL_SCALE = 20  # a 0-20 (or 0-10) scale read as 0-100 keeps every value at or
 MIN_VALUES = 20  # below this many values, a small maximum says nothing
 
 
-def _most(values: list[float]) -> float:
-    return max(values) if values else 0.0
-
-
 def sanity_findings(records: list[dict], labeled: bool, label_rule: LabelRule) -> list[dict]:
     """Each finding: ``check``, a ``message`` that says what to do, and the ``numbers`` behind it."""
-    found = []
-    grades = [g for r in records for c in r.get("courses") or [] for g in c.get("grades") or []]
-    if len(grades) >= MIN_VALUES and _most(grades) <= SMALL_SCALE:
-        found.append({"check": "grade_scale", "numbers": {"grades": len(grades), "highest": _most(grades)},
-                      "message": f"every one of {len(grades)} grades is at most {_most(grades):g} on a 0..100 scale: "
-                                 "an unconverted 0-20 (or 0-10) scale? declare the source's scale in the mapping "
-                                 "(grades.scale: [0, 20])"})
-    ungraded = sum(1 for r in records if not any(c.get("grades") for c in r.get("courses") or []))
-    if ungraded:
-        found.append({"check": "no_grades", "numbers": {"students": ungraded, "of": len(records)},
-                      "message": f"{ungraded} of {len(records)} students have no grades yet (new students): valid, "
-                                 "their grade features are missing and the models predict from the rest"})
-    if not labeled:
+    tally = SanityTally(labeled, label_rule)
+    tally.add(records)
+    return tally.findings()
+
+
+class SanityTally:
+    """What the findings need, counted a part of the batch at a time (a batch too large to hold is checked so)."""
+
+    def __init__(self, labeled: bool, label_rule: LabelRule) -> None:
+        self.labeled, self.label_rule = labeled, label_rule
+        self.students = self.grades = self.ungraded = self.scores = self.positive = 0
+        self.highest_grade = self.highest_score = 0.0
+        self.dropouts = 0
+        self.first_dropouts: list = []
+
+    def add(self, records: list[dict]) -> None:
+        """Count the accepted records of one part."""
+        self.students += len(records)
+        for record in records:
+            graded = False
+            for course in record.get("courses") or []:
+                grades = course.get("grades") or []
+                if grades:
+                    graded = True
+                    self.grades += len(grades)
+                    self.highest_grade = max(self.highest_grade, max(grades))
+            self.ungraded += not graded
+            if not self.labeled:
+                continue
+            score = record.get("final_score")
+            if isinstance(score, int | float):
+                self.scores += 1
+                self.highest_score = max(self.highest_score, score)
+                self.positive += self.label_rule.applies(score)
+            if score == 0 and not _active(record):
+                self.dropouts += 1
+                if len(self.first_dropouts) < 5:
+                    self.first_dropouts.append(record["student_id"])
+
+    def findings(self) -> list[dict]:
+        """Each finding: ``check``, a ``message`` that says what to do, and the ``numbers`` behind it."""
+        found = []
+        grades, highest = self.grades, self.highest_grade
+        if grades >= MIN_VALUES and highest <= SMALL_SCALE:
+            found.append({"check": "grade_scale", "numbers": {"grades": grades, "highest": highest},
+                          "message": f"every one of {grades} grades is at most {highest:g} on a 0..100 scale: an "
+                                     "unconverted 0-20 (or 0-10) scale? declare the source's scale in the mapping "
+                                     "(grades.scale: [0, 20])"})
+        if self.ungraded:
+            found.append({"check": "no_grades", "numbers": {"students": self.ungraded, "of": self.students},
+                          "message": f"{self.ungraded} of {self.students} students have no grades yet (new "
+                                     "students): valid, their grade features are missing and the models predict "
+                                     "from the rest"})
+        if not self.labeled:
+            return found
+        scores, highest, rule = self.scores, self.highest_score, self.label_rule
+        if scores >= MIN_VALUES and highest <= SMALL_SCALE:
+            found.append({"check": "score_scale", "numbers": {"scores": scores, "highest": highest},
+                          "message": f"every one of {scores} final scores is at most {highest:g} on a 0..100 "
+                                     "scale: an unconverted scale? declare it in the mapping (labels.score.scale)"})
+        if scores and self.positive in (0, scores):
+            found.append({"check": "one_class", "numbers": {"scores": scores, "positive": self.positive},
+                          "message": f"{'every' if self.positive else 'no'} student of {scores} is '{rule.name}' "
+                                     f"({rule.text}): a model cannot learn a one-class label; check the rule and the "
+                                     "score's scale"})
+        if self.dropouts:
+            found.append({"check": "likely_dropouts", "numbers": {"students": self.dropouts,
+                                                                  "first": self.first_dropouts},
+                          "message": f"{self.dropouts} student(s) have a final score of 0 and no recorded activity: "
+                                     "likely dropouts, not failures; leave them out of the export, or expect them to "
+                                     "teach the model that ability does not matter"})
         return found
-    scores = [r["final_score"] for r in records if isinstance(r.get("final_score"), int | float)]
-    if len(scores) >= MIN_VALUES and _most(scores) <= SMALL_SCALE:
-        found.append({"check": "score_scale", "numbers": {"scores": len(scores), "highest": _most(scores)},
-                      "message": f"every one of {len(scores)} final scores is at most {_most(scores):g} on a 0..100 "
-                                 "scale: an unconverted scale? declare it in the mapping (labels.score.scale)"})
-    positive = sum(label_rule.applies(score) for score in scores)
-    if scores and positive in (0, len(scores)):
-        found.append({"check": "one_class", "numbers": {"scores": len(scores), "positive": positive},
-                      "message": f"{'every' if positive else 'no'} student of {len(scores)} is '{label_rule.name}' "
-                                 f"({label_rule.text}): a model cannot learn a one-class label; check the rule and "
-                                 "the score's scale"})
-    dropouts = [r["student_id"] for r in records if r.get("final_score") == 0 and not _active(r)]
-    if dropouts:
-        found.append({"check": "likely_dropouts", "numbers": {"students": len(dropouts), "first": dropouts[:5]},
-                      "message": f"{len(dropouts)} student(s) have a final score of 0 and no recorded activity: "
-                                 "likely dropouts, not failures; leave them out of the export, or expect them to "
-                                 "teach the model that ability does not matter"})
-    return found
 
 
 def returning_finding(students: int, overlaps: dict[str, int]) -> list[dict]:

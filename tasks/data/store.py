@@ -3,8 +3,9 @@ batch stored) and reading a batch back. Plain functions on a database; the stage
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
+from itertools import chain
 
 from infra.collections import (
     BATCHES,
@@ -46,7 +47,7 @@ def register_batch(db: Db, batch: BatchInput, now: datetime) -> dict:
         {"batch_id": batch.batch_id},
         {"$setOnInsert": {
             "batch_id": batch.batch_id, "seq": seq, "kind": "labeled" if batch.labeled else "unlabeled",
-            "size": len(batch.records), "source": batch.source, "created_at": now, "status": "registered",
+            "size": batch.count, "source": batch.source, "created_at": now, "status": "registered",
             **({"label_rule": batch.label_rule.as_dict()} if batch.labeled else {}),
             "features": batch.contract.as_dict(),
         }},
@@ -109,12 +110,12 @@ def latest_generator_seed(db: Db) -> int | None:
     return None if latest is None else int(latest["source"]["seed"])
 
 
-def batch_input_records(db: Db, batch_id: str) -> tuple[list, list[dict]]:
-    """Every input record of a batch as it came (accepted ones from the raw layer), and its rejections."""
-    accepted = [{k: v for k, v in doc.items() if k not in RAW_META}
-                for doc in db[STUDENTS_RAW].find({"batch_id": batch_id})]
+def batch_input_records(db: Db, batch_id: str) -> tuple[Iterator, list[dict]]:
+    """Every input record of a batch as it came (accepted ones from the raw layer, read as they are consumed), and
+    its rejections."""
     rejected = list(db[STUDENTS_REJECTED].find({"batch_id": batch_id}))
-    return accepted + [doc["record"] for doc in rejected], rejected
+    accepted = db[STUDENTS_RAW].find({"batch_id": batch_id}, {name: 0 for name in RAW_META})
+    return chain(accepted, (doc["record"] for doc in rejected)), rejected
 
 
 def ledger_counts(db: Db) -> dict[str, int]:
@@ -132,14 +133,15 @@ def batch_source(db: Db, batch_id: str) -> dict | None:
     return db[BATCHES].find_one({"batch_id": batch_id}, {"_id": 0, "source": 1, "kind": 1})
 
 
-def store_records(db: Db, batch_id: str, accepted: Iterable[dict], rejected: Iterable[dict], truth: Iterable[dict],
-                  on_progress: Callable[[int], None] | None = None) -> tuple[WriteCounts, WriteCounts]:
-    """A batch's accepted records (raw), its rejected ones (quarantine) and its truth, each stored once: what is
-    there already stays as it is. Returns what the raw and the quarantine writes did."""
-    raw = insert_new(db[STUDENTS_RAW], accepted, on_progress=on_progress)
-    quarantined = insert_new(db[STUDENTS_REJECTED], rejected)
-    insert_new(db[STUDENTS_TRUTH], truth)
-    return raw, quarantined
+def store_records(db: Db, accepted: Iterable[dict], rejected: Iterable[dict]) -> tuple[WriteCounts, WriteCounts]:
+    """Accepted records (raw) and rejected ones (quarantine) of a batch, each stored once: what is there already
+    stays as it is. Returns what the raw and the quarantine writes did."""
+    return insert_new(db[STUDENTS_RAW], accepted), insert_new(db[STUDENTS_REJECTED], rejected)
+
+
+def store_truth(db: Db, buckets: Iterable[dict]) -> WriteCounts:
+    """The generator's truth buckets of a batch, stored once (a few at a time: a bucket holds 1,000 students)."""
+    return insert_new(db[STUDENTS_TRUTH], buckets, chunk=20)
 
 
 def refeaturize_stale(db: Db, batch_ids: list[str]) -> list[str]:
@@ -164,10 +166,12 @@ def merge_features(db: Db, batch: dict) -> WriteCounts:
                                 LabelRule.from_dict(batch.get("label_rule")),
                                 FeatureContract.from_dict(batch.get("features")))
     ensure_indexes(db, [STUDENTS_FEATURES])
-    students = set(db[STUDENTS_RAW].distinct("student_id", {"batch_id": batch_id}))
-    present = set(db[STUDENTS_FEATURES].distinct("student_id", {"batch_id": batch_id}))
+    # counts, not the ids (``distinct`` answers in one document, capped at 16 MB: about a million ids): a batch's
+    # features are one document per raw student, so the new ones are the raw students less those present
+    students = db[STUDENTS_RAW].count_documents({"batch_id": batch_id})
+    present = db[STUDENTS_FEATURES].count_documents({"batch_id": batch_id})
     merge_pipeline_output(db, STUDENTS_RAW, pipeline, STUDENTS_FEATURES, ["batch_id", "student_id"])
-    return WriteCounts(inserted=len(students - present), unchanged=len(students & present))
+    return WriteCounts(inserted=students - present, unchanged=present)
 
 
 def latest_features(db: Db, student_id: int) -> dict | None:
@@ -175,6 +179,6 @@ def latest_features(db: Db, student_id: int) -> dict | None:
     return db[STUDENTS_FEATURES].find_one({"student_id": student_id}, {"_id": 0}, sort=[("batch_seq", -1)])
 
 
-def batch_features(db: Db, batch_id: str) -> list[dict]:
-    """The feature documents computed from ``batch_id``."""
-    return list(db[STUDENTS_FEATURES].find({"batch_id": batch_id}, {"_id": 0}))
+def batch_features(db: Db, batch_id: str) -> Iterable[dict]:
+    """The feature documents computed from ``batch_id`` (a cursor: read them as they are used)."""
+    return db[STUDENTS_FEATURES].find({"batch_id": batch_id}, {"_id": 0})

@@ -8,6 +8,7 @@ performer is known too: that is the oracle a model is compared with. Pure functi
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -66,6 +67,12 @@ class DriftKnobs(BaseModel):
         return all(value == 0 for value in self.model_dump().values())
 
 
+GENERATOR_CHUNK = 50_000
+"""Students generated (and held in memory) at a time. A batch up to this size is one part drawn from ``seed``'s
+stream, as it always was; a larger one is parts of this size, part k drawn from its own stream ``(seed, k)``, so
+generating a million students never holds more than one part."""
+
+
 @dataclass(frozen=True)
 class GeneratedBatch:
     """Records in the raw schema, plus the truth about each student that is never a model input."""
@@ -95,13 +102,34 @@ def _short_hash(text: str) -> str:
 def generate_batch(n_students: int, seed: int, labeled: bool = True, knobs: DriftKnobs | None = None,
                    label_rule: LabelRule = DEFAULT_LABEL_RULE) -> GeneratedBatch:
     """Generate one batch of nested student records; student ids are ``seed * 1_000_000 + 1..n``."""
+    knobs = knobs or DriftKnobs()
+    records: list = []
+    truth: list[dict] = []
+    for part_records, part_truth in generate_parts(n_students, seed, labeled, knobs, label_rule):
+        records += part_records
+        truth += part_truth
+    return GeneratedBatch(batch_id_for(seed, n_students, labeled, knobs, label_rule), labeled, records, truth)
+
+
+def generate_parts(n_students: int, seed: int, labeled: bool, knobs: DriftKnobs,
+                   label_rule: LabelRule = DEFAULT_LABEL_RULE,
+                   chunk: int = GENERATOR_CHUNK) -> Iterator[tuple[list, list[dict]]]:
+    """The batch ``generate_batch`` makes, as ``(records, truth)`` parts of at most ``chunk`` students, in order."""
     if n_students < 1 or n_students >= 1_000_000:
         raise ValueError(f"n_students must be between 1 and 999999, got {n_students}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
-    knobs = knobs or DriftKnobs()
-    rng = np.random.default_rng(seed)
-    n = n_students
+    if n_students <= chunk:
+        yield _generate_part(np.random.default_rng(seed), n_students, 0, seed, labeled, knobs, label_rule)
+        return
+    for part, start in enumerate(range(0, n_students, chunk)):
+        yield _generate_part(np.random.default_rng([seed, part]), min(chunk, n_students - start), start, seed,
+                             labeled, knobs, label_rule)
+
+
+def _generate_part(rng: np.random.Generator, n: int, start: int, seed: int, labeled: bool, knobs: DriftKnobs,
+                   label_rule: LabelRule) -> tuple[list, list[dict]]:
+    """``n`` students numbered from ``start`` (ids ``seed * 1_000_000 + start + 1..``), drawn from ``rng``."""
     generated_at = (BASE_TIME + timedelta(hours=seed % 8000)).isoformat()  # stays within the base year
     ref_year = BASE_TIME.year
 
@@ -140,7 +168,7 @@ def generate_batch(n_students: int, seed: int, labeled: bool = True, knobs: Drif
     records: list = []
     truth: list[dict] = []
     for i in range(n):
-        student_id = seed * 1_000_000 + i + 1
+        student_id = seed * 1_000_000 + start + i + 1
         major = MAJORS[major_idx[i]]
         catalog = COURSES[major]
         picked = rng.choice(len(catalog) + 2, size=min(n_courses[i], len(catalog) + 2), replace=False)
@@ -174,7 +202,7 @@ def generate_batch(n_students: int, seed: int, labeled: bool = True, knobs: Drif
 
     _blank_fields(records, rng, knobs.missing_rate)
     _malform(records, rng, knobs.malformed_rate)
-    return GeneratedBatch(batch_id_for(seed, n, labeled, knobs, label_rule), labeled, records, truth)
+    return records, truth
 
 
 def _blank_fields(records: list, rng: np.random.Generator, rate: float) -> None:

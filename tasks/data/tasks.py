@@ -12,26 +12,27 @@ from prefect.cache_policies import NO_CACHE
 
 from infra.artifacts import publish_link, publish_markdown
 from infra.collections import ensure_indexes
-from infra.files import write_atomically, write_text_atomically
+from infra.files import write_atomically
 from infra.progress import Progress, run_logger
 from infra.report_files import save_file
 from infra.retry import DB_TASK, stopwatch
 from infra.settings import get_settings
 from infra.storage import describe_store, get_database
+from infra.writes import WriteCounts
 from tasks.alerting.store import raise_alert
 from tasks.data import store
 from tasks.data.export import export_files
 from tasks.data.features import FEATURES_VERSION
-from tasks.data.ingest import BatchInput, EmptyBatchError, raw_documents, truth_buckets
+from tasks.data.ingest import BatchInput, EmptyBatchError, TruthTable, raw_documents
 from tasks.data.labels import LabelsNotFoundError, attach_labels, generator_twin
 from tasks.data.mapping import read_mapping
 from tasks.data.quality import gate_lines, quality_alert, quality_markdown
 from tasks.data.results import Exported, Featurized, Ingested, Quality, StoreCounts
-from tasks.data.sanity import returning_finding, sanity_findings
+from tasks.data.sanity import SanityTally, returning_finding
 from tasks.data.sources import BatchKind, file_batch_id, infer_labeled, jsonl_text, read_source, source_format
-from tasks.data.synthetic import DriftKnobs, generate_batch
+from tasks.data.synthetic import DriftKnobs, batch_id_for, generate_parts
 from validation.contracts import DEFAULT_CONTRACT, FeatureContract, LabelRule
-from validation.features import features_frame
+from validation.features import features_frame, frame_in_parts
 from validation.gate import (
     FeatureExpectationsFailedError,
     RejectedShareTooHighError,
@@ -64,14 +65,22 @@ def choose_seed(seed: int | None) -> int:
 @task(name="generate-batch", cache_policy=NO_CACHE)
 def generate_students(n_students: int, seed: int, labeled: bool, knobs: DriftKnobs,
                       label_rule: LabelRule) -> BatchInput:
-    """Generate the batch (labeled by ``label_rule``) and save its records (and, apart, its truth) as JSON Lines in
-    the raw folder."""
+    """Generate the batch (labeled by ``label_rule``) into JSON Lines files in the raw folder, its records and,
+    apart, its truth, a part at a time: the batch is never whole in memory, and ingestion reads the files."""
+    batch_id = batch_id_for(seed, n_students, labeled, knobs, label_rule)
+    raw_dir = get_settings().raw_path
+    records_path, truth_path = raw_dir / f"{batch_id}.jsonl", raw_dir / "truth" / f"{batch_id}.jsonl"
     with stopwatch() as timing:
-        generated = generate_batch(n_students, seed, labeled, knobs, label_rule)
-        raw_dir = get_settings().raw_path
-        records_path = write_text_atomically(raw_dir / f"{generated.batch_id}.jsonl", jsonl_text(generated.records))
-        write_text_atomically(raw_dir / "truth" / f"{generated.batch_id}.jsonl", jsonl_text(generated.truth))
-    return BatchInput(batch_id=generated.batch_id, labeled=labeled, records=generated.records, truth=generated.truth,
+        def write_both(records_tmp: Path, truth_tmp: Path) -> None:
+            with records_tmp.open("w", encoding="utf-8") as out, truth_tmp.open("w", encoding="utf-8") as truth_out:
+                for records, truth in generate_parts(n_students, seed, labeled, knobs, label_rule):
+                    out.write(jsonl_text(records))
+                    truth_out.write(jsonl_text(truth))
+
+        write_atomically(truth_path, lambda truth_tmp: write_atomically(
+            records_path, lambda records_tmp: write_both(records_tmp, truth_tmp)))
+    return BatchInput(batch_id=batch_id, labeled=labeled, records=[], records_file=str(records_path),
+                      truth_file=str(truth_path), size=n_students,
                       source={"type": "generator", "seed": seed, "students": n_students, "drift": knobs.model_dump(),
                               "file": str(records_path)}, seconds=timing["seconds"], label_rule=label_rule)
 
@@ -126,34 +135,43 @@ def load_source(path: str, kind: BatchKind, label_rule: LabelRule | None, mappin
 def ingest_batch(batch: BatchInput, truth_bucket: int) -> Ingested:
     """Write the batch's records (raw or rejected), its truth and its batch document; safe to re-run."""
     logger = run_logger(__name__)
-    if not batch.records:
+    if not batch.count:
         raise EmptyBatchError(f"batch {batch.batch_id} holds no records: nothing to ingest (nothing was stored)")
     with stopwatch() as timing:
         db = get_database()
         ensure_indexes(db)
         now = datetime.now(UTC)
         batch_doc = store.register_batch(db, batch, now)
-        accepted, rejected = split_records(batch.records, batch.labeled, batch.label_rule, batch.contract)
-        accepted_ids = {record["student_id"] for _, record in accepted}
-        truth = [row for row in batch.truth if row["student_id"] in accepted_ids]
-        raw, quarantined = store.store_records(
-            db, batch.batch_id, raw_documents(accepted, batch.batch_id, now),
-            ({**doc, "batch_id": batch.batch_id, "rejected_at": now} for doc in rejected),
-            truth_buckets(truth, batch.batch_id, truth_bucket),
-            on_progress=Progress(f"ingest {batch.batch_id}", len(accepted)))
-        sanity = sanity_findings([record for _, record in accepted], batch.labeled, batch.label_rule)
+        raw, quarantined = WriteCounts(), WriteCounts()
+        seen: dict[int, int] = {}  # student id -> position: a duplicate is found across parts too
+        tally, truth, rejected = SanityTally(batch.labeled, batch.label_rule), TruthTable(), 0
+        progress, position = Progress(f"ingest {batch.batch_id}", batch.count), 0
+        for records in batch.record_chunks():  # a part at a time: memory does not grow with the batch
+            accepted, rejects = split_records(records, batch.labeled, batch.label_rule, batch.contract, seen, position)
+            raw_part, quarantined_part = store.store_records(
+                db, raw_documents(accepted, batch.batch_id, now),
+                ({**doc, "batch_id": batch.batch_id, "rejected_at": now} for doc in rejects))
+            raw, quarantined = raw + raw_part, quarantined + quarantined_part
+            tally.add([record for _, record in accepted])
+            rejected += len(rejects)
+            position += len(records)
+            progress(position)
+        for rows in batch.truth_chunks():
+            truth.add(rows, seen.keys())
+        store.store_truth(db, truth.buckets(batch.batch_id, truth_bucket))
+        sanity = tally.findings()
         if batch.source.get("type") == "file":  # generated batches reuse ids by design
-            sanity += returning_finding(len(accepted), store.earlier_batches_of(db, batch.batch_id, accepted_ids))
-        store.update_batch(db, batch.batch_id, {"accepted": len(accepted), "rejected": len(rejected),
+            sanity += returning_finding(len(seen), store.earlier_batches_of(db, batch.batch_id, list(seen)))
+        store.update_batch(db, batch.batch_id, {"accepted": len(seen), "rejected": rejected,
                                                 "truth_rows": len(truth), "status": "ingested", "sanity": sanity})
     for finding in sanity:
         logger.warning("batch %s: %s", batch.batch_id, finding["message"])
     if rejected:
         logger.warning("batch %s: %d of %d records rejected (see students_rejected)",
-                       batch.batch_id, len(rejected), len(batch.records))
+                       batch.batch_id, rejected, position)
     logger.info("batch %s (seq %d): %d new raw records, %d already present", batch.batch_id, batch_doc["seq"],
                 raw.inserted, raw.unchanged)
-    return Ingested(batch.batch_id, batch_doc["seq"], batch.labeled, len(batch.records), len(accepted), len(rejected),
+    return Ingested(batch.batch_id, batch_doc["seq"], batch.labeled, position, len(seen), rejected,
                     raw.inserted, raw.unchanged, quarantined.inserted, timing["seconds"], batch.label_rule,
                     [finding["message"] for finding in sanity], batch.contract)
 
@@ -186,10 +204,10 @@ def validate_raw(batch_id: str, max_rejected_share: float) -> Quality:
         batch = store.get_batch(db, batch_id)
         records, rejected = store.batch_input_records(db, batch_id)
         contract = _contract(batch)
-        result = run_suite(raw_frame(records, LabelRule.from_dict(batch.get("label_rule")), contract),
-                           raw_suite(batch["kind"] == "labeled", contract), "students-raw",
+        frame = raw_frame(records, LabelRule.from_dict(batch.get("label_rule")), contract)  # a row per input record
+        result = run_suite(frame, raw_suite(batch["kind"] == "labeled", contract), "students-raw",
                            get_settings().artifacts_path / "gx", run_name=f"{batch_id}-raw")
-        decision = decide_rejected_share(len(records), len(rejected), max_rejected_share)
+        decision = decide_rejected_share(len(frame), len(rejected), max_rejected_share)
         reasons = top_reasons(rejected)
     result = _publish(db, "raw", batch_id, result, gate_lines(decision, reasons))
     quality = Quality(**result.as_dict(), seconds=timing["seconds"], rejected_share=round(decision.share, 4),
@@ -228,7 +246,6 @@ def aggregate_features(batch_id: str) -> Featurized:
 @task(name="validate-features", **DB_TASK)
 def validate_features(batch_id: str) -> Quality:
     """Run the feature suite on the batch's feature documents; any failed expectation stops the run."""
-    import pandas as pd
 
     from validation.gx_runner import run_suite
     from validation.suites import features_suite
@@ -237,7 +254,7 @@ def validate_features(batch_id: str) -> Quality:
         db = get_database()
         batch = store.get_batch(db, batch_id)
         contract = _contract(batch)
-        frame = pd.DataFrame(store.batch_features(db, batch_id), columns=contract.columns)
+        frame = frame_in_parts(store.batch_features(db, batch_id), contract.columns)
         result = run_suite(frame, features_suite(batch["kind"] == "labeled", contract), "students-features",
                            get_settings().artifacts_path / "gx", run_name=f"{batch_id}-features")
     result = _publish(db, "features", batch_id, result, [])

@@ -31,7 +31,7 @@ def read_labeled(db: Db, target: str, batch_ids: list[str] | None = None,
     """Labeled feature rows, one per (student, batch), of ``batch_ids`` only when given; and, aligned by row, the
     generator's truth (student_id, batch_id and the truth's fields)."""
     scope = {"batch_id": {"$in": batch_ids}} if batch_ids is not None else {}
-    frame = features_frame(list(db[STUDENTS_FEATURES].find({**scope, target: {"$ne": None}}, {"_id": 0})), contract)
+    frame = features_frame(db[STUDENTS_FEATURES].find({**scope, target: {"$ne": None}}, {"_id": 0}), contract)
     truth = frame[["student_id", "batch_id"]].merge(read_truth(db, scope), on=["student_id", "batch_id"], how="left")
     return frame, truth
 

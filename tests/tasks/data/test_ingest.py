@@ -155,3 +155,59 @@ def test_every_kind_of_generated_damage_is_caught(db):
     assert rules == {("student_id", "required"), ("courses", "type"), ("age", "range"), ("courses", "max_length"),
                      ("courses", "range"), ("$", "type"), ("student_id", "unique")}
     assert len(MALFORMATIONS) == 8 and result.accepted + result.rejected == 600
+
+
+def stored_batch(db, batch_id: str) -> dict:
+    """What a batch left in the store, without the parts that differ between two ingestions (ids, times)."""
+    def plain(docs):
+        return [{k: v for k, v in doc.items() if k not in ("_id", "rejected_at")}
+                for doc in docs]
+
+    raw = [{**doc, "_ingest": doc["_ingest"]["position"]}
+           for doc in plain(db[STUDENTS_RAW].find({"batch_id": batch_id}, sort=[("student_id", 1)]))]
+    batch = db[BATCHES].find_one({"batch_id": batch_id})
+    return {"raw": raw,
+            "rejected": plain(db[STUDENTS_REJECTED].find({"batch_id": batch_id}, sort=[("position", 1)])),
+            "truth": plain(db[STUDENTS_TRUTH].find({"batch_id": batch_id}, sort=[("bucket", 1)])),
+            "ledger": {key: batch[key] for key in ("size", "accepted", "rejected", "truth_rows", "sanity")}}
+
+
+def test_a_generated_batch_streams_from_its_files_a_part_at_a_time_and_stores_what_a_whole_one_does(
+        db, monkeypatch):
+    """The generator writes JSON Lines and ingestion reads them 7 records at a time: duplicates across parts,
+    positions, truth buckets and the sanity findings are exactly those of the batch ingested whole in memory."""
+    import tasks.data.ingest as ingest
+    from tasks.data.tasks import generate_students
+
+    knobs = DriftKnobs(malformed_rate=0.15, missing_rate=0.1)
+    streamed = generate_students.fn(120, 31, True, knobs, DEFAULT_LABEL_RULE)
+    assert streamed.records == [] and streamed.count == 120 and streamed.records_file.endswith(".jsonl")
+    whole = generate_batch(120, 31, True, knobs)
+    in_memory = BatchInput("whole", True, whole.records, {"type": "generator", "seed": 31}, whole.truth)
+    monkeypatch.setattr(ingest, "INGEST_CHUNK", 7)
+    part_result = ingest_batch.fn(streamed, 25)
+    monkeypatch.setattr(ingest, "INGEST_CHUNK", 10_000)
+    whole_result = ingest_batch.fn(in_memory, 25)
+    assert part_result.rejected > 10 and part_result.accepted + part_result.rejected == 120
+    assert (part_result.accepted, part_result.rejected) == (whole_result.accepted, whole_result.rejected)
+    parts, wholes = stored_batch(db, streamed.batch_id), stored_batch(db, "whole")
+    assert [{**d, "batch_id": None} for d in parts["raw"]] == [{**d, "batch_id": None} for d in wholes["raw"]]
+    for layer in ("rejected", "truth"):
+        assert [{**d, "batch_id": None} for d in parts[layer]] == [{**d, "batch_id": None} for d in wholes[layer]]
+    assert len(parts["raw"]) == 105 and [bucket["rows"] for bucket in parts["truth"]] == [25, 25, 25, 25, 5]
+    assert parts["ledger"] == wholes["ledger"]
+    assert any(doc["reasons"][0]["rule"] == "unique" for doc in parts["rejected"])
+    again = ingest_batch.fn(streamed, 25)  # re-run from the files: nothing new
+    assert (again.raw_inserted, again.rejected_inserted) == (0, 0)
+
+
+def test_a_student_id_repeated_in_a_later_part_is_a_duplicate(db, reference_record, monkeypatch):
+    import tasks.data.ingest as ingest
+
+    monkeypatch.setattr(ingest, "INGEST_CHUNK", 2)
+    records = [reference_record, {**reference_record, "student_id": 4}, {**reference_record, "age": 30}]
+    result = ingest_batch.fn(BatchInput("twice", False, records, {"type": "test"}), 1000)
+    assert (result.accepted, result.rejected) == (2, 1)
+    rejected = db[STUDENTS_REJECTED].find_one({"batch_id": "twice"})
+    assert (rejected["position"], rejected["reasons"][0]["rule"], rejected["reasons"][0]["expected"]) == (
+        2, "unique", "first seen at position 0")

@@ -105,3 +105,19 @@ def test_invalid_parameters_are_refused(kwargs):
 
 def test_large_seeds_still_give_valid_records():
     assert all(check_record(r, labeled=True) == [] for r in generate_batch(50, 123_456).records)
+
+
+def test_a_batch_larger_than_a_part_is_drawn_part_by_part_with_consecutive_ids():
+    from tasks.data.synthetic import GENERATOR_CHUNK, generate_parts
+
+    parts = list(generate_parts(25, 7, True, DriftKnobs(malformed_rate=0.2), chunk=10))
+    assert [len(records) for records, _ in parts] == [10, 10, 5]
+    truth_ids = [row["student_id"] for _, truth in parts for row in truth]
+    assert truth_ids == [7_000_001 + i for i in range(25)]
+    again = list(generate_parts(25, 7, True, DriftKnobs(malformed_rate=0.2), chunk=10))
+    assert again == parts  # each part from its own seeded stream: the same every time
+    assert parts[1][0] != parts[0][0]
+    # up to one part's size, a batch is what it always was: one part from the seed's own stream
+    small = generate_batch(30, 7, True)
+    assert list(generate_parts(30, 7, True, DriftKnobs(), chunk=30)) == [(small.records, small.truth)]
+    assert GENERATOR_CHUNK >= 50_000
