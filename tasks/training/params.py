@@ -63,6 +63,8 @@ class TrainingParams(BaseModel):
     window_batches: int | Literal["all"] = Field(
         3, description="train on the features of this many recent labeled batches, or 'all'")
     importance_repeats: int = Field(5, ge=1, le=100, description="permutation importance: shuffles per feature")
+    importance_rows: int = Field(5000, ge=100, description="permutation importance: at most this many validation "
+                                                           "students (a seeded sample of a larger validation set)")
     cv_below: int = Field(2000, ge=0, description="below this many labeled students, every model is also judged by "
                                                   "repeated stratified k-fold cross-validation (0: never)")
     cv_k: int = Field(5, ge=2, le=20, description="cross-validation: folds per repeat")

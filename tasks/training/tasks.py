@@ -107,7 +107,7 @@ def evaluate_models(trained: list[TrainedModel], data: TrainingData, training: T
             row["cv"] = cross_validate(model.pipeline, data, training.cv_k, training.cv_repeats, training.split_seed)
         if model.algorithm != "baseline":
             row["importance"] = feature_importance(model.pipeline, data, training.split_seed,
-                                                   training.importance_repeats)
+                                                   training.importance_repeats, training.importance_rows)
         rows.append(row)
     oracle = {part: oracle_metrics(data.truth[part], data.y[part], data.problem) for part in ("val", "test")}
     return Evaluation(rows, oracle if oracle["test"] is not None else None)

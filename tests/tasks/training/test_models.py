@@ -145,3 +145,16 @@ def test_tuning_searches_the_grid_from_the_parameters(classification):
     tuned = fit_model("decision_tree", data, 7, ModelParams(grid_tree_depth=[2], grid_tree_leaf=[50], cv_folds=2),
                       tune=True, trees=50)
     assert (tuned.params["max_depth"], tuned.params["min_samples_leaf"]) == (2, 50)
+
+
+def test_permutation_importance_on_a_sample_of_a_large_validation_set_agrees_with_the_whole(classification):
+    from tasks.training.evaluation import feature_importance
+
+    data, trained, _ = classification
+    linear = next(model for model in trained if model.algorithm == "linear").pipeline
+    whole = feature_importance(linear, data, 7, 3)["permutation"]
+    assert feature_importance(linear, data, 7, 3, rows=len(data.X["val"]))["permutation"] == whole
+    sampled = feature_importance(linear, data, 7, 3, rows=300)["permutation"]
+    assert sampled != whole and len(data.X["val"]) == 600
+    assert max(sampled, key=sampled.get) == max(whole, key=whole.get)
+    assert max(abs(sampled[name] - whole[name]) for name in whole) < 0.05
