@@ -115,15 +115,19 @@ class TrainedModel:
 
 
 def fit_model(algorithm: str, data: TrainingData, seed: int, hyper: ModelParams, tune: bool, trees: int,
-              report: Callable[[int, float], None] | None = None) -> TrainedModel:
-    """Fit one algorithm on the training split (preprocessing included)."""
+              report: Callable[[int, float], None] | None = None, dask_rows: int = 0) -> TrainedModel:
+    """Fit one algorithm on the training split (preprocessing included). XGBoost on a Dask worker with at least
+    ``dask_rows`` training rows (0: never) trains across the cluster's workers (``xgboost.dask``)."""
     start = time.perf_counter()
     estimator = make_estimator(algorithm, data.problem, seed, hyper)
     pipeline = Pipeline([("pre", build_preprocessor(data.contract)), ("model", estimator)])
     curve: list[dict] = []
     grid = tuning_grid(algorithm, data.problem, hyper) if tune else None
+    across = algorithm == "xgboost" and not grid and 0 < dask_rows <= len(data.X["train"]) and on_dask_worker()
     if algorithm == "random_forest":
         curve = grow_forest(pipeline, data, trees, hyper.forest_step, report or (lambda n, s: None))
+    elif across:
+        fit_xgboost_across_cluster(pipeline, data)
     elif grid:
         scoring = problem_spec(data.problem).scoring
         search = GridSearchCV(pipeline, grid, cv=hyper.cv_folds, scoring=scoring, n_jobs=1)
@@ -133,7 +137,43 @@ def fit_model(algorithm: str, data: TrainingData, seed: int, hyper: ModelParams,
     remember_training_inputs(pipeline, data.X["train"])  # what a linear model's reasons are measured from
     params = {k: _plain(v) for k, v in pipeline.named_steps["model"].get_params().items()
               if isinstance(v, (int, float, str, bool, type(None)))}
+    if across:
+        params["trained_with"] = "xgboost.dask"
     return TrainedModel(algorithm, pipeline, params, round(time.perf_counter() - start, 3), curve)
+
+
+def on_dask_worker() -> bool:
+    """Whether this code runs as a task on a Dask worker (the Dask task runner's)."""
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
+
+
+def fit_xgboost_across_cluster(pipeline: Pipeline, data: TrainingData) -> None:
+    """Fit the pipeline's XGBoost through ``xgboost.dask``: the preprocessing is fitted here, the training matrix is
+    split by rows across the cluster's workers, and each builds its share of every tree's histograms. The booster
+    then goes into the pipeline's own (plain) XGBoost estimator, so the version is saved, loaded and scored like any
+    other, without Dask."""
+    import dask.array as da
+    from distributed import worker_client
+    from xgboost import dask as dxgb
+
+    pre, model = pipeline.named_steps["pre"], pipeline.named_steps["model"]
+    X = pre.fit_transform(data.X["train"], data.y["train"])
+    X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float32)
+    y = np.asarray(data.y["train"], dtype=np.float32)
+    kind = dxgb.DaskXGBClassifier if isinstance(model, XGBClassifier) else dxgb.DaskXGBRegressor
+    with worker_client() as client:  # gives up this task's thread while the cluster trains
+        rows = -(-len(X) // max(1, len(client.scheduler_info()["workers"])))
+        distributed = kind(**model.get_params())
+        distributed.client = client
+        distributed.fit(da.from_array(X, chunks=(rows, -1)), da.from_array(y, chunks=rows))
+        booster = distributed.get_booster().save_raw()
+    model.load_model(bytearray(booster))
 
 
 def _plain(value):

@@ -74,6 +74,9 @@ class TrainingParams(BaseModel):
         "threads", description="where training runs: the flow's threads, or a Dask cluster (the one at "
                                "DASK_SCHEDULER_ADDRESS, else a local one); needs pip install '.[dask]'")
     dask_workers: int = Field(2, ge=1, le=64, description="a local Dask cluster's worker processes")
+    dask_xgboost_rows: int = Field(
+        200_000, ge=0, description="on a Dask cluster, XGBoost trains across its workers (xgboost.dask) from this "
+                                   "many training rows (0: never)")
 
     @field_validator("algorithms")
     @classmethod

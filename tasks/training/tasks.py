@@ -89,7 +89,8 @@ def train_model(algorithm: str, data: TrainingData, training: TrainingParams) ->
     def report(n: int, score: float) -> None:
         progress(n, note=f"validation {problem_spec(data.problem).label} {score:.4f}")
 
-    trained = fit_model(algorithm, data, training.split_seed, training.models, training.tune, training.trees, report)
+    trained = fit_model(algorithm, data, training.split_seed, training.models, training.tune, training.trees, report,
+                        training.dask_xgboost_rows if training.task_runner == "dask" else 0)
     logger.info("trained %s in %.2f s", algorithm, trained.seconds)
     return trained
 

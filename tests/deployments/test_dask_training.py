@@ -19,13 +19,15 @@ RUN = [sys.executable, "flows/main.py", "--students", "600", "--algorithms", "li
 
 def test_training_on_a_local_dask_cluster_reports_to_the_running_server(prefect_server, db):
     server = prefect_server
-    done = subprocess.run([*RUN, "--seed", "1"], cwd=ROOT, env=server.env, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run([*RUN, "--seed", "1", "--dask-xgboost-rows", "1"], cwd=ROOT, env=server.env,
+                          capture_output=True, text=True, timeout=600)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert [m["algorithm"] for m in summary["training"]["models"]] == ["linear", "xgboost"]
     assert summary["training"]["champion"]["promoted"] and db[MODELS].count_documents({}) == 2
+    # past the row threshold XGBoost trained across the cluster (xgboost.dask), and was registered as any version
+    assert db[MODELS].find_one({"algorithm": "xgboost"})["params"]["trained_with"] == "xgboost.dask"
     assert "Creating a new Dask cluster" in output and "Starting temporary server" not in output
     tasks = server.post("/task_runs/filter", {"task_runs": {"name": {"like_": "train-model"}}})
     assert sorted(t["state_type"] for t in tasks) == ["COMPLETED"] * 3  # baseline, linear, xgboost: on the server
@@ -45,3 +47,4 @@ def test_without_a_server_the_dask_workers_use_the_runs_temporary_one(store, tmp
     assert done.returncode == 0, output[-3000:]
     assert output.count("Starting temporary server") == 1  # the run's own; none per Dask worker
     assert db[MODELS].count_documents({}) == 2
+    assert "trained_with" not in db[MODELS].find_one({"algorithm": "xgboost"})["params"]  # below 200,000 rows
