@@ -123,8 +123,9 @@ def evaluate(model, data: TrainingData) -> dict:
 
 def feature_importance(model, data: TrainingData, seed: int, repeats: int, rows: int | None = None) -> dict:
     """The model's own importance (when it has one) and permutation importance on validation data: on at most
-    ``rows`` students of it (a seeded sample), since each feature's shuffles predict the whole set again (at 24k
-    validation students that was 60 s of a 100k-student run; 5,000 pin an importance to about +-0.01)."""
+    ``rows`` students of it (a seeded sample), since each feature's shuffles predict the whole set again. Measured at
+    24,000 validation students: 5,000 moved no importance by more than 0.0015 (ROC AUC), kept each model's top three,
+    and took the random forest's 48.5 s to 14.3 s."""
     pre, estimator = model.named_steps["pre"], model.named_steps["model"]
     own: dict[str, float] = {}
     names = list(pre.get_feature_names_out())
