@@ -5,6 +5,7 @@ insert before any is returned."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -30,8 +31,10 @@ class LogWriteError(UserError, RuntimeError):
 ANSWER_FIELDS = ("student_id", "prediction", "probability", "model", "version", "arm")
 
 
-def answer_jobs(state: ServingState, jobs: list[Job]) -> None:
-    """Fill every job's answers (in its records' order), or raise: then no job is answered."""
+def answer_jobs(state: ServingState, jobs: list[Job]) -> Callable[[], None]:
+    """Compute every job's predictions; returns the second step, which logs them in one insert and then fills every
+    job's answers (in its records' order), or raises: then no job is answered. (The batcher runs that step after
+    handing the next batch to another worker: the log's write overlaps the next batch's computing.)"""
     name = jobs[0].name
     snapshot = state.snapshot  # one view of the registry for the whole batch
     champion = snapshot.champions.get(name)
@@ -72,6 +75,10 @@ def answer_jobs(state: ServingState, jobs: list[Job]) -> None:
             documents += prediction_documents(rows, f"api:{request_id}", name, shadow.version, "B", now,
                                               request_id=request_id, source="api", ab_test=test["test_id"],
                                               shadow=True)
+    return lambda: _log_and_answer(db, jobs, documents, reasons)
+
+
+def _log_and_answer(db, jobs: list[Job], documents: list[dict], reasons: dict) -> None:
     try:
         log_predictions(db, documents)
     except Exception as exc:  # noqa: BLE001 - an unlogged answer is never given

@@ -5,6 +5,7 @@ too deeply nested JSON."""
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -51,9 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     state = ServingState(settings)
 
-    def answer(jobs: list) -> None:
+    def answer(jobs: list) -> Callable[[], None]:
         app.state.metrics.batch_records.observe(sum(len(job.records) for job in jobs))
-        answer_jobs(state, jobs)
+        return answer_jobs(state, jobs)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -62,7 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         startup_check(settings.api_host, active_keys(state.db()) if not loopback_address(settings.api_host) else 0,
                       settings.api_allowed_hosts)
         state.start()
-        app.state.batcher = Batcher(answer, settings.api_max_records, chunk_weight=settings.api_chunk_weight)
+        app.state.batcher = Batcher(answer, settings.api_max_records, workers=settings.api_batch_workers,
+                                    chunk_weight=settings.api_chunk_weight)
         yield
         app.state.batcher.stop()
         state.stop()

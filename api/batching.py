@@ -65,13 +65,19 @@ def chunks(job: Job, chunk_weight: int) -> list[Job]:
 
 
 class Batcher:
-    """``workers`` threads answering waiting jobs in batches of up to ``max_records`` records."""
+    """``workers`` threads answering waiting jobs in batches of up to ``max_records`` records.
 
-    def __init__(self, answer: Callable[[list[Job]], None], max_records: int, workers: int = 1,
+    ``answer(jobs)`` may return a second step (``finish``, the log's write) that runs after the worker has handed
+    its turn on: one worker at a time takes a batch and computes it, so batches grow as large as with one worker,
+    while another batch's second step waits on the store. The jobs are done when their second step is.
+    """
+
+    def __init__(self, answer: Callable[[list[Job]], Callable[[], None] | None], max_records: int, workers: int = 1,
                  chunk_weight: int = 20_000) -> None:
         self.answer, self.max_records, self.chunk_weight = answer, max_records, chunk_weight
         self._waiting: list[Job] = []
         self._condition = threading.Condition()
+        self._turn = threading.Lock()  # taking and computing a batch: one worker at a time
         self._stopping = False
         self._threads = [threading.Thread(target=self._work, name=f"batcher-{i}", daemon=True) for i in range(workers)]
         for thread in self._threads:
@@ -123,18 +129,31 @@ class Batcher:
 
     def _work(self) -> None:
         while True:
-            batch = self._take()
-            if not batch:
-                return
+            finish = None
+            with self._turn:
+                batch = self._take()
+                if not batch:
+                    return
+                try:
+                    finish = self.answer(batch)
+                except BaseException as exc:  # noqa: BLE001 - every request of the batch gets the error
+                    self._done(batch, exc)
+                    continue
             try:
-                self.answer(batch)
+                if finish is not None:
+                    finish()
             except BaseException as exc:  # noqa: BLE001 - every request of the batch gets the error
-                for job in batch:
-                    job.error = exc
-            finally:
-                self.batches, self.jobs = self.batches + 1, self.jobs + len(batch)
-                for job in batch:
-                    job.done.set()
+                self._done(batch, exc)
+            else:
+                self._done(batch, None)
+
+    def _done(self, batch: list[Job], error: BaseException | None) -> None:
+        with self._condition:
+            self.batches, self.jobs = self.batches + 1, self.jobs + len(batch)
+        for job in batch:
+            if error is not None:
+                job.error = error
+            job.done.set()
 
     def stop(self) -> None:
         """Let the workers finish what they hold, then end."""

@@ -2,7 +2,10 @@
 
 Each size trains the baseline and every algorithm (``train_candidates``, as main and retrain do) inside a flow,
 once per runner, in alternating order; the Dask time includes starting its local cluster (as every run pays).
+Then XGBoost alone at each size of ``--xgboost-sizes``: fitted in one process, and through ``xgboost.dask`` across
+the cluster's workers (as a Dask run does from ``--dask-xgboost-rows``), with each one's test ROC AUC.
     python benchmarks/bench_task_runner.py [--sizes 5000 20000] [--repeats 2] [--dask-workers 2]
+                                           [--xgboost-sizes 20000 100000]
 """
 
 from __future__ import annotations
@@ -69,12 +72,37 @@ def bench(sizes: list[int], repeats: int, workers: int) -> list[dict]:
     return rows
 
 
+def xgboost_rows(sizes: list[int], workers: int) -> list[dict]:
+    """XGBoost in one process against ``xgboost.dask`` on a local cluster (started before the clock), per size."""
+    from distributed import Client, LocalCluster
+    from sklearn.metrics import roc_auc_score
+
+    from tasks.training.models import fit_model
+
+    training, rows = TrainingParams(), []
+    with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        for n in sizes:
+            data = training_data(n, training)
+            row = {"students": n, "train_rows": len(data.X["train"])}
+            for name, run in (("alone", lambda data=data: fit_model("xgboost", data, 7, training.models, False, 10)),
+                              ("dask", lambda data=data: client.submit(fit_model, "xgboost", data, 7, training.models,
+                                                                       False, 10, None, 1).result())):
+                start = time.perf_counter()
+                trained = run()
+                row[f"{name}_s"] = time.perf_counter() - start
+                row[f"{name}_auc"] = roc_auc_score(data.y["test"], trained.pipeline.predict_proba(data.X["test"])[:, 1])
+            rows.append(row)
+    return rows
+
+
 def main() -> None:
     """Print one line per size: median seconds on each runner and their ratio."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[5000, 20000])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--dask-workers", type=int, default=2)
+    parser.add_argument("--xgboost-sizes", type=int, nargs="*", default=[20000, 100000])
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}, Dask: a local cluster of {args.dask_workers} processes x 1 thread")
     print("training: the candidates' training alone; with start: the subflow, with the Dask cluster's start")
@@ -84,6 +112,14 @@ def main() -> None:
         print(f"{r['students']:>9,} {r['threads_train_s']:>10.1f} {r['dask_train_s']:>8.1f} "
               f"{r['dask_train_s'] / r['threads_train_s']:>6.2f} {r['threads_total_s']:>14.1f} "
               f"{r['dask_total_s']:>11.1f} {r['dask_total_s'] / r['threads_total_s']:>6.2f}")
+    if not args.xgboost_sizes:
+        return
+    print(f"\nXGBoost alone: one process against xgboost.dask on {args.dask_workers} workers (data sent included)")
+    print(f"{'students':>9} {'train rows':>10} {'alone s':>8} {'dask s':>7} {'ratio':>6} {'alone AUC':>9} "
+          f"{'dask AUC':>9}")
+    for r in xgboost_rows(args.xgboost_sizes, args.dask_workers):
+        print(f"{r['students']:>9,} {r['train_rows']:>10,} {r['alone_s']:>8.1f} {r['dask_s']:>7.1f} "
+              f"{r['dask_s'] / r['alone_s']:>6.2f} {r['alone_auc']:>9.4f} {r['dask_auc']:>9.4f}")
 
 
 if __name__ == "__main__":

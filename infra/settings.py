@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     api_chunk_weight: int = Field(
         default=20_000, ge=100, validation_alias=AliasChoices("PIPELINE_API_CHUNK_WEIGHT", "api_chunk_weight"),
         description="a request heavier than this (records + courses + grades) is answered in chunks, one per batch")
+    api_batch_workers: int = Field(
+        default=2, ge=1, le=16, validation_alias=AliasChoices("PIPELINE_API_BATCH_WORKERS", "api_batch_workers"),
+        description="threads answering batches: one computes a batch at a time while the others' log writes wait on "
+                    "the store")
     api_features: Literal["in_process", "store"] = Field(
         default="in_process", validation_alias=AliasChoices("PIPELINE_API_FEATURES", "api_features"),
         description="where a request's features are computed: in the service (the contract's second definition, "

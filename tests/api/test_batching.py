@@ -75,3 +75,47 @@ def test_a_failed_chunk_fails_its_whole_request():
         batcher.submit(Job("m", "r", [record(i, 2, 3) for i in range(20)]))  # 9 each: 4 chunks
     assert batcher.submit(Job("m", "next", [record(99)])) == [{"student_id": 99}]
     batcher.stop()
+
+
+def test_the_next_batch_is_computed_while_the_last_one_waits_for_its_log_and_computing_is_one_at_a_time():
+    """Two workers: the second takes the waiting requests while the first batch's second step (the log's write)
+    is blocked; computing never overlaps; a failed second step fails its own batch only."""
+    computing, most, log_open, events = [0], [0], threading.Event(), []
+    lock = threading.Lock()
+
+    def answer(jobs: list[Job]):
+        with lock:
+            computing[0] += 1
+            most[0] = max(most[0], computing[0])
+        time.sleep(0.02)
+        with lock:
+            computing[0] -= 1
+        first = jobs[0].request_id
+
+        def finish() -> None:
+            if first == "first":
+                log_open.wait(5)  # the store is slow with the first batch's log
+                raise RuntimeError("log down")
+            events.append(first)
+            for job in jobs:
+                job.answers = [{"student_id": r["student_id"]} for r in job.records]
+        return finish
+
+    batcher = Batcher(answer, max_records=1000, workers=2)
+    failed: dict = {}
+
+    def first() -> None:
+        try:
+            batcher.submit(Job("m", "first", [record(1)]))
+        except RuntimeError as exc:
+            failed["first"] = str(exc)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    time.sleep(0.1)  # the first batch is waiting on its log
+    assert batcher.submit(Job("m", "second", [record(2)])) == [{"student_id": 2}]  # answered meanwhile
+    assert events == ["second"] and "first" not in failed
+    log_open.set()
+    thread.join(5)
+    batcher.stop()
+    assert failed == {"first": "log down"} and most[0] == 1
