@@ -159,6 +159,7 @@ def fit_xgboost_across_cluster(pipeline: Pipeline, data: TrainingData) -> None:
     then goes into the pipeline's own (plain) XGBoost estimator, so the version is saved, loaded and scored like any
     other, without Dask."""
     import dask.array as da
+    from dask import delayed
     from distributed import worker_client
     from xgboost import dask as dxgb
 
@@ -169,9 +170,17 @@ def fit_xgboost_across_cluster(pipeline: Pipeline, data: TrainingData) -> None:
     kind = dxgb.DaskXGBClassifier if isinstance(model, XGBClassifier) else dxgb.DaskXGBRegressor
     with worker_client() as client:  # gives up this task's thread while the cluster trains
         rows = -(-len(X) // max(1, len(client.scheduler_info()["workers"])))
+        starts = range(0, len(X), rows)  # a share of the rows per worker, sent to the cluster (not in the graph)
+        X_parts = client.scatter([X[i:i + rows] for i in starts])
+        y_parts = client.scatter([y[i:i + rows] for i in starts])
+        shares = [len(X[i:i + rows]) for i in starts]
         distributed = kind(**model.get_params())
         distributed.client = client
-        distributed.fit(da.from_array(X, chunks=(rows, -1)), da.from_array(y, chunks=rows))
+        distributed.fit(
+            da.concatenate([da.from_delayed(delayed(part), (n, X.shape[1]), X.dtype)
+                            for part, n in zip(X_parts, shares, strict=True)]),
+            da.concatenate([da.from_delayed(delayed(part), (n,), y.dtype)
+                            for part, n in zip(y_parts, shares, strict=True)]))
         booster = distributed.get_booster().save_raw()
     model.load_model(bytearray(booster))
 
