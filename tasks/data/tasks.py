@@ -246,7 +246,6 @@ def aggregate_features(batch_id: str) -> Featurized:
 @task(name="validate-features", **DB_TASK)
 def validate_features(batch_id: str) -> Quality:
     """Run the feature suite on the batch's feature documents; any failed expectation stops the run."""
-
     from validation.gx_runner import run_suite
     from validation.suites import features_suite
 
