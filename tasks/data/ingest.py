@@ -28,6 +28,10 @@ class EmptyBatchError(UserError, ValueError):
     """A batch with no records: nothing to ingest, and nothing is registered."""
 
 
+class BatchFileError(UserError, ValueError):
+    """A generated batch's JSON Lines file is missing or damaged between the generate and ingest tasks."""
+
+
 class LabelRuleConflictError(UserError, ValueError):
     """A batch already stored under one label rule was brought in again under another."""
 
@@ -71,9 +75,21 @@ def _chunks(rows: list, path: str | None, size: int) -> Iterator[list]:
         for start in range(0, len(rows), size):
             yield rows[start:start + size]
         return
-    with open(path, encoding="utf-8") as lines:
-        while part := [json.loads(line) for line in islice(lines, size)]:
-            yield part
+    number = 0
+    try:
+        with open(path, encoding="utf-8") as lines:
+            while part := list(islice(lines, size)):
+                rows = []
+                for line in part:
+                    number += 1
+                    rows.append(json.loads(line))
+                yield rows
+    except FileNotFoundError:
+        raise BatchFileError(f"the generated batch's file {path} is gone (it is written by the generate task of the "
+                             "same run): run again") from None
+    except json.JSONDecodeError:
+        raise BatchFileError(f"the generated batch's file {path} is damaged at line {number}: run again (what was "
+                             "stored from it stays; a re-run adds only what is missing)") from None
 
 
 def raw_documents(accepted: list[tuple[int, dict]], batch_id: str, ingested_at: datetime) -> list[dict]:

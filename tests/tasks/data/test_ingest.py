@@ -211,3 +211,22 @@ def test_a_student_id_repeated_in_a_later_part_is_a_duplicate(db, reference_reco
     rejected = db[STUDENTS_REJECTED].find_one({"batch_id": "twice"})
     assert (rejected["position"], rejected["reasons"][0]["rule"], rejected["reasons"][0]["expected"]) == (
         2, "unique", "first seen at position 0")
+
+
+def test_a_damaged_generated_file_is_a_clear_error_and_keeps_what_was_stored(db, monkeypatch):
+    from pathlib import Path
+
+    import tasks.data.ingest as ingest
+    from tasks.data.tasks import generate_students
+
+    monkeypatch.setattr(ingest, "INGEST_CHUNK", 10)
+    batch = generate_students.fn(30, 41, True, DriftKnobs(), DEFAULT_LABEL_RULE)
+    path = Path(batch.records_file)
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:14]) + '{"student_id": 41000015, "age"\n' + "".join(lines[15:]))
+    with pytest.raises(ingest.BatchFileError, match=r"damaged at line 15: run again"):
+        ingest_batch.fn(batch, 1000)
+    assert db[STUDENTS_RAW].count_documents({}) == 10  # the first part stays stored
+    path.unlink()
+    with pytest.raises(ingest.BatchFileError, match="is gone"):
+        ingest_batch.fn(batch, 1000)
