@@ -103,24 +103,17 @@ def _without_id(record: dict) -> dict:
     return {key: value for key, value in record.items() if key != "_id"}
 
 
-def truth_buckets(rows: list[dict], batch_id: str, size: int) -> list[dict]:
-    """The generator's truth for a batch in buckets of up to ``size`` students (MongoDB's bucket pattern: a
-    handful of documents with aligned arrays instead of one tiny document per student), sorted by student."""
-    table = TruthTable()
-    table.add(rows, None)
-    return list(table.buckets(batch_id, size))
-
-
 class TruthTable:
     """The truth of a batch's accepted students, gathered a chunk at a time as columns (24 bytes a student, not a
-    dictionary each), then cut into sorted buckets."""
+    dictionary each), then cut into buckets sorted by student (MongoDB's bucket pattern: a handful of documents with
+    aligned arrays instead of one tiny document per student)."""
 
     def __init__(self) -> None:
         self._parts: list[np.ndarray] = []
 
-    def add(self, rows: list[dict], accepted: Container | None) -> None:
-        """Keep the rows of ``accepted`` students (every row when None)."""
-        kept = [row for row in rows if accepted is None or row["student_id"] in accepted]
+    def add(self, rows: list[dict], accepted: Container) -> None:
+        """Keep the rows of ``accepted`` students."""
+        kept = [row for row in rows if row["student_id"] in accepted]
         if kept:
             self._parts.append(np.array([tuple(row[name] for name in TRUTH_FIELDS) for row in kept],
                                         dtype=[("student_id", "i8"), ("p_high_performer", "f8"),

@@ -173,7 +173,7 @@ def fit_xgboost_across_cluster(pipeline: Pipeline, data: TrainingData) -> None:
         starts = range(0, len(X), rows)  # a share of the rows per worker, sent to the cluster (not in the graph)
         X_parts = client.scatter([X[i:i + rows] for i in starts])
         y_parts = client.scatter([y[i:i + rows] for i in starts])
-        shares = [len(X[i:i + rows]) for i in starts]
+        shares = [min(rows, len(X) - i) for i in starts]
         distributed = kind(**model.get_params())
         distributed.client = client
         distributed.fit(
