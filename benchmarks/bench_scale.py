@@ -1,12 +1,15 @@
 """The main flow at scale: wall time, time per stage and peak memory of each process, on a fresh store.
 
     .venv/bin/python benchmarks/bench_scale.py --students 100000 [--students 300000 ...] [--no-train]
+    git worktree add /tmp/before <commit> && .venv/bin/python benchmarks/bench_scale.py --checkout /tmp/before
 
 Each size runs ``python flows/main.py --students N --json`` in its own process on a fresh data folder (its own
 local server), sampling every 0.5 s the resident memory of the flow's process tree (the flow and any temporary
 Prefect server it starts) and of the local MongoDB server, then stops the server and removes the folder. Prints one
 row per size (the summary's seconds per data stage, and ``rest``: the wall time they leave, i.e. training,
 evaluation, registration, reports and Prefect's own work) and the ratio of each size's figures to the first size's.
+``--checkout`` runs another checkout's flow (an earlier commit's worktree) with this environment: a before and
+after on the same machine.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def _server_pid(data_dir: Path) -> int | None:
     return None
 
 
-def run_once(students: int, seed: int, train: bool, port: int) -> dict:
+def run_once(students: int, seed: int, train: bool, port: int, checkout: Path = ROOT) -> dict:
     """One main-flow run on a fresh store; its summary's stage seconds, wall and peak memory."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     prefect_home = data_dir / "prefect-home"
@@ -65,7 +68,8 @@ def run_once(students: int, seed: int, train: bool, port: int) -> dict:
                *([] if train else ["--no-train"])]
     peaks = {"flow": 0, "server": 0}
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, cwd=checkout, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
     done = threading.Event()
 
     def sample() -> None:
@@ -91,7 +95,8 @@ def run_once(students: int, seed: int, train: bool, port: int) -> dict:
             raise SystemExit(f"the main flow failed at {students} students (exit {process.returncode}):\n{err[-3000:]}")
         summary = json.loads(out.strip().splitlines()[-1])
     finally:
-        subprocess.run([sys.executable, "-m", "infra.local_server", "stop"], cwd=ROOT, env=env, capture_output=True)
+        subprocess.run([sys.executable, "-m", "infra.local_server", "stop"], cwd=checkout, env=env,
+                       capture_output=True)
         shutil.rmtree(data_dir, ignore_errors=True)
     return {"students": students, "wall": wall, "seconds": summary["seconds"], "flow_gb": peaks["flow"] / 2**30,
             "server_gb": peaks["server"] / 2**30}
@@ -104,8 +109,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=500)
     parser.add_argument("--port", type=int, default=27191)
     parser.add_argument("--no-train", dest="train", action="store_false")
+    parser.add_argument("--checkout", type=Path, default=ROOT,
+                        help="the checkout whose flows/main.py runs (default: this one)")
     args = parser.parse_args()
-    rows = [run_once(n, args.seed, args.train, args.port) for n in args.students or [100_000]]
+    if not (args.checkout / "flows" / "main.py").is_file():
+        parser.error(f"--checkout {args.checkout}: no flows/main.py there")
+    rows = [run_once(n, args.seed, args.train, args.port, args.checkout.resolve()) for n in args.students or [100_000]]
     for row in rows:  # what the summary does not time: training, evaluation, registration, Prefect's own work
         row["seconds"]["rest"] = row["wall"] - sum(row["seconds"].values())
     stages = list(dict.fromkeys(stage for row in rows for stage in row["seconds"]))
