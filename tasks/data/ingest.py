@@ -79,11 +79,11 @@ def _chunks(rows: list, path: str | None, size: int) -> Iterator[list]:
     try:
         with open(path, encoding="utf-8") as lines:
             while part := list(islice(lines, size)):
-                rows = []
+                parsed = []
                 for line in part:
                     number += 1
-                    rows.append(json.loads(line))
-                yield rows
+                    parsed.append(json.loads(line))
+                yield parsed
     except FileNotFoundError:
         raise BatchFileError(f"the generated batch's file {path} is gone (it is written by the generate task of the "
                              "same run): run again") from None
