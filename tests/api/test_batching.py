@@ -34,7 +34,10 @@ def run(chunk_weight: int) -> tuple[list[list[str]], list[dict], list[dict]]:
     def answer(jobs: list[Job]) -> None:
         batches.append([job.request_id for job in jobs])
         started.set()
-        time.sleep(0.05)
+        if len(batches) == 1:  # the first batch computes until the small request is waiting too
+            deadline = time.monotonic() + 5
+            while batcher.waiting_records() < 200 - len(jobs[0].records) + 1 and time.monotonic() < deadline:
+                time.sleep(0.005)
         for job in jobs:
             job.answers = [{"student_id": r["student_id"], "request": job.request_id} for r in job.records]
 
@@ -80,7 +83,7 @@ def test_a_failed_chunk_fails_its_whole_request():
 def test_the_next_batch_is_computed_while_the_last_one_waits_for_its_log_and_computing_is_one_at_a_time():
     """Two workers: the second takes the waiting requests while the first batch's second step (the log's write)
     is blocked; computing never overlaps; a failed second step fails its own batch only."""
-    computing, most, log_open, events = [0], [0], threading.Event(), []
+    computing, most, log_open, log_waiting, events = [0], [0], threading.Event(), threading.Event(), []
     lock = threading.Lock()
 
     def answer(jobs: list[Job]):
@@ -94,6 +97,7 @@ def test_the_next_batch_is_computed_while_the_last_one_waits_for_its_log_and_com
 
         def finish() -> None:
             if first == "first":
+                log_waiting.set()
                 log_open.wait(5)  # the store is slow with the first batch's log
                 raise RuntimeError("log down")
             events.append(first)
@@ -112,7 +116,7 @@ def test_the_next_batch_is_computed_while_the_last_one_waits_for_its_log_and_com
 
     thread = threading.Thread(target=first)
     thread.start()
-    time.sleep(0.1)  # the first batch is waiting on its log
+    assert log_waiting.wait(5)  # the first batch is waiting on its log
     assert batcher.submit(Job("m", "second", [record(2)])) == [{"student_id": 2}]  # answered meanwhile
     assert events == ["second"] and "first" not in failed
     log_open.set()

@@ -89,9 +89,9 @@ def test_a_port_used_by_another_mongodb_server_is_refused(folder, mongo_server):
 
 
 def test_a_folder_held_by_another_server_is_refused(folder):
-    holder = by_hand(folder, free_port())
+    holder = by_hand(folder, port := free_port())
     try:
-        time.sleep(1.0)
+        wait_ready(port)  # serving: it holds the folder
         with pytest.raises(LocalServerError, match="held by another server process"):
             ensure_server(folder, free_port())
         assert not (folder / STATE_FILE).exists()
