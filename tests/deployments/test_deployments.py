@@ -177,8 +177,8 @@ def test_two_workers_on_one_pool_run_main_and_score_at_once_with_exact_counts(pr
                                      {"parameters": {"params": params}})["id"]
 
         def finished() -> bool:
-            found = [server.http.get(f"/flow_runs/{run}").json()["state_type"] for run in runs.values()]
-            return all(state in ("COMPLETED", "FAILED", "CRASHED") for state in found)
+            states = [server.http.get(f"/flow_runs/{run}").json()["state_type"] for run in runs.values()]
+            return all(state in ("COMPLETED", "FAILED", "CRASHED") for state in states)
 
         server.wait_for(finished, 400, "both runs to finish")
     finally:
