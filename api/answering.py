@@ -17,7 +17,8 @@ from tasks.scoring.predict import predict_frame, prediction_documents
 from tasks.scoring.reasons import contributions, top_reasons
 from tasks.serving.abtest import route
 from tasks.serving.features import in_process_features
-from tasks.serving.store import log_predictions, request_features
+from tasks.serving.store import log_predictions, request_features, stored_features
+from tasks.serving.trust import PINNED, Provenance, provenance
 
 
 class NoChampionError(UserError, LookupError):
@@ -28,7 +29,7 @@ class LogWriteError(UserError, RuntimeError):
     """The prediction log could not be written, so no answer is given (the service answers 503)."""
 
 
-ANSWER_FIELDS = ("student_id", "prediction", "probability", "model", "version", "arm")
+ANSWER_FIELDS = ("student_id", "prediction", "probability", "model", "version", "arm", "counts")
 
 
 def answer_jobs(state: ServingState, jobs: list[Job]) -> Callable[[], None]:
@@ -53,6 +54,12 @@ def answer_jobs(state: ServingState, jobs: list[Job]) -> Callable[[], None]:
     routes = route(frame["student_id"].tolist(), pinned or champion.version, test)
     frame = frame.assign(arm=[arm for arm, _ in routes], version=[version for _, version in routes])
     request_of = {student: job.request_id for job in jobs for student in job.students}
+    asked_by = {student: job.asked_by for job in jobs for student in job.students}
+    trusted = {student for job in jobs if job.official and not pinned for student in job.students}
+    counted = provenance(frame, stored_features(db, sorted(trusted), contract.features) if trusted else [],
+                         contract.features, trusted)
+    if pinned:  # an operator's look at a given version: answered and logged, never a measurement
+        counted = dict.fromkeys(counted, Provenance(False, PINNED))
     explained = {student for job in jobs if job.explain for student in job.students}
     now, documents, reasons = datetime.now(UTC), [], {}
     for (arm, version), part in frame.groupby(["arm", "version"], dropna=False, sort=False):
@@ -75,6 +82,9 @@ def answer_jobs(state: ServingState, jobs: list[Job]) -> Callable[[], None]:
             documents += prediction_documents(rows, f"api:{request_id}", name, shadow.version, "B", now,
                                               request_id=request_id, source="api", ab_test=test["test_id"],
                                               shadow=True)
+    for document in documents:  # who asked, and whether the monitors may count it (tasks/serving/trust.py)
+        document["asked_by"] = asked_by[document["student_id"]]
+        document.update(counted[document["student_id"]].as_fields())
     return lambda: _log_and_answer(db, jobs, documents, reasons)
 
 

@@ -4,12 +4,14 @@ A key is ``spk_<key id>_<secret>``; the store keeps the key id, its scopes and t
 256-bit secret needs no slow hash), never the key. A request presents it as ``Authorization: Bearer <key>`` or
 ``X-API-Key: <key>``; the dashboard signs in with one and then carries a session cookie (``api/sessions.py``).
 
-Scopes: ``predict`` (POST /predict), ``read`` (the models, A/B tests, alerts, metrics, the record schema and the
-dashboard), ``label`` (POST /feedback: outcomes that training and A/B conclusions trust), ``operate`` (create and
-conclude A/B tests, acknowledge alerts). Without a key, ``predict`` and ``read`` are open to a client on this
-machine only (a request from a loopback address that no proxy forwarded), so ``make api`` works at once on a
-laptop; ``label`` and ``operate`` always need a key. A service bound to another address refuses to start until a
-key exists. Missing or unknown key: 401; a key without the scope: 403; both name the scope needed.
+Scopes: ``predict`` (POST /predict), ``official`` (POST /predict as a trusted producer: its predictions on the
+school's stored records are the ones the monitors count, ``tasks/serving/trust.py``), ``read`` (the models, A/B
+tests, alerts, metrics, the record schema and the dashboard), ``label`` (POST /feedback: outcomes that training and
+A/B conclusions trust), ``operate`` (create and conclude A/B tests, acknowledge alerts). Without a key, ``predict``
+and ``read`` are open to a client on this machine only (a request from a loopback address that no proxy forwarded),
+so ``make api`` works at once on a laptop; ``official``, ``label`` and ``operate`` always need a key. A service bound
+to another address refuses to start until a key exists. Missing or unknown key: 401; a key without the scope: 403;
+both name the scope needed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from fastapi import Depends, HTTPException, Request
 
 SCOPES: dict[str, str] = {
     "predict": "POST /predict",
+    "official": "POST /predict as a trusted producer (the school's SIS integration): its predictions on the school's "
+                "stored records count toward live performance, A/B arms and per-group figures",
     "read": "GET /models, /ab-tests, /alerts, /metrics, /record-schema and the dashboard",
     "label": "POST /feedback (outcomes that training and A/B conclusions trust)",
     "operate": "create and conclude A/B tests, acknowledge alerts",
@@ -171,7 +175,7 @@ def require(scope: str):
             raise HTTPException(401, f"this needs an API key with the '{scope}' scope ({SCOPES[scope]}); send it "
                                      "as 'Authorization: Bearer <key>' (create one: python -m api.keys create "
                                      f"--name <who> --scopes {scope})", headers={"WWW-Authenticate": "Bearer"})
-        if scope not in caller.scopes:
+        if scope not in caller.scopes and not (scope == "predict" and "official" in caller.scopes):
             raise HTTPException(403, f"the key {caller.key_id} ({caller.name}) has scopes "
                                      f"{sorted(caller.scopes)}; this needs '{scope}' ({SCOPES[scope]})")
         return caller

@@ -32,6 +32,8 @@ class Job:
     parent: Job | None = None  # the request this chunk is part of (None: the job is a whole request)
     version: int | None = None  # a version asked for by an operator (None: the champion, or the test's arm)
     explain: bool = False  # answer each prediction with its reasons (tasks/scoring/reasons.py)
+    asked_by: str = "loopback (no key)"  # who asked (logged with every prediction)
+    official: bool = False  # asked by a trusted producer: its predictions count if made on the stored record
 
     def __post_init__(self) -> None:
         self.students = frozenset(record["student_id"] for record in self.records)
@@ -61,7 +63,8 @@ def chunks(job: Job, chunk_weight: int) -> list[Job]:
         load += cost
     if len(parts) == 1:
         return [job]
-    return [Job(job.name, job.request_id, part, parent=job, version=job.version, explain=job.explain) for part in parts]
+    return [Job(job.name, job.request_id, part, parent=job, version=job.version, explain=job.explain,
+                asked_by=job.asked_by, official=job.official) for part in parts]
 
 
 class Batcher:

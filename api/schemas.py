@@ -53,6 +53,9 @@ class Prediction(BaseModel):
     model: str
     version: int
     arm: str | None
+    counts: bool = Field(description="whether the monitors count this prediction (live performance, A/B arms, "
+                                     "per-group figures): only an 'official' key's prediction on the school's stored "
+                                     "record of the student counts")
     explanation: Explanation | None = None
 
 

@@ -15,6 +15,7 @@ from api.guards import RETRY_AFTER_S
 from api.schemas import PredictRequest, PredictResponse
 from infra.errors import StorageError
 from tasks.registry.store import ModelNotFoundError
+from tasks.serving.trust import OFFICIAL
 from validation.contracts import DEFAULT_PROBLEM, TARGETS, Problem
 from validation.records import split_records
 
@@ -56,7 +57,8 @@ def predict(body: PredictRequest, request: Request, caller: Predictor,
         raise HTTPException(422, {"message": f"{len(rejected)} of {len(body.records)} records are invalid; nothing "
                                              "was predicted", "invalid": [
             {"position": r["position"], "student_id": r["student_id"], "reasons": r["reasons"]} for r in rejected]})
-    job = Job(name, uuid.uuid4().hex, [record for _, record in accepted], version=version, explain=explain)
+    job = Job(name, uuid.uuid4().hex, [record for _, record in accepted], version=version, explain=explain,
+              asked_by=caller.who, official=OFFICIAL in caller.scopes)
     try:
         answers = request.app.state.batcher.submit(job)
     except (NoChampionError, LogWriteError, StorageError) as exc:

@@ -17,6 +17,7 @@ from infra.collections import (
 )
 from infra.storage import Db
 from infra.writes import merge_pipeline_output
+from tasks.serving.trust import COUNTED
 from validation.contracts import LabelRule
 
 
@@ -41,20 +42,21 @@ def batch_labels(db: Db, batch_id: str, target: str, fields: tuple[str, ...] = (
 
 
 def batch_predictions(db: Db, batch_id: str, name: str, version: int, with_probability: bool = False) -> list[dict]:
-    """A version's logged predictions of a batch (student, prediction, probability); only those with a
+    """A version's counted predictions of a batch (student, prediction, probability); only those with a
     probability when ``with_probability``."""
-    query = {"batch_id": batch_id, "model": name, "version": version}
+    query = {"batch_id": batch_id, "model": name, "version": version, **COUNTED}
     if with_probability:
         query["probability"] = {"$ne": None}
     return list(db[PREDICTIONS].find(query, {"_id": 0, "student_id": 1, "prediction": 1, "probability": 1}))
 
 
 def predictions_of_students(db: Db, students: list[int], name: str, version: int) -> list[dict]:
-    """A version's earlier predictions of these students, from any batch (with the batch, the probability and
-    when it was made)."""
+    """A version's earlier counted predictions of these students, from any batch (with the batch, the probability
+    and when it was made): a prediction an untrusted caller asked for, or made on a record the store does not hold,
+    is never measured (``tasks/serving/trust.py``)."""
     return list(find_in(db[PREDICTIONS], "student_id", students,
                         {"_id": 0, "student_id": 1, "prediction": 1, "probability": 1, "batch_id": 1, "scored_at": 1},
-                        {"model": name, "version": version}))
+                        {"model": name, "version": version, **COUNTED}))
 
 
 def save_drift_check(db: Db, document: dict) -> str:

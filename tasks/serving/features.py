@@ -35,7 +35,7 @@ def feature_differences(expected: pd.DataFrame, got: pd.DataFrame, limit: int = 
     out = []
     for column in expected.columns:
         for student, a, b in zip(expected["student_id"], expected[column], got[column], strict=True):
-            if not _same(a, b):
+            if not same_value(a, b):
                 out.append({"student_id": int(student), "feature": column, "expected": repr(a)[:40],
                             "got": repr(b)[:40]})
                 if len(out) >= limit:
@@ -43,7 +43,9 @@ def feature_differences(expected: pd.DataFrame, got: pd.DataFrame, limit: int = 
     return out
 
 
-def _same(a, b) -> bool:
+def same_value(a, b) -> bool:
+    """Whether two feature values are equal as the contract means it (numbers within ``TOLERANCE``, missing ==
+    missing, a bool only equals a bool)."""
     missing_a, missing_b = _missing(a), _missing(b)
     if missing_a or missing_b:
         return missing_a and missing_b

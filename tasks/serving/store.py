@@ -19,6 +19,7 @@ from infra.collections import (
 )
 from infra.storage import Db
 from tasks.data.features import feature_stages
+from tasks.serving.trust import COUNTED
 from validation.contracts import DEFAULT_CONTRACT, FeatureContract, LabelRule
 from validation.features import features_frame
 
@@ -33,6 +34,13 @@ def request_features(db: Db, records: list[dict], request_id: str,
     documents = [{k: {"$literal": v} for k, v in record.items() if k != "_id"} for record in records]
     stages = feature_stages(f"api:{request_id}", 0, labeled=False, contract=contract)
     return features_frame(list(db.aggregate([{"$documents": documents}, *stages])), contract)
+
+
+def stored_features(db: Db, students: list[int], features: list[str]) -> list[dict]:
+    """Every stored feature document of these students (student, batch, the named features): what an official
+    request's record is compared with."""
+    projection = {"_id": 0, "student_id": 1, "batch_id": 1, **dict.fromkeys(features, 1)}
+    return list(find_in(db[STUDENTS_FEATURES], "student_id", students, projection))
 
 
 def log_predictions(db: Db, documents: list[dict]) -> None:
@@ -69,10 +77,11 @@ def update_test(db: Db, test_id: str, expected_state: str, fields: dict) -> dict
 
 
 def served_predictions(db: Db, test_id: str) -> pd.DataFrame:
-    """Each unit's first prediction in a test per arm: student, arm, version, prediction (units are sticky: a split
-    test has one arm per student, a shadow test both)."""
+    """Each unit's first counted prediction in a test per arm: student, arm, version, prediction (units are sticky:
+    a split test has one arm per student, a shadow test both). Predictions that do not count (``trust.COUNTED``: an
+    untrusted caller, or a record the store does not hold) are never a unit's."""
     rows = db[PREDICTIONS].aggregate([
-        {"$match": {"ab_test": test_id}},
+        {"$match": {"ab_test": test_id, **COUNTED}},
         {"$sort": {"scored_at": 1}},
         {"$group": {"_id": {"student": "$student_id", "arm": "$arm"}, "version": {"$first": "$version"},
                     "prediction": {"$first": "$prediction"}}},

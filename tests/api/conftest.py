@@ -33,7 +33,8 @@ class Service:
 
     def __init__(self, url: str, db, env: dict[str, str]) -> None:
         self.url, self.db, self.env = url, db, env  # env: what another process needs to reach the same store
-        self.key = make_key(db, ["predict", "read", "label", "operate"], "operator")
+        # the school's own integration: its predictions on stored records count toward the monitors
+        self.key = make_key(db, ["predict", "official", "read", "label", "operate"], "operator")
         self.http = httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {self.key}"})
         self.anonymous = httpx.Client(base_url=url, timeout=60)
 

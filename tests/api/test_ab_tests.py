@@ -6,6 +6,7 @@ from __future__ import annotations
 from infra.collections import ALIAS_HISTORY, PREDICTIONS
 from tasks.data.synthetic import generate_batch
 from tasks.serving.abtest import assign_arm, sample_size_proportions, shadow_sample_size
+from tests.builders import add_batch
 
 
 def predict_all(service, records: list[dict]) -> list[dict]:
@@ -27,8 +28,10 @@ def test_an_ab_test_from_plan_to_promotion(service):
     assert again.status_code == 409 and "already running" in again.json()["detail"]
 
     world = generate_batch(6 * test["n_per_arm"], seed=700)  # labeled; the same students, unlabeled, are scored
+    add_batch(6 * test["n_per_arm"], seed=700, labeled=False)  # the school's records of them, stored
     unlabeled = generate_batch(6 * test["n_per_arm"], seed=700, labeled=False).records
     answers = predict_all(service, unlabeled)
+    assert all(a["counts"] for a in answers)  # the school's own key, on the records it stored
     arms = {a["student_id"]: a["arm"] for a in answers}
     assert "salt" not in test and all("salt" not in t for t in service.http.get("/ab-tests").json())
     salt = service.db["ab_tests"].find_one({"test_id": test["test_id"]})["salt"]  # never leaves the server
@@ -86,7 +89,8 @@ def test_a_forced_early_look_is_labelled_and_a_test_with_a_broken_split_is_inval
     now = datetime.datetime.now(datetime.UTC)
     documents = [{"student_id": 90_000_000 + i, "batch_id": "api:x", "model": "high_performer",
                   "version": 1 if i < 2750 else 2, "arm": "B" if i < 2750 else "A", "prediction": 0,
-                  "probability": 0.1, "scored_at": now, "ab_test": broken["test_id"], "source": "api"}
+                  "probability": 0.1, "scored_at": now, "ab_test": broken["test_id"], "source": "api",
+                  "counts": True}
                  for i in range(5000)]
     service.db[PREDICTIONS].insert_many(documents)
     before = service.db["ab_tests"].find_one({"test_id": broken["test_id"]})
@@ -128,6 +132,7 @@ def test_a_shadow_test_answers_with_a_scores_with_b_and_compares_them_pairwise(s
     assert test["disagreement_source"] == "measured on A's held-out students"
     # planned from the measured disagreement (these two versions disagree often: a large plan for a paired test)
     assert test["n_per_arm"] == shadow_sample_size(0.1, test["disagreement"], 0.05, 0.9)
+    add_batch(400, seed=720, labeled=False)
     students = generate_batch(400, seed=720, labeled=False).records
     answers = predict_all(service, students)
     assert {(a["arm"], a["version"]) for a in answers} == {("A", champion)}  # A answers everyone
