@@ -11,6 +11,7 @@ def main() -> int:
     """Check the store first (a clear error line if it is not there), then serve until interrupted."""
     import uvicorn
 
+    from api.protocol import uvicorn_options
     from infra.errors import UserError
     from infra.settings import get_settings
     from infra.storage import describe_store
@@ -25,7 +26,7 @@ def main() -> int:
     print(f"prediction service on http://{settings.api_host}:{settings.api_port} (docs at /docs), store {store}",
           file=sys.stderr)
     uvicorn.run("api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port,
-                workers=settings.api_workers, log_level="warning")
+                workers=settings.api_workers, log_level="warning", **uvicorn_options())
     return 0
 
 

@@ -75,9 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "feature contract, checked live against the batch pipeline's own aggregation), A/B "
                               "tests between versions, and feedback.")
     app.state.serving = state
-    app.state.keys = KeyCache()
+    app.state.keys = KeyCache(settings.api_max_key_failures)
     app.state.metrics = ServiceMetrics(state, lambda: getattr(app.state, "batcher", None))
-    app.add_middleware(JsonBodyGuard, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(JsonBodyGuard, max_bytes=settings.api_max_body_bytes, max_form_bytes=settings.api_max_form_bytes)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings))
     for module in (ops, predict, ab_tests, feedback, alerts, dashboard):

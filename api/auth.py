@@ -21,12 +21,14 @@ import hmac
 import secrets
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from ipaddress import ip_address
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 SCOPES: dict[str, str] = {
     "predict": "POST /predict",
@@ -40,6 +42,10 @@ OPEN_ON_LOOPBACK = frozenset({"predict", "read"})
 PREFIX = "spk"
 CACHE_S = 5.0  # a verified key is trusted this long before it is looked up again (so a revocation takes <= 5 s)
 FORWARDED = (b"x-forwarded-for", b"forwarded", b"x-real-ip")
+MAX_KEY_CHARS = 128  # a key is 60 characters: anything much longer is refused before any work is done on it
+FAILURE_WINDOW_S = 60.0  # wrong keys are counted per client over this window
+TRACKED_CLIENTS = 10_000  # clients whose wrong keys are remembered at once (the oldest are forgotten first)
+_DUMMY_HASH = "0" * 64  # compared against when a key id is unknown, so a known id does not answer more slowly
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,10 @@ class Caller:
 
 
 ANONYMOUS = Caller(None, "anonymous", OPEN_ON_LOOPBACK)
+# declared so that the OpenAPI document names the two ways to send a key (and /docs has an Authorize button); the
+# key itself is read and checked by ``caller_of``, whichever of the two carries it
+BEARER = HTTPBearer(auto_error=False, description="an API key: Authorization: Bearer spk_...")
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key: X-API-Key: spk_...")
 
 
 def digest(secret: str) -> str:
@@ -87,15 +97,37 @@ def checked_scopes(text: str) -> list[str]:
     return scopes
 
 
-def is_loopback(request: Request) -> bool:
-    """A client on this machine whose request no proxy forwarded (a proxy on this machine forwards the world)."""
-    if any(name in FORWARDED for name, _ in request.scope.get("headers", [])):
-        return False
-    host = request.client.host if request.client else ""
+def trusted_proxies(request: Request) -> frozenset[str]:
+    """The proxies whose ``X-Forwarded-For`` names the client (``PIPELINE_API_FORWARDED_ALLOW_IPS``)."""
+    text = request.app.state.serving.settings.api_forwarded_allow_ips
+    return frozenset(part.strip() for part in text.split(",") if part.strip())
+
+
+def client_address(request: Request) -> tuple[str, bool]:
+    """(the client's address, whether it is this machine, unforwarded). A request from a configured proxy is the
+    client its ``X-Forwarded-For`` names last (none named: unknown, never this machine); any other request that
+    carries a forwarding header is never this machine's either (a proxy on this machine forwards the world)."""
+    peer = request.client.host if request.client else ""
+    headers = request.scope.get("headers", [])
+    if peer in trusted_proxies(request):
+        forwarded = [value for name, value in headers if name == b"x-forwarded-for"]
+        named = forwarded[-1].decode("latin-1").split(",")[-1].strip() if forwarded else ""
+        return (named or f"unknown behind {peer}"), _loopback_ip(named)
+    if any(name in FORWARDED for name, _ in headers):
+        return peer, False
+    return peer, _loopback_ip(peer) or peer == "testclient"
+
+
+def _loopback_ip(host: str) -> bool:
     try:
         return ip_address(host).is_loopback
     except ValueError:
-        return host == "testclient"
+        return False
+
+
+def is_loopback(request: Request) -> bool:
+    """A client on this machine whose request no proxy forwarded (or a configured proxy forwarded from here)."""
+    return client_address(request)[1]
 
 
 def presented_key(request: Request) -> str | None:
@@ -107,44 +139,103 @@ def presented_key(request: Request) -> str | None:
 
 
 class KeyCache:
-    """Verified keys for ``CACHE_S`` seconds: a key is looked up in the store at most that often."""
+    """Valid keys for ``CACHE_S`` seconds (a key is looked up in the store at most that often), and the wrong keys
+    each client presented in the last ``FAILURE_WINDOW_S`` seconds. Only keys that verified are remembered, by the
+    hash of their text: a flood of wrong keys costs no memory beyond one counter per client."""
 
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, Caller | None]] = {}
+    def __init__(self, max_failures: int = 20) -> None:
+        self.max_failures = max_failures
+        self._entries: dict[str, tuple[float, Caller]] = {}
+        self._active: dict[str, tuple[float, bool]] = {}  # key id -> (when looked up, not revoked)
+        self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def get(self, text: str) -> tuple[bool, Caller | None]:
-        """(known, caller) for a presented key."""
+    def get(self, text: str) -> Caller | None:
+        """The caller of a key verified less than ``CACHE_S`` ago, if any."""
         with self._lock:
-            entry = self._entries.get(text)
+            entry = self._entries.get(digest(text))
         if entry is None or time.monotonic() - entry[0] > CACHE_S:
-            return False, None
-        return True, entry[1]
+            return None
+        return entry[1]
 
-    def put(self, text: str, caller: Caller | None) -> None:
-        """Remember a verdict (None: not a valid key)."""
+    def put(self, text: str, caller: Caller) -> None:
+        """Remember a key that verified."""
         with self._lock:
             if len(self._entries) > 10_000:
                 self._entries.clear()
-            self._entries[text] = (time.monotonic(), caller)
+            self._entries[digest(text)] = (time.monotonic(), caller)
+            self._active[caller.key_id] = (time.monotonic(), True)
+
+    def active(self, key_id: str, look_up) -> bool:
+        """Whether a key id is still valid (``look_up(key_id)`` asks the store at most every ``CACHE_S``)."""
+        with self._lock:
+            entry = self._active.get(key_id)
+        if entry is not None and time.monotonic() - entry[0] <= CACHE_S:
+            return entry[1]
+        valid = bool(look_up(key_id))
+        with self._lock:
+            if len(self._active) > 10_000:
+                self._active.clear()
+            self._active[key_id] = (time.monotonic(), valid)
+        return valid
+
+    def retry_after(self, client: str) -> int | None:
+        """Seconds until ``client`` may present a key again, when it presented too many wrong ones lately."""
+        now = time.monotonic()
+        with self._lock:
+            failures = self._failures.get(client)
+            if failures is None:
+                return None
+            while failures and now - failures[0] > FAILURE_WINDOW_S:
+                failures.popleft()
+            if len(failures) < self.max_failures:
+                return None
+            return max(1, int(FAILURE_WINDOW_S - (now - failures[0])) + 1)
+
+    def failed(self, client: str) -> None:
+        """Count a wrong key from ``client``."""
+        with self._lock:
+            if client not in self._failures and len(self._failures) >= TRACKED_CLIENTS:
+                self._failures.pop(next(iter(self._failures)))  # the client remembered longest
+            self._failures.setdefault(client, deque(maxlen=self.max_failures)).append(time.monotonic())
 
 
 def verify(request: Request, text: str) -> Caller | None:
-    """The caller a presented key stands for, or None (unknown, wrong secret, revoked)."""
+    """The caller a presented key stands for, or None (unknown, wrong secret, revoked, far too long). A client that
+    presented ``api_max_key_failures`` wrong keys in the last minute is answered 429 before its key is looked at."""
     from tasks.serving.store import find_key
 
     state = request.app.state
-    known, caller = state.keys.get(text)
-    if known:
+    client = client_address(request)[0]
+    wait = state.keys.retry_after(client)
+    if wait is not None:
+        raise HTTPException(429, f"too many wrong keys from this client; try again in {wait} s",
+                            headers={"Retry-After": str(wait)})
+    caller = state.keys.get(text) if len(text) <= MAX_KEY_CHARS else None
+    if caller is not None:
         return caller
-    parsed = parse_key(text)
-    caller = None
+    parsed = parse_key(text) if len(text) <= MAX_KEY_CHARS else None
     if parsed is not None:
         doc = find_key(state.serving.db(), parsed[0])
-        if doc and doc.get("revoked_at") is None and hmac.compare_digest(doc["hash"], digest(parsed[1])):
+        usable = doc is not None and doc.get("revoked_at") is None
+        matches = hmac.compare_digest(doc["hash"] if usable else _DUMMY_HASH, digest(parsed[1]))
+        if usable and matches:
             caller = Caller(doc["key_id"], doc.get("name", ""), frozenset(doc.get("scopes", [])))
-    state.keys.put(text, caller)
-    return caller
+            state.keys.put(text, caller)
+            return caller
+    state.keys.failed(client)
+    return None
+
+
+def key_is_active(request: Request, key_id: str) -> bool:
+    """Whether a key (a dashboard session's) is still valid: a revoked key's sessions end within ``CACHE_S``."""
+    from tasks.serving.store import find_key
+
+    def look_up(found_id: str) -> bool:
+        doc = find_key(request.app.state.serving.db(), found_id)
+        return doc is not None and doc.get("revoked_at") is None
+
+    return request.app.state.keys.active(key_id, look_up)
 
 
 def caller_of(request: Request) -> Caller | None:
@@ -166,7 +257,8 @@ def require(scope: str):
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
-    def dependency(request: Request) -> Caller:
+    def dependency(request: Request, _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
+                   _header: Annotated[str | None, Security(API_KEY_HEADER)] = None) -> Caller:
         caller = caller_of(request)
         if caller is None:
             if scope in OPEN_ON_LOOPBACK and request.app.state.serving.settings.api_open_on_loopback \

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import HTTPException, Request
 
 COOKIE = "sp_session"
+SIGN_IN_COOKIE = "sp_sign_in"  # the sign-in form's own token (login CSRF), set with the form
 LIFETIME = timedelta(hours=8)
 
 
@@ -45,12 +46,12 @@ def current_session(request: Request) -> dict | None:
 
 def session_caller(request: Request):
     """The caller a dashboard session stands for (only on the dashboard's own paths), or None."""
-    from api.auth import Caller
+    from api.auth import Caller, key_is_active
 
     if not request.url.path.startswith("/dashboard"):
         return None
     session = current_session(request)
-    if session is None:
+    if session is None or not key_is_active(request, session["key_id"]):  # a revoked key's sessions end with it
         return None
     request.state.session = session
     return Caller(session["key_id"], session.get("name", ""), frozenset(session["scopes"]))

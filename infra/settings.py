@@ -55,6 +55,22 @@ class Settings(BaseSettings):
     api_allowed_hosts: str = Field(
         default="", validation_alias=AliasChoices("PIPELINE_API_ALLOWED_HOSTS", "api_allowed_hosts"),
         description="comma-separated Host names the service answers besides loopback ones (its public name)")
+    api_max_header_bytes: int = Field(
+        default=32_768, ge=4096, validation_alias=AliasChoices("PIPELINE_API_MAX_HEADER_BYTES", "api_max_header_bytes"),
+        description="a request's line and headers together, at most (431 beyond, before anything is parsed)")
+    api_header_timeout_s: float = Field(
+        default=10.0, gt=0, validation_alias=AliasChoices("PIPELINE_API_HEADER_TIMEOUT_S", "api_header_timeout_s"),
+        description="a connection that has not sent a whole request line and headers by then is closed")
+    api_max_form_bytes: int = Field(
+        default=65_536, ge=1024, validation_alias=AliasChoices("PIPELINE_API_MAX_FORM_BYTES", "api_max_form_bytes"),
+        description="a dashboard form's body, at most (413 beyond)")
+    api_max_key_failures: int = Field(
+        default=20, ge=1, validation_alias=AliasChoices("PIPELINE_API_MAX_KEY_FAILURES", "api_max_key_failures"),
+        description="wrong keys a client may present per minute before it is answered 429 with Retry-After")
+    api_forwarded_allow_ips: str = Field(
+        default="", validation_alias=AliasChoices("PIPELINE_API_FORWARDED_ALLOW_IPS", "api_forwarded_allow_ips"),
+        description="comma-separated addresses of the proxies whose X-Forwarded-For names the client (none: the "
+                    "connection's own address is the client)")
     ab_max_alpha: float = Field(0.05, gt=0, lt=0.5, validation_alias=AliasChoices("PIPELINE_AB_MAX_ALPHA",
                                                                                    "ab_max_alpha"),
                                 description="A/B tests: the loosest significance level a client may ask for")

@@ -4,14 +4,16 @@ a CSRF token in every form)."""
 
 from __future__ import annotations
 
+import hmac
 import html
+import secrets
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import Operator, caller_of, require, verify
-from api.sessions import COOKIE, LIFETIME, check_csrf, end_session, start_session
+from api.sessions import COOKIE, LIFETIME, SIGN_IN_COOKIE, check_csrf, end_session, start_session
 from infra.report_files import read_file
 from infra.storage import describe_store
 from tasks.alerting.store import acknowledge
@@ -41,30 +43,46 @@ def _page(request: Request, text: str) -> HTMLResponse:
 
 async def _form(request: Request) -> dict[str, str]:
     """A posted form's fields (application/x-www-form-urlencoded), first value of each."""
-    body = (await request.body())[:10_000].decode("utf-8", errors="replace")
+    body = (await request.body()).decode("utf-8", errors="replace")  # bounded by the guard (api_max_form_bytes)
     return {key: values[0] for key, values in parse_qs(body).items()}
+
+
+def _sign_in_form(request: Request, problem: str | None = None, status_code: int = 200) -> HTMLResponse:
+    """The sign-in form with a fresh sign-in token, in the form and in a SameSite=Strict cookie: a form posted from
+    another site carries no cookie, so it cannot sign a browser in to the attacker's session (login CSRF)."""
+    token = secrets.token_urlsafe(24)
+    where = describe_store(request.app.state.serving.settings)
+    response = _page(request, pages.sign_in_page(BASE, where, problem, token))
+    response.status_code = status_code
+    response.set_cookie(SIGN_IN_COOKIE, token, max_age=600, path=BASE, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https")
+    return response
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
 def sign_in_form(request: Request) -> HTMLResponse:
     """The sign-in form (open: a viewer from another machine has no session yet)."""
-    return _page(request, pages.sign_in_page(BASE, describe_store(request.app.state.serving.settings)))
+    return _sign_in_form(request)
 
 
 @router.post("/sign-in")
 async def sign_in(request: Request):
-    """Check the key once; on success a session cookie (HttpOnly, SameSite=Strict, /dashboard only)."""
-    key = (await _form(request)).get("key", "").strip()
+    """Check the key once; on success a session cookie (HttpOnly, SameSite=Strict, /dashboard only). The form must
+    carry the sign-in token its own page set (403 otherwise)."""
+    form = await _form(request)
+    expected = request.cookies.get(SIGN_IN_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, form.get("signin", "")):
+        return _sign_in_form(request, "this sign-in form did not come from this dashboard (or it expired): sign in "
+                                      "again here", 403)
+    key = form.get("key", "").strip()
     caller = verify(request, key) if key else None
-    where = describe_store(request.app.state.serving.settings)
     if caller is None:
-        return HTMLResponse(pages.sign_in_page(BASE, where, "that key is not valid (unknown, revoked or mistyped)"),
-                            status_code=401)
+        return _sign_in_form(request, "that key is not valid (unknown, revoked or mistyped)", 401)
     if "read" not in caller.scopes:
-        return HTMLResponse(pages.sign_in_page(BASE, where, f"the key {caller.key_id} has no 'read' scope"),
-                            status_code=403)
+        return _sign_in_form(request, f"the key {caller.key_id} has no 'read' scope", 403)
     session, _ = start_session(request, caller)
     response = RedirectResponse(BASE, status_code=303)
+    response.delete_cookie(SIGN_IN_COOKIE, path=BASE)
     response.set_cookie(COOKIE, session, max_age=int(LIFETIME.total_seconds()), path=BASE, httponly=True,
                         samesite="strict", secure=request.url.scheme == "https")
     return response

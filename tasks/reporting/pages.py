@@ -246,9 +246,9 @@ def alerts_page(alerts: list[dict], base: str, store: str, csrf: str | None = No
     return render("alerts.html", base, "/alerts", store, alerts=alerts, title="Alerts", csrf=csrf)
 
 
-def sign_in_page(base: str, store: str, problem: str | None = None) -> str:
-    """The dashboard's sign-in form (a key, posted once; the session cookie carries on)."""
-    return render("sign_in.html", base, "/sign-in", store, title="Sign in", problem=problem)
+def sign_in_page(base: str, store: str, problem: str | None = None, token: str = "") -> str:
+    """The dashboard's sign-in form (a key, posted once; the session cookie carries on), with its sign-in token."""
+    return render("sign_in.html", base, "/sign-in", store, title="Sign in", problem=problem, token=token)
 
 
 def version_page(version: dict, base: str, store: str) -> str:

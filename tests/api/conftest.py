@@ -28,6 +28,13 @@ def make_key(db, scopes: list[str], name: str = "test") -> str:
     return key
 
 
+def sign_in(browser: httpx.Client, key: str) -> httpx.Response:
+    """Sign a browser in as a person does: open the sign-in page (its token and cookie), then post the key."""
+    form = browser.get("/dashboard/sign-in")
+    token = form.text.split('name="signin" value="')[1].split('"')[0]
+    return browser.post("/dashboard/sign-in", data={"key": key, "signin": token}, follow_redirects=False)
+
+
 class Service:
     """A running service: its URL, an HTTP client with a key of every scope, a client without one, the store."""
 
@@ -44,6 +51,7 @@ def serve(monkeypatch: pytest.MonkeyPatch, **env: str):
     import uvicorn
 
     from api.app import create_app
+    from api.protocol import uvicorn_options
     from infra.settings import get_settings
 
     monkeypatch.setenv("PIPELINE_API_REFRESH_S", "0.2")
@@ -51,7 +59,7 @@ def serve(monkeypatch: pytest.MonkeyPatch, **env: str):
         monkeypatch.setenv(key, value)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(get_settings()), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+                                           log_level="warning", **uvicorn_options()))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

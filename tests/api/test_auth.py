@@ -13,7 +13,7 @@ import pytest
 
 from api import auth
 from tasks.data.synthetic import generate_batch
-from tests.api.conftest import make_key
+from tests.api.conftest import make_key, sign_in
 
 
 def records(n: int, seed: int) -> list[dict]:
@@ -106,9 +106,9 @@ def test_the_dashboard_signs_in_with_a_key_and_its_forms_carry_a_csrf_token(serv
 
     operator = make_key(service.db, ["read", "operate"], "on call <b>")
     browser = httpx.Client(base_url=service.url, timeout=60)
-    bad = browser.post("/dashboard/sign-in", data={"key": operator + "x"})
+    bad = sign_in(browser, operator + "x")
     assert bad.status_code == 401 and "not valid" in bad.text
-    signed = browser.post("/dashboard/sign-in", data={"key": operator}, follow_redirects=False)
+    signed = sign_in(browser, operator)
     assert signed.status_code == 303
     cookie = signed.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/dashboard" in cookie

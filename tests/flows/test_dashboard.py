@@ -115,11 +115,11 @@ def test_alerts_are_stored_with_their_numbers_and_acknowledged_from_the_page(his
     gate = db[ALERTS].find_one({"kind": "quality_gate"})
     assert gate["batch_id"].startswith("gen-s3-n300-L") and gate["numbers"]["share"] > 0.05
     assert db[PERFORMANCE].count_documents({"source": "labels"}) >= 1
-    from tests.api.conftest import make_key
+    from tests.api.conftest import make_key, sign_in
 
     key = make_key(db, ["read", "operate"], "on call")
     browser = httpx.Client(base_url=history["url"], timeout=30)  # a person signs in, then uses the page's button
-    assert browser.post("/dashboard/sign-in", data={"key": key}, follow_redirects=False).status_code == 303
+    assert sign_in(browser, key).status_code == 303
     token = browser.get("/dashboard/alerts").text.split('name="csrf" value="')[1].split('"')[0]
     response = browser.post(f"/dashboard/alerts/{gate['alert_id']}/acknowledge", data={"csrf": token},
                             follow_redirects=False)
