@@ -20,13 +20,29 @@ def arrow_schema(contract: FeatureContract = DEFAULT_CONTRACT) -> pa.Schema:
                       for name, dtype, role, _ in contract.schema])
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may read as a formula (OWASP CSV injection)
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every text cell that a spreadsheet would run as a formula made plain text: a leading ``'``
+    before ``=``, ``+``, ``-``, ``@``, tab or carriage return (OWASP's rule for CSV files). Only text columns are
+    touched: numbers (a negative one too) stay numbers, and the Parquet file keeps every value exactly."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(
+                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v)
+    return out
+
+
 def export_files(frame: pd.DataFrame, lineage: dict, contract: FeatureContract = DEFAULT_CONTRACT) -> dict[str, bytes]:
     """features.parquet, features.csv and schema.json (with the CSV's SHA-256, the lineage and the dataset's
-    declared extras) as bytes."""
+    declared extras) as bytes. The CSV's text cells are spreadsheet-safe (``spreadsheet_safe``); Parquet is exact."""
     table = pa.Table.from_pandas(frame, schema=arrow_schema(contract), preserve_index=False)
     parquet = io.BytesIO()
     pq.write_table(table, parquet)
-    csv = frame.to_csv(index=False).encode()
+    # RFC 4180 line ends: the writer then quotes a cell holding a carriage return too (with "\n" it leaves it bare)
+    csv = spreadsheet_safe(frame).to_csv(index=False, lineterminator="\r\n").encode()
     schema = {
         "columns": [{"name": n, "type": t, "role": r, "description": d} for n, t, r, d in contract.schema],
         "extras": [e.as_dict() for e in contract.extras],

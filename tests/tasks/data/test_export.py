@@ -30,3 +30,27 @@ def test_export_writes_parquet_csv_and_schema(db):
     assert schema["data_sha256"] == hashlib.sha256(Path(result.csv).read_bytes()).hexdigest()
     assert {c["name"]: c["role"] for c in schema["columns"]}["high_performer"] == "label"
     assert Path(result.parquet).parent.name == batch.batch_id
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_plain_text_and_parquet_keeps_them_exact():
+    import csv
+    import io
+
+    from tasks.data.export import export_files
+    from validation.contracts import ExtraFeature, FeatureContract
+
+    hostile = ["=HYPERLINK(\"http://x.example\",\"y\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "\ry",
+               "fine", "a=b"]
+    contract = FeatureContract((ExtraFeature("school", "category", values=tuple(hostile)),))
+    rows = []
+    for i, value in enumerate(hostile):
+        row = dict.fromkeys(contract.columns)
+        row.update(student_id=i + 1, batch_id="b", batch_seq=1, age=-1 if i == 0 else 20, school=value)
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=contract.columns)
+    files = export_files(frame, {}, contract)
+    table = list(csv.DictReader(io.StringIO(files["features.csv"].decode(), newline="")))
+    cells = [row["school"] for row in table]
+    assert cells[:6] == ["'" + value for value in hostile[:6]] and cells[6:] == ["fine", "a=b"]
+    assert pd.read_csv(io.BytesIO(files["features.csv"]))["age"].tolist()[0] == -1  # a negative number stays one
+    assert pq.read_table(io.BytesIO(files["features.parquet"])).column("school").to_pylist() == hostile
