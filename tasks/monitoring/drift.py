@@ -34,6 +34,12 @@ from tasks.monitoring.findings import DriftReport, Finding
 from tasks.monitoring.params import DriftParams
 
 
+def _empty_side(reference: int, current: int) -> str:
+    """Why a test has no statistic: which side has no values."""
+    sides = [name for name, rows in (("the reference", reference), ("the current batch", current)) if rows == 0]
+    return "no values in " + " or ".join(sides)
+
+
 def numeric_drift(name: str, reference, current) -> Finding:
     """Two-sample KS test (asymptotic p-value); effect: Wasserstein-1 distance / the reference's sd.
 
@@ -42,7 +48,8 @@ def numeric_drift(name: str, reference, current) -> Finding:
     ref = np.sort(np.asarray(pd.to_numeric(pd.Series(reference), errors="coerce").dropna(), dtype=float))
     cur = np.sort(np.asarray(pd.to_numeric(pd.Series(current), errors="coerce").dropna(), dtype=float))
     if len(ref) == 0 or len(cur) == 0:
-        return Finding("distribution", name, "ks", float("nan"), float("nan"), float("nan"), "wasserstein_norm")
+        return Finding("distribution", name, "ks", float("nan"), float("nan"), float("nan"), "wasserstein_norm",
+                       numbers={"not_measurable": _empty_side(len(ref), len(cur))})
     points = np.concatenate([ref, cur])
     points.sort(kind="mergesort")
     gap = np.abs(np.searchsorted(ref, points, side="right") / len(ref)
@@ -80,7 +87,8 @@ def categorical_drift(name: str, reference, current, min_expected: float, kind: 
     numbers = {"unseen_categories": unseen} if unseen else {}
     table = pd.DataFrame({"reference": ref.value_counts(), "current": cur.value_counts()}).fillna(0)
     if table.empty or ref.empty or cur.empty:
-        return Finding(kind, name, "chi2", float("nan"), float("nan"), float("nan"), "cohen_w", numbers=numbers)
+        return Finding(kind, name, "chi2", float("nan"), float("nan"), float("nan"), "cohen_w",
+                       numbers={**numbers, "not_measurable": _empty_side(len(ref), len(cur))})
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.to_numpy().sum()
     rare = (expected < min_expected).any(axis=1)
     if rare.any():

@@ -10,6 +10,16 @@ PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4
 REFERENCE, CURRENT = "#94a3b8", "#2563eb"
 
 
+def measurable(value) -> bool:
+    """A number a chart can place: not missing, not NaN, not infinite (a stored NaN is "not measurable", never a
+    broken page)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _finite(values: list) -> list[float]:
+    return [float(v) if measurable(v) else 0.0 for v in values]
+
+
 def _ticks(low: float, high: float, count: int = 4) -> list[float]:
     """Round tick values inside [low, high]: steps of 1, 2 or 5 times a power of ten, about ``count`` of them."""
     if high <= low:
@@ -32,7 +42,9 @@ def line_chart(series: dict[str, list[tuple[float, float]]], x_label: str, y_lab
     A series' style is "solid" (the default), "dashed", "markers" (hollow points, no line) or "marked" (filled
     red points, no line: e.g. the significant ones). ``lines`` are labelled horizontal reference lines (a
     threshold, the value at registration)."""
-    points = [point for values in series.values() for point in values if point[1] is not None]
+    series = {name: [(x, y) for x, y in values if measurable(x) and measurable(y)] for name, values in series.items()}
+    lines = {name: y for name, y in (lines or {}).items() if measurable(y)}
+    points = [point for values in series.values() for point in values]
     if not points:
         return f'<p class="muted">No {escape(y_label)} measured yet.</p>'
     left, right, bottom = 56, 16, 40
@@ -95,6 +107,9 @@ def histogram_chart(edges: list[float], reference: list[float], current: list[fl
     """Reference and current densities over the same bins, overlaid, with a y axis (density: a bar's area is its
     share of the rows) at round ticks and the bins' values at the ends and the middle."""
     top, bottom, left, right = 8, 22, 40, 6
+    reference, current = _finite(reference), _finite(current)
+    if not edges or not all(measurable(edge) for edge in edges):
+        return '<p class="muted">not measurable: the bins have no finite edges</p>'
     peak = max([*reference, *current, 1e-12])
     bins = len(reference)
     bar = (width - left - right) / max(bins, 1)
@@ -121,6 +136,7 @@ def histogram_chart(edges: list[float], reference: list[float], current: list[fl
 def share_chart(categories: list[str], reference: list[float], current: list[float], width: int = 300) -> str:
     """Each category's share, reference beside current, as horizontal bars."""
     row, label_width = 18, 110
+    reference, current = _finite(reference), _finite(current)
     height = row * len(categories) + 8
     parts = [f'<svg class="chart small" viewBox="0 0 {width} {height}" width="{width}" height="{height}">']
     scale = (width - label_width - 40) / max([*reference, *current, 1e-12])
@@ -139,6 +155,8 @@ def interval_chart(difference: float, low: float, high: float, margin: float, wi
     """An estimate with its interval on a line through zero and the margin: where B stands against A, and how
     sure that is (an interval clear of zero and past the margin is a win that promotes)."""
     points = [difference, low, high, 0.0, margin, -margin]
+    if not all(measurable(p) for p in points):
+        return '<p class="muted">not measurable yet (no labelled units in an arm)</p>'
     span = max(abs(p) for p in points) * 1.15 or 0.05
     left, right = 16, 16
 

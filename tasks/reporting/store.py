@@ -26,12 +26,25 @@ from tasks.data.store import ledger_counts
 from tasks.monitoring.drift import KINDS, describe_drifted, tagged
 from tasks.monitoring.findings import finding_from_dict, upgrade_document
 from tasks.registry.store import aliases_by_version, list_versions, model_names
+from tasks.reporting.charts import measurable
 from tasks.reporting.pages import performance_chart
 from tasks.scoring.store import log_totals
 from validation.contracts import DEFAULT_PROBLEM, problem_spec
 
 LIGHT_DRIFT = {"_id": 1, "batch_id": 1, "model": 1, "reference_version": 1, "at": 1, "status": 1, "drifted": 1,
                "missing.drifted": 1, "current_rows": 1, "reference_rows": 1, "estimate.value": 1}  # (missing: old)
+
+
+def _detail(finding: dict) -> str:
+    """A finding's detail in words; "not measurable" with the reason when it has no effect size (NaN or infinite:
+    a field missing for a whole batch), never a broken page."""
+    if not measurable(finding.get("effect_size")):
+        reason = (finding.get("numbers") or {}).get("not_measurable") or "no effect size could be computed"
+        return f"not measurable: {reason}"
+    try:
+        return KINDS[finding["kind"]].detail(finding_from_dict(finding)) if finding["kind"] in KINDS else ""
+    except (ValueError, TypeError, KeyError, ZeroDivisionError) as exc:  # a stored value no formula can take
+        return f"not measurable: {type(exc).__name__}"
 
 
 def _drift_summary(doc: dict) -> dict:
@@ -42,8 +55,7 @@ def _drift_summary(doc: dict) -> dict:
     if isinstance(drifted, list):  # a light read of a check stored before findings had kinds
         drifted = {"distribution": drifted, "missing": (doc.get("missing") or {}).get("drifted", [])}
     findings = [{**f, "label": KINDS[f["kind"]].label if f["kind"] in KINDS else f["kind"],
-                 "detail": KINDS[f["kind"]].detail(finding_from_dict(f)) if f["kind"] in KINDS else ""}
-                for f in doc.get("findings", [])]
+                 "detail": _detail(f)} for f in doc.get("findings", [])]
     return {**{k: v for k, v in doc.items() if k != "_id"}, "report_id": str(doc["_id"]), "drifted": drifted,
             "drifted_text": describe_drifted(drifted), "findings": findings,
             "kinds": [{"label": KINDS[kind].label if kind in KINDS else kind, "drifted": features,
