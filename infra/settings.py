@@ -112,6 +112,20 @@ class Settings(BaseSettings):
     dask_scheduler_address: str = Field(
         default="", validation_alias=AliasChoices("DASK_SCHEDULER_ADDRESS", "dask_scheduler_address"),
         description="a running Dask cluster for --task-runner dask (empty: a local cluster per run)")
+    source_dirs: str = Field(
+        default="", validation_alias=AliasChoices("PIPELINE_SOURCE_DIRS", "source_dirs"),
+        description="comma-separated folders a deployment's --source and --mapping must lie in (empty: the data "
+                    "folder's sources/); a run started by hand on the command line may read any file its user can")
+    source_max_rows: int = Field(
+        default=2_000_000, ge=1, validation_alias=AliasChoices("PIPELINE_SOURCE_MAX_ROWS", "source_max_rows"),
+        description="rows (or lines) read from one source file, at most")
+    source_max_columns: int = Field(
+        default=1_000, ge=1, validation_alias=AliasChoices("PIPELINE_SOURCE_MAX_COLUMNS", "source_max_columns"),
+        description="columns of one source file, at most")
+    source_max_bytes: int = Field(
+        default=1_000_000_000, ge=1_000, validation_alias=AliasChoices("PIPELINE_SOURCE_MAX_BYTES",
+                                                                        "source_max_bytes"),
+        description="bytes of one source file once decompressed (a Parquet file's data in memory), at most")
     server_timeout_ms: int = Field(
         default=5000, ge=100, validation_alias=AliasChoices("MONGO_TIMEOUT_MS", "server_timeout_ms")
     )
@@ -124,6 +138,12 @@ class Settings(BaseSettings):
     def data_path(self) -> Path:
         """The data folder, absolute."""
         return self.resolved(self.data_dir)
+
+    @property
+    def source_paths(self) -> list[Path]:
+        """The folders a deployment's source files must lie in, absolute."""
+        named = [part.strip() for part in self.source_dirs.split(",") if part.strip()]
+        return [self.resolved(Path(p).expanduser()).resolve() for p in named] or [self.data_path / "sources"]
 
     @property
     def artifacts_path(self) -> Path:

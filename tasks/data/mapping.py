@@ -218,13 +218,45 @@ class Mapping(BaseModel):
         return LabelRule.parse(self.labels.rule) if self.labels and self.labels.rule else None
 
 
+MAX_MAPPING_BYTES = 1_000_000
+MAX_MAPPING_DEPTH = 20  # a mapping nests 4 levels; a deeper one is a mistake or an attack on the parser
+_OPENS = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken,
+          yaml.FlowSequenceStartToken)
+_CLOSES = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+
+
+def check_yaml_shape(text: str, path: Path) -> None:
+    """Refuse anchors and aliases (``&a`` / ``*a``: nested aliases expand exponentially, the "billion laughs") and
+    nesting deeper than ``MAX_MAPPING_DEPTH``, reading the YAML's tokens one at a time (no tree is built, so
+    neither can cost more than the text's length)."""
+    depth = 0
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        if isinstance(token, yaml.AnchorToken | yaml.AliasToken):
+            line = token.start_mark.line + 1
+            raise MappingError(f"mapping {path}: line {line}: YAML anchors and aliases (& and *) are not allowed in "
+                               "a mapping; write the values out")
+        if isinstance(token, _OPENS):
+            depth += 1
+            if depth > MAX_MAPPING_DEPTH:
+                raise MappingError(f"mapping {path}: line {token.start_mark.line + 1}: nested more than "
+                                   f"{MAX_MAPPING_DEPTH} levels deep")
+        elif isinstance(token, _CLOSES):
+            depth -= 1
+
+
 def read_mapping(path: str | Path) -> tuple[Mapping, str]:
     """The mapping in ``path`` and the SHA-256 of its text; every problem is one error naming the file and line."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise MappingError(f"mapping file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    if path.stat().st_size > MAX_MAPPING_BYTES:
+        raise MappingError(f"mapping {path} is over {MAX_MAPPING_BYTES:,} bytes: a mapping is a page of YAML")
     try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise MappingError(f"mapping {path} is not UTF-8 text (at byte {exc.start})") from None
+    try:
+        check_yaml_shape(text, path)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

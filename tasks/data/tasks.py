@@ -29,7 +29,17 @@ from tasks.data.mapping import read_mapping
 from tasks.data.quality import gate_lines, quality_alert, quality_markdown
 from tasks.data.results import Exported, Featurized, Ingested, Quality, StoreCounts
 from tasks.data.sanity import SanityTally, returning_finding
-from tasks.data.sources import BatchKind, file_batch_id, infer_labeled, jsonl_text, read_source, source_format
+from tasks.data.sources import (
+    BatchKind,
+    SourceLimits,
+    check_source_folder,
+    file_batch_id,
+    in_deployment,
+    infer_labeled,
+    jsonl_text,
+    read_source,
+    source_format,
+)
 from tasks.data.synthetic import DriftKnobs, batch_id_for, generate_parts
 from validation.contracts import DEFAULT_CONTRACT, FeatureContract, LabelRule
 from validation.features import features_frame, frame_in_parts
@@ -116,10 +126,15 @@ def load_source(path: str, kind: BatchKind, label_rule: LabelRule | None, mappin
     """Read a file (through its mapping, when it has one) into a batch whose id is derived from its content and its
     mapping: re-loading it never duplicates, and a changed mapping makes a new batch. The label rule is the run's
     when given, else the mapping's, else ``fallback_rule``."""
+    settings = get_settings()
     resolved = Path(path).expanduser().resolve()
+    if in_deployment():  # a path from a deployment's parameters: only from the configured source folders
+        for given in filter(None, [path, mapping_path]):
+            check_source_folder(Path(given), settings.source_paths)
     mapping, mapping_sha = read_mapping(mapping_path) if mapping_path else (None, None)
+    limits = SourceLimits(settings.source_max_rows, settings.source_max_columns, settings.source_max_bytes)
     with stopwatch() as timing:
-        records, digest = read_source(resolved, mapping, labeled=kind != "unlabeled")
+        records, digest = read_source(resolved, mapping, labeled=kind != "unlabeled", limits=limits)
     source = {"type": "file", "path": str(resolved), "sha256": digest}
     if mapping is not None:
         source |= {"mapping": str(Path(mapping_path).expanduser().resolve()), "mapping_sha256": mapping_sha,
