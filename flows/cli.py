@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
+from pymongo.errors import OperationFailure
 
 from infra.errors import StorageError, UserError
 from infra.retry import TRANSIENT_ERRORS
@@ -87,8 +88,10 @@ class HideUserErrorTracebacks(logging.Filter):
     """On the console, an expected failure is one line, not a traceback (the Prefect UI keeps the full log)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Drop the traceback of a UserError; keep the record."""
-        if record.exc_info and isinstance(record.exc_info[1], UserError):
+        """Drop the traceback of a UserError, or of a store that went away or failed (the run ends in one error
+        line that says so); keep the record."""
+        if record.exc_info and (isinstance(record.exc_info[1], (UserError, *TRANSIENT_ERRORS))
+                                or store_failure(record.exc_info[1]) is not None):
             record.exc_info, record.exc_text = None, None
         return True
 
@@ -139,6 +142,33 @@ def generous_startup():
 
 class StoreStoppedAnsweringError(StorageError):
     """The store went away during a run and stayed away past the retries."""
+
+
+class StoreFailedError(StorageError):
+    """The store answered but could not write (its storage failed: a full disk, most often)."""
+
+
+def store_failure(exc: BaseException | None) -> str | None:
+    """What a store-side failure means for the user (a full disk, a panicked storage engine), or None when ``exc``
+    is not one: the server's own error code 1 (InternalError), or its message naming the disk."""
+    if not isinstance(exc, OperationFailure):
+        return None
+    text = str(exc)
+    name = (exc.details or {}).get("codeName") or f"code {exc.code}"
+    if exc.code not in (1, 14031) and "No space left" not in text and "WT_PANIC" not in text:
+        return None
+    from infra.settings import get_settings
+
+    settings = get_settings()
+    if settings.mongo_uri.get_secret_value().strip():
+        return (f"the store could not write ({name}): on a server of your own, "
+                "check its disk and its log; what was acknowledged before stays")
+    from infra.local_server import disk_words
+
+    folder = settings.local_mongo_path
+    return (f"the local MongoDB server could not write ({name}): its disk is "
+            f"probably full ({folder} has {disk_words(folder)}); free space on that disk and run again: the next "
+            "run restarts the server, which recovers every acknowledged write from its journal")
 
 
 def starting_line(flow_fn: Callable) -> str:
@@ -198,6 +228,11 @@ def run_cli(
                     f"{store_name()} stopped answering during the run and had not come back after the tasks' "
                     f"retries ({type(exc).__name__}); check that it runs, then run again: what was stored "
                     "before stays, and a re-run finds it") from exc
+            except OperationFailure as exc:
+                failure = store_failure(exc)
+                if failure is None:
+                    raise
+                raise StoreFailedError(failure) from exc
     except UserError as exc:
         if namespace.debug:
             traceback.print_exc()

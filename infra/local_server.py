@@ -138,6 +138,36 @@ def ping(host: str, port: int, timeout_ms: int = 500) -> bool:
         client.close()
 
 
+HEALTH_DB = "secantus_pipeline_health"  # one tiny document a health check rewrites: a real write, not a ping
+
+
+def write_fails(host: str, port: int, timeout_ms: int = 2000) -> str | None:
+    """Why the server at ``host:port`` cannot write, or None when a write goes through (a server whose storage
+    panicked, on a full disk say, still answers ``ping`` but fails every write)."""
+    import pymongo
+    from pymongo.errors import PyMongoError
+
+    client = pymongo.MongoClient(host, port, directConnection=True, serverSelectionTimeoutMS=timeout_ms,
+                                 connectTimeoutMS=timeout_ms, socketTimeoutMS=timeout_ms * 5,
+                                 appname="student-pipeline-health")
+    try:
+        client[HEALTH_DB]["probe"].replace_one({"_id": "probe"}, {"at": datetime.now(UTC)}, upsert=True)
+        return None
+    except PyMongoError as exc:
+        return f"{type(exc).__name__}: {str(exc)[:80]}"
+    finally:
+        client.close()
+
+
+def disk_words(folder: Path) -> str:
+    """The free space on the folder's disk, in words."""
+    try:
+        usage = shutil.disk_usage(folder if folder.exists() else folder.parent)
+    except OSError:
+        return "its free space unknown"
+    return f"{usage.free / 1e6:,.0f} MB free of {usage.total / 1e6:,.0f} MB"
+
+
 def folder_bytes(folder: Path) -> int:
     """Bytes on disk under the folder (the WiredTiger files, the log and the state file)."""
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
@@ -176,14 +206,21 @@ def ensure_server(folder: Path, port: int, start_timeout_s: float | None = None,
         state = read_state(folder)
         if state is not None:
             if pid_alive(state.pid) and serves_folder(state.pid, folder):
-                if _wait_for_ping(state.host, state.port, None, min(start_timeout_s, 10.0)):
+                if not _wait_for_ping(state.host, state.port, None, min(start_timeout_s, 10.0)):
+                    raise LocalServerError(
+                        f"the local MongoDB server (pid {state.pid}, port {state.port}) serving {folder} does not "
+                        f"answer; stop it with `make db-stop` (or kill {state.pid}) and run again")
+                failing = write_fails(state.host, state.port)
+                if failing is None:
                     return state.uri
-                raise LocalServerError(
-                    f"the local MongoDB server (pid {state.pid}, port {state.port}) serving {folder} does not answer; "
-                    f"stop it with `make db-stop` (or kill {state.pid}) and run again")
+                # its storage panicked (a full disk): only a restart recovers it, from its journal
+                _announce(f"local MongoDB: the server (pid {state.pid}) answers but cannot write ({failing}); "
+                          f"restarting it to recover (the disk has {disk_words(folder)})")
+                _stop_pid(state.pid, 30.0)
+            else:
+                _announce(f"local MongoDB: the state file named pid {state.pid}, which no longer serves {folder}; "
+                          "starting a new server")
             (folder / STATE_FILE).unlink()
-            _announce(f"local MongoDB: the state file named pid {state.pid}, which no longer serves {folder}; "
-                      "starting a new server")
         state = _start(folder, host, port, start_timeout_s)
     _announce(f"local MongoDB: started SecantusDB (pid {state.pid}) serving {folder} at {state.uri}. It keeps "
               "running for later runs, workers and the API; `make db-status` shows it, `make db-stop` stops it.")
@@ -220,6 +257,10 @@ def _start(folder: Path, host: str, port: int, timeout_s: float) -> ServerState:
                 f"the folder {folder} is held by another server process (one started without this project's state "
                 "file?); stop it (`pgrep -af secantusd` finds it), then run again")
         what = f"exited with code {process.returncode}" if exited else f"did not answer within {timeout_s:.0f} s"
+        if "No space left on device" in tail or "WT_PANIC" in tail:
+            raise LocalServerError(f"the local MongoDB server {what}: its disk is full or its storage failed ({folder} "
+                                   f"has {disk_words(folder)}); free space on that disk, then run again: what was "
+                                   "acknowledged before is recovered from the journal")
         raise LocalServerError(f"the local MongoDB server {what}; its log {folder / LOG_FILE} ends: {tail[-300:]}")
     state = ServerState(process.pid, port, host, str(folder), datetime.now(UTC).isoformat(timespec="seconds"))
     write_text_atomically(folder / STATE_FILE, json.dumps(asdict(state)))
@@ -258,19 +299,24 @@ def stop_server(folder: Path, timeout_s: float = 30.0) -> dict:
         if state is None:
             return {"stopped": False, "reason": f"no local server is recorded for {folder}"}
         if pid_alive(state.pid) and serves_folder(state.pid, folder):
-            os.kill(state.pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout_s
-            while pid_alive(state.pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if pid_alive(state.pid):
-                os.kill(state.pid, signal.SIGKILL)
-                while pid_alive(state.pid):
-                    time.sleep(0.05)
+            _stop_pid(state.pid, timeout_s)
             stopped, reason = True, f"stopped pid {state.pid}"
         else:
             stopped, reason = False, f"pid {state.pid} was no longer running; removed its stale state file"
         (folder / STATE_FILE).unlink(missing_ok=True)
     return {"stopped": stopped, "reason": reason, "pid": state.pid, "port": state.port}
+
+
+def _stop_pid(pid: int, timeout_s: float) -> None:
+    """SIGTERM, then SIGKILL after ``timeout_s``; returns once the process is gone."""
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        while pid_alive(pid):
+            time.sleep(0.05)
 
 
 def server_status(folder: Path) -> dict:
@@ -282,9 +328,14 @@ def server_status(folder: Path) -> dict:
         return {"state": "stopped", "folder": str(folder), "size_bytes": size}
     running = pid_alive(state.pid) and serves_folder(state.pid, folder)
     answering = running and ping(state.host, state.port)
-    return {"state": "running" if answering else ("not answering" if running else "stale state file"),
-            "uri": state.uri, "pid": state.pid, "folder": str(folder), "size_bytes": size,
-            "started_at": state.started_at, "log": str(folder / LOG_FILE)}
+    failing = write_fails(state.host, state.port) if answering else None
+    if failing:
+        condition = (f"failing: it answers but cannot write ({failing}); the disk has {disk_words(folder)}: free "
+                     "space, then `make db-stop` (the next run starts it again and recovers from its journal)")
+    else:
+        condition = "running" if answering else ("not answering" if running else "stale state file")
+    return {"state": condition, "uri": state.uri, "pid": state.pid, "folder": str(folder), "size_bytes": size,
+            "started_at": state.started_at, "log": str(folder / LOG_FILE), "disk": disk_words(folder)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -311,10 +362,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             status = server_status(folder)
             print(f"state      {status['state']}")
-            for key in ("uri", "pid", "folder", "started_at", "log"):
+            for key in ("uri", "pid", "folder", "started_at", "log", "disk"):
                 if key in status:
                     print(f"{key:10s} {status[key]}")
             print(f"size       {status['size_bytes'] / 1e6:.1f} MB on disk")
+            if status["state"].startswith("failing"):
+                return 1
     except LocalServerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
