@@ -7,6 +7,30 @@ import os
 import sys
 
 
+def refusal(settings) -> str | None:
+    """Why the service would refuse to start (listening beyond this machine without a key or host names, or its
+    port taken), in words; None when it can start."""
+    import socket
+
+    from api.auth import loopback_address, startup_check
+    from infra.storage import get_database
+    from tasks.serving.store import active_keys
+
+    try:
+        keys = 0 if loopback_address(settings.api_host) else active_keys(get_database(settings))
+        startup_check(settings.api_host, keys, settings.api_allowed_hosts)
+    except RuntimeError as exc:
+        return str(exc)
+    with socket.socket(socket.AF_INET6 if ":" in settings.api_host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.api_host, settings.api_port))
+        except OSError as exc:
+            return (f"cannot listen on {settings.api_host}:{settings.api_port} ({exc.strerror}): another program "
+                    "holds the port, or the address is not this machine's; set PIPELINE_API_PORT / PIPELINE_API_HOST")
+    return None
+
+
 def main() -> int:
     """Check the store first (a clear error line if it is not there), then serve until interrupted."""
     import uvicorn
@@ -20,8 +44,12 @@ def main() -> int:
     settings = get_settings()
     try:
         store = describe_store(settings)
+        refused = refusal(settings)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if refused:  # said before uvicorn starts: one line, not the lifespan's traceback
+        print(f"error: {refused}", file=sys.stderr)
         return 1
     print(f"prediction service on http://{settings.api_host}:{settings.api_port} (docs at /docs), store {store}",
           file=sys.stderr)

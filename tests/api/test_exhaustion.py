@@ -138,3 +138,26 @@ def test_the_openapi_document_names_how_to_send_a_key(service):
     _, url, _ = service
     schemes = httpx.get(f"{url}/openapi.json").json()["components"]["securitySchemes"]
     assert schemes["HTTPBearer"]["scheme"] == "bearer" and schemes["APIKeyHeader"]["name"] == "X-API-Key"
+
+
+def test_a_service_that_may_not_start_says_why_in_one_line(store):
+    import subprocess
+    import sys
+
+    from tests.conftest import free_port
+
+    def start(**env: str) -> subprocess.CompletedProcess:
+        import os
+
+        return subprocess.run([sys.executable, "-m", "api"], env={**os.environ, **env}, capture_output=True,
+                              text=True, timeout=120)
+
+    everywhere = start(PIPELINE_API_HOST="0.0.0.0", PIPELINE_API_PORT=str(free_port()))
+    lines = everywhere.stderr.strip().splitlines()
+    assert everywhere.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: the service is to listen")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = start(PIPELINE_API_PORT=str(holder.getsockname()[1]))
+    lines = taken.stderr.strip().splitlines()
+    assert taken.returncode == 1 and len(lines) == 1 and "cannot listen on 127.0.0.1" in lines[0]
