@@ -125,6 +125,8 @@ def test_an_official_key_counts_only_on_the_school_s_stored_record(school):
         {"student_id": {"$in": [stored[2]["student_id"], stored[0]["student_id"], 97_000_001]},
          "asked_by": f"key:{_key_id(http['sis'])} (sis)", "counts": False})}
     assert reasons == {stored[0]["student_id"]: DIFFERENT, 97_000_001: NOT_STORED}
+    page = http["operator"].get(f"/dashboard/students/{stored[0]['student_id']}").text  # who asked, and why not
+    assert f"no: {DIFFERENT}" in page and "key:" in page and "(sis)" in page
     assert db[PREDICTIONS].find_one({"student_id": stored[2]["student_id"], **COUNTED,
                                      "asked_by": {"$exists": True}})["record_batch"] == "gen-s730-n1500-U"
 
