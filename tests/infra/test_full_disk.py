@@ -80,3 +80,9 @@ def test_a_flow_on_a_failing_store_ends_in_one_error_line_naming_the_disk(monkey
     record = logging.LogRecord("prefect.task_runs", logging.ERROR, __file__, 1, "Task run failed", None,
                                (OperationFailure, failure, None))
     assert HideUserErrorTracebacks().filter(record) and record.exc_info is None  # no traceback on the console
+    from pymongo.errors import AutoReconnect
+
+    outage = AutoReconnect("connection refused")  # a store away for a while: the run ends in one line, no tracebacks
+    record = logging.LogRecord("prefect.task_runs", logging.ERROR, __file__, 1, "Task run failed", None,
+                               (AutoReconnect, outage, None))
+    assert HideUserErrorTracebacks().filter(record) and record.exc_info is None
