@@ -264,3 +264,8 @@ def readable_rule(text: str) -> str:
 
 RuleText = Annotated[str, AfterValidator(readable_rule)]
 """A label rule as people write it (``"pass: >= 50"``), checked where it is given."""
+
+
+def model_inputs(model, frame):
+    """The columns a fitted model reads, in its order (its dataset's contract: ours plus the declared extras)."""
+    return frame[list(getattr(model, "feature_names_in_", FEATURES))]

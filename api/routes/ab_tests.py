@@ -55,7 +55,7 @@ def measured_disagreement(db: Db, name: str, version_a: int, version_b: int) -> 
     """The share of A's held-out reference students on which A's and B's predicted classes differ (B may have
     trained on some of them, so this can understate it: the plan takes at least 5%)."""
     from tasks.registry.store import load_model
-    from tasks.scoring.predict import model_inputs
+    from validation.contracts import model_inputs
 
     reference = load_reference(db, name, version_a).dropna(subset=["prediction"])
     model_b = load_model(db, name, version=version_b)

@@ -30,11 +30,11 @@ from tasks.monitoring.segments import segment_gaps, with_outcomes
 from tasks.registry.loss import predicted_errors
 from tasks.registry.records import model_calibration, reference_frame
 from tasks.registry.store import find_champion
-from tasks.scoring.predict import model_inputs, predict_frame
+from tasks.scoring.predict import predict_frame
 from tasks.training.dataset import make_training_data
 from tasks.training.models import fit_model
 from tasks.training.params import TrainingParams
-from validation.contracts import BOOLEAN, CATEGORICAL, NUMERIC, SEGMENTS, problem_spec
+from validation.contracts import BOOLEAN, CATEGORICAL, NUMERIC, SEGMENTS, model_inputs, problem_spec
 from validation.features import features_frame
 
 PROBLEM = "classification"  # the label-free estimate is for classifiers (see tasks/monitoring/estimate.py)

@@ -27,10 +27,9 @@ from tasks.registry.store import (
     set_alias,
 )
 from tasks.registry.tasks import flow_run_id
-from tasks.scoring.predict import model_inputs
 from tasks.training.dataset import TrainingData
 from tasks.training.results import RegisteredModel
-from validation.contracts import problem_spec
+from validation.contracts import model_inputs, problem_spec
 
 
 @task(name="promote-first-champion", **DB_TASK)

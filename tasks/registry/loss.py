@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.model_selection import KFold, cross_val_predict
 
-from tasks.scoring.predict import model_inputs
+from validation.contracts import model_inputs
 
 FOLDS = 5
 

@@ -9,12 +9,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from validation.contracts import FEATURES, problem_spec
-
-
-def model_inputs(model, frame: pd.DataFrame) -> pd.DataFrame:
-    """The columns a fitted model reads, in its order (its dataset's contract: ours plus the declared extras)."""
-    return frame[list(getattr(model, "feature_names_in_", FEATURES))]
+from validation.contracts import model_inputs, problem_spec
 
 
 def predict_frame(model, frame: pd.DataFrame, problem: str) -> pd.DataFrame:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from tasks.scoring.predict import model_inputs
+from validation.contracts import model_inputs
 
 TOP_REASONS = 5
 
@@ -47,12 +47,6 @@ class Contributions:
     def margin(self) -> np.ndarray:
         """The model's output the contributions add up to."""
         return self.base + self.values.to_numpy().sum(axis=1)
-
-
-def remember_training_inputs(pipeline, X_train: pd.DataFrame) -> None:
-    """Keep the preprocessed training inputs' means on the fitted pipeline (a linear model's reasons are measured
-    from them); a pipeline fitted before this existed is explained from zero inputs instead."""
-    pipeline.input_means_ = np.asarray(pipeline.named_steps["pre"].transform(X_train), dtype=float).mean(axis=0)
 
 
 def input_fields(pre) -> list[str]:

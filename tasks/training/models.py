@@ -23,10 +23,15 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from xgboost import XGBClassifier, XGBRegressor
 
-from tasks.scoring.reasons import remember_training_inputs
 from tasks.training.dataset import TrainingData
 from tasks.training.params import ModelParams
 from validation.contracts import DEFAULT_CONTRACT, FeatureContract, Problem, problem_spec
+
+
+def remember_training_inputs(pipeline, X_train: pd.DataFrame) -> None:
+    """Keep the preprocessed training inputs' means on the fitted pipeline (a linear model's reasons are measured
+    from them); a pipeline fitted before this existed is explained from zero inputs instead."""
+    pipeline.input_means_ = np.asarray(pipeline.named_steps["pre"].transform(X_train), dtype=float).mean(axis=0)
 
 
 def _as_float(frame: pd.DataFrame) -> pd.DataFrame:
