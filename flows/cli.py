@@ -20,11 +20,11 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
-from pymongo.errors import OperationFailure
 
 from infra.errors import StorageError, UserError
-from infra.retry import TRANSIENT_ERRORS
-from infra.storage import store_name
+
+# Imported where they are used, not here: the options are parsed (and --help answered) before pymongo, Prefect and
+# the stages load (benchmarks/bench_first_hour.py measures the CPU that costs).
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +90,8 @@ class HideUserErrorTracebacks(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Drop the traceback of a UserError, or of a store that went away or failed (the run ends in one error
         line that says so); keep the record."""
+        from infra.retry import TRANSIENT_ERRORS
+
         if record.exc_info and (isinstance(record.exc_info[1], (UserError, *TRANSIENT_ERRORS))
                                 or store_failure(record.exc_info[1]) is not None):
             record.exc_info, record.exc_text = None, None
@@ -151,6 +153,8 @@ class StoreFailedError(StorageError):
 def store_failure(exc: BaseException | None) -> str | None:
     """What a store-side failure means for the user (a full disk, a panicked storage engine), or None when ``exc``
     is not one: the server's own error code 1 (InternalError), or its message naming the disk."""
+    from pymongo.errors import OperationFailure
+
     if not isinstance(exc, OperationFailure):
         return None
     text = str(exc)
@@ -192,6 +196,34 @@ def starting_line(flow_fn: Callable) -> str:
     return f"starting   {name} on {store}, through {prefect}"
 
 
+def build_parser(model: type[BaseModel], description: str) -> argparse.ArgumentParser:
+    """The command line of a flow: an option per parameter of ``model``, and ``--json`` / ``--debug``."""
+    parser = argparse.ArgumentParser(description=description, usage="%(prog)s [options]  (--help lists them)")
+    add_model_options(parser, model)
+    parser.add_argument("--json", action="store_true", help="print a machine-readable summary as the last line")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an expected failure too")
+    return parser
+
+
+def parse_or_exit(model: type[BaseModel], description: str,
+                  argv: list[str] | None = None) -> tuple[BaseModel, argparse.Namespace]:
+    """The run's parameters from the command line; ``--help`` and a bad option end the process here, before
+    Prefect, pymongo and the stages are imported (a flow script calls this first, then loads its flow)."""
+    parser = build_parser(model, description)
+    namespace = parser.parse_args(argv)
+    try:
+        params = params_from_args(model, namespace)
+    except ValidationError as exc:
+        problems = "; ".join(f"{_option(str(e['loc'][-1]))}: {e['msg']}" for e in exc.errors())
+        parser.error(problems)
+        raise  # parser.error exits; this line is never reached
+    missing = missing_files(params)
+    if missing:  # said now, before a Prefect server starts and before anything is stored
+        print(f"error: {missing}", file=sys.stderr, flush=True)
+        raise SystemExit(1)
+    return params, namespace
+
+
 def run_cli(
     flow_fn: Callable[[Any], dict],
     model: type[BaseModel],
@@ -200,22 +232,19 @@ def run_cli(
     argv: list[str] | None = None,
 ) -> int:
     """Parse options, run the flow, print a readable summary (and the JSON line with ``--json``)."""
+    from pymongo.errors import OperationFailure
+
+    from infra.retry import TRANSIENT_ERRORS
+    from infra.storage import store_name
+
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
-    parser = argparse.ArgumentParser(description=description, usage="%(prog)s [options]  (--help lists them)")
-    add_model_options(parser, model)
-    parser.add_argument("--json", action="store_true", help="print a machine-readable summary as the last line")
-    parser.add_argument("--debug", action="store_true", help="show the traceback of an expected failure too")
-    namespace = parser.parse_args(argv)
     try:
-        params = params_from_args(model, namespace)
-    except ValidationError as exc:
-        problems = "; ".join(f"{_option(str(e['loc'][-1]))}: {e['msg']}" for e in exc.errors())
-        parser.error(problems)
-    missing = missing_files(params)
-    if missing:  # said now, before a Prefect server starts and before anything is stored
-        print(f"error: {missing}", file=sys.stderr, flush=True)
-        return 1
+        params, namespace = parse_or_exit(model, description, argv)
+    except SystemExit as exc:
+        if exc.code == 1:  # a missing file, said by parse_or_exit: the exit code run_cli returns
+            return 1
+        raise
     print(starting_line(flow_fn), flush=True)  # within 2 s: before Prefect's server and the store start
     servers_before = temporary_prefect_servers()
     try:

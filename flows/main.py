@@ -10,6 +10,11 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the project's packages importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    if __name__ == "__main__":  # options parsed and --help answered before Prefect and the stages load
+        from flows.cli import parse_or_exit
+        from flows.params import MainParams as _Options
+
+        parse_or_exit(_Options, __doc__.splitlines()[0])
 
 from prefect import flow
 

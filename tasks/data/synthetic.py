@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.special import ndtr
 
 from validation.contracts import DEFAULT_LABEL_RULE, MAJORS, LabelRule
 
@@ -162,6 +161,8 @@ def _generate_part(rng: np.random.Generator, n: int, start: int, seed: int, labe
         hidden = (1 - math.sqrt(1 - g)) * ability - math.sqrt(g) * rng.standard_normal(n)
         mu = mu - np.where(first_gen, (10.0 - 6.0 * c) * hidden, 0.0)
     final_score = mu + rng.normal(0, OUTCOME_NOISE_SD, n)
+    from scipy.special import ndtr  # here, not at import: the command line's --help stays quick
+
     p_above = 1.0 - ndtr((label_rule.threshold - mu) / OUTCOME_NOISE_SD)  # P(score above the rule's threshold)
     p_high = p_above if label_rule.direction.startswith(">") else 1.0 - p_above  # the positive class's chance
 
