@@ -6,6 +6,7 @@ one, ``tests/flows/conftest.py``)."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import tempfile
 import uuid
@@ -27,6 +28,15 @@ REFERENCE_RECORD = {
     "courses": [{"course": "Statistics", "credits": 3, "grades": [74, 57, 59]},
                 {"course": "Linear Algebra", "credits": 4, "grades": [68, 64, 75]}],
 }
+
+
+def pytest_sessionstart(session) -> None:
+    """A run ended from outside (SIGTERM: a CI timeout, a killed terminal) unwinds like Ctrl-C, so the session's
+    fixtures stop what they started (the local MongoDB server, Prefect's test server) instead of orphaning them."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def free_port() -> int:

@@ -167,3 +167,42 @@ def test_acknowledged_writes_survive_a_kill_of_the_server(folder):
     assert read_state(folder).pid != state.pid
     assert pymongo.MongoClient(restarted)["t"]["c"].count_documents({}) == acknowledged
     assert (folder / LOG_FILE).exists()
+
+
+def test_a_test_run_killed_from_outside_leaves_no_server_behind(tmp_path):
+    """SIGTERM (as a CI timeout sends) to a pytest run holding the session's local MongoDB server and Prefect's test
+    server: both are stopped, nothing is orphaned."""
+    ready = tmp_path / "ready"
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            "tests/infra/sigterm_probe.py"], cwd=root, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, env={**os.environ, "SIGTERM_PROBE_READY": str(ready)})
+    deadline = time.monotonic() + 180
+    while not ready.exists():
+        assert run.poll() is None and time.monotonic() < deadline, run.stdout.read().decode()[-2000:]
+        time.sleep(0.2)
+    servers = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+               for pid in descendants(run.pid)}
+    assert any("secantusd" in line for line in servers.values()), servers
+    assert any("prefect" in line and "server" in line for line in servers.values()), servers
+    run.send_signal(signal.SIGTERM)
+    run.wait(timeout=120)
+    gone = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in servers) and time.monotonic() < gone:
+        time.sleep(0.2)
+    left = [line for pid, line in servers.items() if Path(f"/proc/{pid}").exists()]
+    for pid in servers:  # this test cleans up after itself whatever it finds
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert left == [], f"left running after SIGTERM: {left}"
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (children, their children, ...)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        children = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout.split()
+        found += [int(c) for c in children]
+        todo += [int(c) for c in children]
+    return found
