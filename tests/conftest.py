@@ -17,7 +17,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 # Prefect's temporary server must start within 20 s by default; on a loaded 2-core machine (CI) it can take longer.
 # Set before Prefect is imported (its settings are read then); flows run as subprocesses inherit it.
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
 # a test that reaches for a store without asking for one fails fast instead of starting a server in data/
 os.environ["MONGO_URI"] = "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200"
 os.environ["PIPELINE_DATA_DIR"] = os.environ["PIPELINE_ARTIFACTS_DIR"] = tempfile.mkdtemp(prefix="pipeline-tests-")
