@@ -8,7 +8,7 @@ results folder, a path on this machine) is swapped.
 
 ``--credentials-block`` names a Prefect Secret block holding an access token: the token stays in the block, never
 in a file or a deployment's configuration. Flow results go where the workers' Prefect settings say (see
-README, "Scaling out": ``PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK`` for storage every machine reaches).
+docs/scaling.md: ``PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK`` for storage every machine reaches).
 """
 
 from __future__ import annotations

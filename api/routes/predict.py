@@ -31,7 +31,7 @@ def predict(body: PredictRequest, request: Request, caller: Predictor,
                                                                    "(scope operate); logged like any prediction")]
             = None,
             explain: Annotated[bool, Query(description="answer each prediction with the inputs that moved it most "
-                                                       "(its reasons: README, Why a student is flagged)")] = False,
+                                                       "(its reasons: docs/service.md)")] = False,
             ) -> PredictResponse:
     """Predict every record with the champion (or its A/B arm; or, asked by an operator, a given version) and log
     every answer before returning it."""

@@ -1,7 +1,7 @@
 """A school's own export, declared (pure): a mapping from the source's columns to our raw record, read from one
 YAML file and checked before any row is read, then applied row by row.
 
-What a mapping can say (README "Your own data" has a full example):
+What a mapping can say (docs/your-data.md has a full example):
 - ``source``: the file's format (csv, parquet, json, jsonl; by suffix when not given) and, for CSV, its delimiter,
   quote character, encoding and whether it has a header (else ``columns`` names them).
 - ``student_id``: a column, or several (``columns: [school, number]``) made into one stable number.

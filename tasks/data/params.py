@@ -19,8 +19,8 @@ class BatchParams(BaseModel):
     seed: int | None = Field(None, ge=0, description="generator seed; empty = one past the last generated batch")
     source: str | None = Field(None, description="a file of students instead of the generator: JSON / JSON Lines in "
                                                  "our record's shape, or a CSV / Parquet / JSON export with --mapping")
-    mapping: str | None = Field(None, description="a YAML mapping from the source's columns to our record (README "
-                                                  "'Your own data')")
+    mapping: str | None = Field(None, description="a YAML mapping from the source's columns to our record "
+                                                  "(docs/your-data.md)")
     kind: BatchKind = Field("auto", description="batch kind; auto = the flow's default for the generator, "
                                                 "detected for a file")
     drift: DriftKnobs = Field(default_factory=DriftKnobs, description="drift and data-quality knobs")

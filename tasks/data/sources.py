@@ -154,7 +154,7 @@ def read_source(path: Path, mapping: Mapping | None, labeled: bool,
     if mapping is None:
         if kind in ("csv", "parquet"):
             raise SourceFileError(f"{path.name} is {kind.upper()}: its columns need a mapping to our record "
-                                  "(--mapping FILE; README 'Your own data' has an example)")
+                                  "(--mapping FILE; docs/your-data.md has an example)")
         return read_records(path, limits)
     content = _read_bytes(path, limits)
     rows = _rows(path, content, kind, mapping, limits)

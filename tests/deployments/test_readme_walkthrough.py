@@ -1,7 +1,8 @@
-"""The README's walk-through, run as a user would, twice over on the same store: `make run` (the main flow) twice,
-then every command of the Quickstart's score/retrain block in order, each through the real command line against a
-running Prefect server, checking the words each prints. The second pass is what a user who ran everything before
-sees. (The drill's command is left out: it takes minutes and has flow tests of its own.)"""
+"""The README's walk-through (its Quickstart page, docs/quickstart.md), run as a user would, twice over on the same
+store: `make run` (the main flow) twice, then every command of the Quickstart's score/retrain block in order, each
+through the real command line against a running Prefect server, checking the words each prints. The second pass is
+what a user who ran everything before sees. (The drill's command is left out: it takes minutes and has flow tests
+of its own.)"""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def readme_walkthrough() -> list[list[str]]:
     """The commands as the README shows them: the main flow twice (`make run`, then again), then the block that
     follows "After the main flow has named a champion", comments dropped, the drill left out."""
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "quickstart.md").read_text()
     block = text.split("After the main flow has named a champion", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
     commands = [shlex.split(line.split("#", 1)[0]) for line in block.splitlines()
                 if line.startswith(".venv/bin/python flows/")]
