@@ -4,6 +4,7 @@ the flow's own Prefect API (a running server, or the run's temporary one), never
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -31,7 +32,10 @@ def test_training_on_a_local_dask_cluster_reports_to_the_running_server(prefect_
     assert "Creating a new Dask cluster" in output and "Starting temporary server" not in output
     tasks = server.post("/task_runs/filter", {"task_runs": {"name": {"like_": "train-model"}}})
     assert sorted(t["state_type"] for t in tasks) == ["COMPLETED"] * 3  # baseline, linear, xgboost: on the server
-    assert len(output.splitlines()) < 80  # the cluster's own chatter is off
+    # the cluster's own chatter is off: no INFO line of distributed's (its warnings, e.g. an event loop slowed by a
+    # loaded machine, may still appear: in one CI run they made the output 80 lines against 50 on a quiet machine)
+    chatter = [line for line in output.splitlines() if re.search(r"distributed\.[\w.]+ - INFO - ", line)]
+    assert chatter == [], chatter[:5]
 
 
 def test_without_a_server_the_dask_workers_use_the_runs_temporary_one(store, tmp_path, db):
