@@ -17,10 +17,27 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
+class PatientTransport(httpx.HTTPTransport):
+    """Retries what Prefect's own client retries: a busy server (its SQLite database locked by two workers' polls
+    on a loaded machine) answers 503, and Prefect's client waits and asks again; a test's client must too."""
+
+    RETRY = {408, 429, 502, 503}
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for attempt in range(6):
+            response = super().handle_request(request)
+            if response.status_code not in self.RETRY or attempt == 5:
+                return response
+            response.read()
+            response.close()
+            time.sleep(float(response.headers.get("Retry-After") or 0) or 2 ** attempt * 0.5)
+        raise AssertionError("unreachable")
+
+
 class Server:
     def __init__(self, url: str, env: dict[str, str]) -> None:
         self.url, self.env = url, env
-        self.http = httpx.Client(base_url=url, timeout=30)
+        self.http = httpx.Client(base_url=url, timeout=30, transport=PatientTransport())
 
     def post(self, path: str, body: dict | None = None):
         response = self.http.post(path, json=body or {})
