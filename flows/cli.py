@@ -74,7 +74,7 @@ def params_from_args(model: type[BaseModel], namespace: argparse.Namespace) -> B
     """Rebuild the (nested) parameter model from the options that were given; the model validates."""
     data: dict[str, Any] = {}
     for dest, value in vars(namespace).items():
-        if dest in ("json", "debug"):
+        if dest in ("json", "debug", "check_mapping"):
             continue
         *parents, leaf = dest.split("__")
         target = data
@@ -202,6 +202,10 @@ def build_parser(model: type[BaseModel], description: str) -> argparse.ArgumentP
     add_model_options(parser, model)
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary as the last line")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an expected failure too")
+    if "mapping" in model.model_fields:
+        parser.add_argument("--check-mapping", action="store_true",
+                            help="read the first rows of --source through --mapping, say what a run would keep, "
+                                 "quarantine and find, and stop (seconds; nothing stored, no Prefect)")
     return parser
 
 
@@ -221,7 +225,32 @@ def parse_or_exit(model: type[BaseModel], description: str,
     if missing:  # said now, before a Prefect server starts and before anything is stored
         print(f"error: {missing}", file=sys.stderr, flush=True)
         raise SystemExit(1)
+    if getattr(namespace, "check_mapping", False):
+        raise SystemExit(check_mapping_or_exit(params))
     return params, namespace
+
+
+def check_mapping_or_exit(params: BaseModel) -> int:
+    """``--check-mapping``: the mapping checked against the source's first rows (tasks/data/check.py), its lines
+    printed; 0 when a run would go through."""
+    if not (getattr(params, "source", None) and getattr(params, "mapping", None)):
+        print("error: --check-mapping needs --source FILE and --mapping MAPPING", file=sys.stderr, flush=True)
+        return 1
+    from infra.settings import get_settings
+    from tasks.data.check import check_mapping
+    from tasks.data.sources import SourceLimits
+
+    settings = get_settings()
+    try:
+        checked = check_mapping(params.source, params.mapping, params.kind, params.given_rule(),
+                                max_rejected_share=params.max_rejected_share,
+                                limits=SourceLimits(settings.source_max_rows, settings.source_max_columns,
+                                                    settings.source_max_bytes))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print("\n".join(checked.lines), flush=True)
+    return 0 if checked.ready else 1
 
 
 def run_cli(

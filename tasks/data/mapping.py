@@ -155,19 +155,25 @@ class SourceFormat(BaseModel):
 
 
 class StudentId(BaseModel):
-    """The student id: one column of whole numbers, or several columns made into one stable number."""
+    """The student id: one column of whole numbers, several columns made into one stable number, or (an export with
+    no id at all) the row's number in the file: the line a CSV row starts on, a Parquet or JSON file's row."""
 
     model_config = ConfigDict(extra="forbid")
 
     column: str | None = None
     columns: list[str] | None = None
+    row_number: bool = False
 
     @model_validator(mode="after")
     def one_origin(self) -> StudentId:
-        """Exactly one of column and columns."""
-        if (self.column is None) == (self.columns is None):
-            raise ValueError("give exactly one of 'column' or 'columns'")
+        """Exactly one of column, columns and row_number."""
+        if sum([self.column is not None, self.columns is not None, self.row_number]) != 1:
+            raise ValueError("give exactly one of 'column', 'columns' or 'row_number: true'")
         return self
+
+    def source_columns(self) -> set[str]:
+        """The columns the id is read from (none for a row number)."""
+        return {self.column} if self.column else set(self.columns or [])
 
 
 class Mapping(BaseModel):
@@ -207,7 +213,7 @@ class Mapping(BaseModel):
         values += list(self.extras.values())
         named = {v.column for v in values if v.column is not None}
         named |= {column for c in self.courses for column in c.grades.columns}
-        return named | ({self.student_id.column} if self.student_id.column else set(self.student_id.columns))
+        return named | self.student_id.source_columns()
 
     def contract(self) -> FeatureContract:
         """The dataset's feature contract: our fields plus the extras this mapping declares."""
@@ -381,10 +387,13 @@ def _set(record: dict, path: str, value: Any) -> None:
     target[name] = value
 
 
-def map_row(row: dict, mapping: Mapping, labeled: bool) -> dict:
-    """One source row as our raw record; a ``RowProblem`` when the mapping cannot make one."""
+def map_row(row: dict, mapping: Mapping, labeled: bool, line: int = 0) -> dict:
+    """One source row (on ``line`` of its file) as our raw record; a ``RowProblem`` when the mapping cannot make
+    one."""
     ids = mapping.student_id
-    if ids.column is not None:
+    if ids.row_number:
+        student_id = line
+    elif ids.column is not None:
         student_id = _typed(row.get(ids.column), "int")
     else:
         missing = [column for column in ids.columns if _blank(row.get(column))]
@@ -438,7 +447,7 @@ def map_rows(rows: list[tuple[int, dict]], mapping: Mapping, labeled: bool) -> l
             records.append(row)
             continue
         try:
-            records.append(map_row(row, mapping, labeled))
+            records.append(map_row(row, mapping, labeled, line))
         except RowProblem as problem:
             text = ", ".join(f"{k}={_short(v)}" for k, v in list(row.items())[:40])
             records.append(UnparseableLine(text[:2000], f"line {line}: {problem.reason['field']}: "

@@ -5,6 +5,8 @@ quality page; nothing is rejected for them.
 - An unconverted scale: every grade (or every final score) at most 20 where 0..100 is expected.
 - A label that is one class: nobody (or everybody) meets the batch's label rule.
 - Likely dropouts: a final score of 0 with no recorded activity (no attendance, no study hours).
+- Other zero final scores: a 0 beside a record of study or grades during the term. A school's system often writes 0
+  for "did not sit the final" or "left"; a real result of 0 out of 100 is rare.
 - Students without grades (new students: valid, their grade features are missing).
 - Students already in earlier batches of a file source (next term's return is expected; one term's two files,
   say two subjects of one school, would count each student twice).
@@ -32,8 +34,9 @@ class SanityTally:
         self.labeled, self.label_rule = labeled, label_rule
         self.students = self.grades = self.ungraded = self.scores = self.positive = 0
         self.highest_grade = self.highest_score = 0.0
-        self.dropouts = 0
+        self.dropouts = self.zeros = 0
         self.first_dropouts: list = []
+        self.zero_grades: list[float] = []  # the term's mean grade of each active student scored 0
 
     def add(self, records: list[dict]) -> None:
         """Count the accepted records of one part."""
@@ -58,6 +61,11 @@ class SanityTally:
                 self.dropouts += 1
                 if len(self.first_dropouts) < 5:
                     self.first_dropouts.append(record["student_id"])
+            elif score == 0:
+                self.zeros += 1
+                grades = [g for course in record.get("courses") or [] for g in course.get("grades") or []]
+                if grades:
+                    self.zero_grades.append(sum(grades) / len(grades))
 
     def findings(self) -> list[dict]:
         """Each finding: ``check``, a ``message`` that says what to do, and the ``numbers`` behind it."""
@@ -91,6 +99,17 @@ class SanityTally:
                           "message": f"{self.dropouts} student(s) have a final score of 0 and no recorded activity: "
                                      "likely dropouts, not failures; leave them out of the export, or expect them to "
                                      "teach the model that ability does not matter"})
+        if self.zeros:
+            graded = self.zero_grades
+            during = (f"; {len(graded)} of them had grades during the term (mean {sum(graded) / len(graded):.1f} "
+                      "of 100)" if graded else "")
+            found.append({"check": "zero_scores", "numbers": {
+                "students": self.zeros, "of": scores, "with_grades": len(graded),
+                "mean_grade": round(sum(graded) / len(graded), 1) if graded else None},
+                "message": f"{self.zeros} of {scores} students have a final score of 0 although their record shows "
+                           f"study or attendance{during}: if 0 means 'did not sit the final' or 'left' in your "
+                           "system, leave them out of the export or give them no score (a real 0 is rare), or the "
+                           "model learns that they failed"})
         return found
 
 

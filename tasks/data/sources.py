@@ -156,17 +156,50 @@ def read_source(path: Path, mapping: Mapping | None, labeled: bool,
             raise SourceFileError(f"{path.name} is {kind.upper()}: its columns need a mapping to our record "
                                   "(--mapping FILE; docs/your-data.md has an example)")
         return read_records(path, limits)
+    rows, digest = source_rows(path, mapping, limits)
+    return map_rows(rows, mapping, labeled), digest
+
+
+def source_rows(path: Path, mapping: Mapping,
+                limits: SourceLimits = DEFAULT_LIMITS) -> tuple[list[tuple[int, dict | UnparseableLine]], str]:
+    """A mapped source's (line or row number, row) pairs and its SHA-256, once the file is known to be readable
+    as declared: it has rows, some of them parse, and it has every column the mapping reads."""
+    path = Path(path)
+    kind = source_format(path, mapping)
     content = _read_bytes(path, limits)
     rows = _rows(path, content, kind, mapping, limits)
     if not rows:
         raise SourceFileError(f"source file {path} holds no rows")
     present = {column for _, row in rows if isinstance(row, dict) for column in row}
+    if not present:
+        first = rows[0][1]
+        raise SourceFileError(f"none of the {len(rows)} rows of {path.name} could be read ({first.error}): "
+                              f"{delimiter_hint(content, mapping) if kind == 'csv' else 'is it ' + kind + '?'} "
+                              "(nothing was stored)")
     missing = sorted(mapping.columns() - present)
-    if missing and present:
+    if missing:
+        hint = f"; {delimiter_hint(content, mapping)}" if kind == "csv" and len(present) == 1 else ""
         raise SourceFileError(f"the mapping reads column(s) {missing} that {path.name} does not have ({len(present)} "
-                              f"columns{_near(missing, present)}); fix the mapping or the export, or check the "
+                              f"columns{_near(missing, present)}{hint}); fix the mapping or the export, or check the "
                               "delimiter (nothing was stored)")
-    return map_rows(rows, mapping, labeled), hashlib.sha256(content).hexdigest()
+    return rows, hashlib.sha256(content).hexdigest()
+
+
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "bar"}
+
+
+def delimiter_hint(content: bytes, mapping: Mapping) -> str:
+    """What the file's first line says about its delimiter: how often each common one occurs in it (counts only,
+    never the line itself), and the one to declare when it is not the mapping's."""
+    first = content[:65_536].split(b"\n", 1)[0].decode("utf-8", "replace")
+    counts = {char: first.count(char) for char in DELIMITERS}
+    likely = max(counts, key=lambda char: counts[char])
+    found = ", ".join(f"{counts[c]} {DELIMITERS[c]}" for c in DELIMITERS)
+    if counts[likely] and likely != mapping.source.delimiter:
+        written = json.dumps(likely)  # a tab as "\t", as YAML reads it
+        return (f"its first line has {found} characters: set source.delimiter: {written} in the mapping (now "
+                f"{json.dumps(mapping.source.delimiter)})")
+    return f"its first line has {found} characters; check source.delimiter and source.quotechar in the mapping"
 
 
 def _near(missing: list[str], present: set[str]) -> str:

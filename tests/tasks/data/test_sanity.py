@@ -70,3 +70,19 @@ def test_students_already_in_an_earlier_batch_of_a_file_are_reported(db, referen
     assert message.startswith("30 of 31 students are already in an earlier batch (maths: 30)")
     generated = ingest_batch.fn(BatchInput("gen", False, records, {"type": "generator"}), 1000)
     assert generated.sanity == []  # the generator reuses ids by design: nothing to say
+
+
+def test_a_zero_score_beside_study_and_grades_is_reported_too():
+    """A school's file: no attendance column, a study-time category that is never 0, grades in two periods, and a
+    final score of 0 for students who did not sit the final (the public Portuguese and maths data: 15 and 38)."""
+    records = students(40, [60, 70], 75.0, hours_per_week=2) + students(3, [45, 55], 0.0, hours_per_week=1)
+    [finding] = sanity_findings(records, True, LabelRule.parse("pass: >= 50"))
+    assert finding["check"] == "zero_scores"
+    assert finding["numbers"] == {"students": 3, "of": 43, "with_grades": 3, "mean_grade": 50.0}
+    assert finding["message"].startswith("3 of 43 students have a final score of 0 although their record shows "
+                                         "study or attendance; 3 of them had grades during the term (mean 50.0")
+    both = students(30, [60], 75.0, hours_per_week=2) + students(1, [], 0.0, hours_per_week=3) + students(
+        2, [50], 0.0, attendance_rate=0.0)
+    found = {f["check"]: f["numbers"] for f in sanity_findings(both, True, DEFAULT_LABEL_RULE)}
+    assert found["zero_scores"] == {"students": 1, "of": 33, "with_grades": 0, "mean_grade": None}
+    assert found["likely_dropouts"]["students"] == 2 and found["no_grades"] == {"students": 1, "of": 33}
