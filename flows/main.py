@@ -52,11 +52,12 @@ def train_and_register(training: TrainingParams, label_rule: LabelRule, contract
         return TrainingRun([], None, None, skipped=f"fewer than {training.min_rows} labeled students")
     trained = train_candidates(data, training)
     evaluation = evaluate_models(trained, data, training)
+    metric = training.choose_by
     registered = register_models(trained, evaluation, data, training.split_seed, reference_parts=("val", "test"),
-                                 feature_parts=("train", "val", "test"))
-    decision = promote_first_champion(data.target, registered, baseline_score(evaluation, training.problem),
-                                      training.problem)
-    report = publish_training_report(trained, evaluation, registered, decision, data)
+                                 feature_parts=("train", "val", "test"), metric=metric)
+    decision = promote_first_champion(data.target, registered, baseline_score(evaluation, training.problem, metric),
+                                      training.problem, metric)
+    report = publish_training_report(trained, evaluation, registered, decision, data, metric)
     return TrainingRun(registered, report, decision)
 
 

@@ -30,6 +30,7 @@ from tasks.promotion.results import GateOutcome
 from tasks.promotion.tasks import decide_retraining, promotion_gate
 from tasks.registry.tasks import register_models, verify_champion
 from tasks.reporting.tasks import publish_run_report
+from tasks.training.evaluation import chosen_metric
 from tasks.training.tasks import evaluate_models, load_window
 from validation.contracts import FeatureContract, LabelRule, problem_spec
 
@@ -61,8 +62,9 @@ def challenge(batch_id: str, params: RetrainParams, label_rule: LabelRule, contr
     trained = train_candidates(data, training)
     evaluation = evaluate_models(trained, data, training)
     # the challenger's reference is the recent holdout: if it is promoted, drift is measured from today's world
-    registered = register_models(trained, evaluation, data, training.split_seed, reference_parts=("test",))
-    challenger = best_challenger(registered, higher_is_better=problem_spec(training.problem).higher_is_better)
+    registered = register_models(trained, evaluation, data, training.split_seed, reference_parts=("test",),
+                                 metric=training.choose_by)
+    challenger = best_challenger(registered, higher_is_better=chosen_metric(training.problem, training.choose_by)[1])
     return promotion_gate(data.target, challenger.version, data, params.gate, batch_id, by=f"retrain:{batch_id}")
 
 

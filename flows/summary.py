@@ -42,14 +42,16 @@ def training_summary(run: TrainingRun | None) -> dict:
         return {"skipped": "training disabled or unlabeled batch"}
     if run.skipped:
         return {"skipped": run.skipped}
-    ranges = {row["model"]: [row[key] for key in row if key.startswith("cv_") and key.endswith(("_low", "_high"))]
-              for row in run.report.leaderboard}
+    metric = run.report.metric or "score"
+    intervals = {row["model"]: [row.get(f"cv_{metric}_low"), row.get(f"cv_{metric}_high")]
+                 for row in run.report.leaderboard if row.get(f"cv_{metric}_low") is not None}
     return {"best": run.report.best, "oracle_gap_test": run.report.oracle_gap_test, "report": run.report.folder,
-            "page": run.report.page,
+            "page": run.report.page, "metric": metric,
             "models": [{"algorithm": r.algorithm, "version": r.version, "val_score": round(r.score, 4),
-                        "existing": r.existing, **({"cv_range": ranges[r.algorithm]} if ranges.get(r.algorithm)
-                                                   else {})} for r in run.registered],
-            "small_data": run.report.small_data,
+                        "basis": r.basis, "existing": r.existing,
+                        **({"cv_interval": intervals[r.algorithm]} if r.algorithm in intervals else {})}
+                       for r in run.registered],
+            "small_data": run.report.small_data, "base_rate": run.report.base_rate, "warning": run.report.warning,
             "champion": {"promoted": run.decision.applied, "version": run.decision.version,
                          "reason": run.decision.reason}}
 
@@ -109,14 +111,22 @@ def render_summary(summary: dict) -> str:
     if "skipped" in training:
         lines.append(f"training   skipped: {training['skipped']}")
     elif training:
-        lines.append("models     " + ", ".join(f"{m['algorithm']} v{m['version']} ({m['val_score']}"
-                                              + (" [{:.3f}, {:.3f}]".format(*m["cv_range"]) if m.get("cv_range")
-                                                 else "")
-                                              + f"{', already registered' if m.get('existing') else ''})"
-                                              for m in training["models"]))
+        lines.append(f"models     {training.get('metric', 'score')} "
+                     + ", ".join(f"{m['algorithm']} v{m['version']} {m['val_score']}"
+                                 + (" [{:.3f}, {:.3f}]".format(*m["cv_interval"]) if m.get("cv_interval") else "")
+                                 + (" (already registered)" if m.get("existing") else "")
+                                 for m in training["models"])
+                     + (" (cross-validated mean, 95% interval)" if any(m.get("cv_interval") for m in
+                                                                        training["models"]) else " (validation)"))
         if training.get("small_data"):
             lines.append(f"small data {training['small_data']}")
-        lines.append(f"best       {training['best']}; test gap to the oracle {training['oracle_gap_test']}")
+        gap = training["oracle_gap_test"]
+        lines.append(f"best       {training['best']}" + (f"; gap to the oracle {gap}" if gap is not None else
+                                                          " (no oracle: the truth is known for generated students)"))
+        if training.get("base_rate"):
+            lines.append(f"accuracy   {training['base_rate']}")
+        if training.get("warning"):
+            lines.append(f"WARNING    {training['warning']}")
         lines.append(f"champion   {training['champion']['reason']}")
         lines.append(f"report     {training['page'] or training['report']}"
                      + (f" (a copy in {training['report']})" if training["page"] else ""))

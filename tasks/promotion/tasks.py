@@ -29,15 +29,18 @@ from tasks.registry.store import (
 from tasks.registry.tasks import flow_run_id
 from tasks.training.dataset import TrainingData
 from tasks.training.results import RegisteredModel
-from validation.contracts import model_inputs, problem_spec
+from validation.contracts import model_inputs
 
 
 @task(name="promote-first-champion", **DB_TASK)
 def promote_first_champion(name: str, registered: list[RegisteredModel], baseline_score: float,
-                           problem: str) -> FirstChampion:
-    """Decide (pure) whether this run makes the first champion, then write the pointer if it does."""
+                           problem: str, metric: str | None = None) -> FirstChampion:
+    """Decide (pure) whether this run makes the first champion (by ``metric``, the problem's primary one unless the
+    school chose another), then write the pointer if it does."""
+    from tasks.training.evaluation import chosen_metric
+
     db = get_database()
-    metric, higher = problem_spec(problem).primary, problem_spec(problem).higher_is_better
+    metric, higher = chosen_metric(problem, metric)
     current = find_champion(db, name)
     decision = choose_first_champion(registered, baseline_score, current and current.version, metric, higher)
     applied = False

@@ -32,7 +32,8 @@ def version_record(model: TrainedModel, row: dict, common: dict, identity: str,
     """One version's document: parameters, metrics, importance (a list: data values never become field
     names), training time, the calibration of its probabilities and, for the forest, its growth curve."""
     return {**common, "identity": identity, "algorithm": model.algorithm, "params": model.params,
-            "metrics": {"val": row["val"], "test": row["test"], **({"cv": row["cv"]} if row.get("cv") else {})},
+            "metrics": {"val": row["val"], "test": row["test"], **({"cv": row["cv"]} if row.get("cv") else {}),
+                        **({"skill": row["skill"]} if row.get("skill") else {})},  # accuracy against the base rate
             "importance": {kind: [{"feature": feature, "value": value} for feature, value in values.items()]
                            for kind, values in row["importance"].items()},
             "train_seconds": model.seconds, "curve": model.curve, "calibration": calibration}

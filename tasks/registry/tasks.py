@@ -39,8 +39,8 @@ def flow_run_id() -> str | None:
 
 @task(name="register-models", **DB_TASK)
 def register_models(trained: list[TrainedModel], evaluation: Evaluation, data: TrainingData, seed: int,
-                    reference_parts: tuple[str, ...], feature_parts: tuple[str, ...] | None = None
-                    ) -> list[RegisteredModel]:
+                    reference_parts: tuple[str, ...], feature_parts: tuple[str, ...] | None = None,
+                    metric: str | None = None) -> list[RegisteredModel]:
     """Register every real model (not the baseline) as a new version with metrics, schema and lineage.
 
     Each version keeps the rows of ``feature_parts`` (``reference_parts`` unless given) as its drift reference,
@@ -70,7 +70,7 @@ def register_models(trained: list[TrainedModel], evaluation: Evaluation, data: T
         reference = reference_frame(model.pipeline, data, feature_parts or reference_parts, reference_parts)
         save_reference(db, found.name, found.version, reference)
         registered.append(RegisteredModel(found.name, found.version, model.algorithm,
-                                          primary_score(rows[model.algorithm], data.problem), found.sha256,
+                                          primary_score(rows[model.algorithm], data.problem, metric), found.sha256,
                                           found.binary_path, existing,
                                           "cross-validated" if rows[model.algorithm].get("cv") else "validation"))
     return registered

@@ -70,7 +70,8 @@ def model_overview(db: Db, name: str) -> dict:
     aliases = aliases_by_version(db, name)
     rows = [{"version": v.version, "algorithm": v.algorithm, "created_at": v.created_at,
              "val": v.metrics.get("val", {}).get(metric), "test": v.test_metric(metric),
-             "cv": v.metrics.get("cv", {}).get("metrics", {}).get(metric),  # small data: mean and range
+             "cv": v.metrics.get("cv", {}).get("metrics", {}).get(metric),  # small data: mean and interval
+             "skill": v.metrics.get("skill"),  # a classifier's accuracy against the base rate (versions since then)
              "rows": v.lineage.get("rows"), "batches": len(v.lineage.get("batches", [])),
              "label_rule": f"{v.label_rule.name}: {v.label_rule.text}" if spec.classifies else None,
              "extras": [e.name for e in v.contract.extras],

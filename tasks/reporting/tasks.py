@@ -28,11 +28,10 @@ from tasks.reporting.results import RunReport
 from tasks.reporting.store import drift_report, save_run_report
 from tasks.scoring.results import Scored
 from tasks.training.dataset import TrainingData
-from tasks.training.evaluation import best_and_gap, leaderboard, small_data_note
+from tasks.training.evaluation import best_and_gap, chosen_metric, leaderboard, skill_warning, small_data_note
 from tasks.training.models import TrainedModel
 from tasks.training.report import make_plots, training_markdown
 from tasks.training.results import Evaluation, RegisteredModel, TrainingReport
-from validation.contracts import problem_spec
 
 
 def run_document(kind: str, model: str, stages: BatchStages, drift: DriftCheck | None, scored: Scored | None = None,
@@ -106,12 +105,15 @@ def publish_run_report(kind: str, model: str, stages: BatchStages, drift: DriftC
 
 @task(name="publish-training-report", **DB_TASK)
 def publish_training_report(trained: list[TrainedModel], evaluation: Evaluation, registered: list[RegisteredModel],
-                            decision: FirstChampion, data: TrainingData) -> TrainingReport:
+                            decision: FirstChampion, data: TrainingData, metric: str | None = None) -> TrainingReport:
     """Keep the plots and metrics.json in the store (and a copy in a new local folder per run), and publish the
-    leaderboard, the report (its plots as images from the service) and a link to its dashboard page."""
-    metric = problem_spec(data.problem).primary
-    rows = leaderboard(evaluation, registered, data.problem)
-    best, gap = best_and_gap(rows, data.problem)
+    leaderboard (best first by ``metric``: the problem's primary one unless the school chose another), the report
+    (its plots as images from the service) and a link to its dashboard page."""
+    metric, _ = chosen_metric(data.problem, metric)
+    rows = leaderboard(evaluation, registered, data.problem, metric)
+    best, gap = best_and_gap(rows, data.problem, metric)
+    rule = data.lineage.get("label_rule") or {}
+    warning = skill_warning(evaluation, best, rule.get("name") or data.target)
     settings = get_settings()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     folder = settings.artifacts_path / "training" / stamp
@@ -121,7 +123,9 @@ def publish_training_report(trained: list[TrainedModel], evaluation: Evaluation,
     metrics = {"problem": data.problem, "metric": metric, "best": best, "leaderboard": rows, "oracle_gap_test": gap,
                "champion_decision": {"reason": decision.reason, "version": decision.version,
                                      "applied": decision.applied, "numbers": decision.numbers},
-               "lineage": data.lineage, "plots": plots, "small_data": small_data_note(evaluation, data.problem),
+               "lineage": data.lineage, "plots": plots,
+               "small_data": small_data_note(evaluation, data.problem, metric),
+               "base_rate": evaluation.base, "skill": _best_skill(evaluation, best), "warning": warning,
                "target": data.target, "stamp": stamp,
                "plot_files": {name: file for name, (file, _) in pictures.items()}}
     document = json.dumps(metrics, indent=2, default=str)
@@ -136,7 +140,29 @@ def publish_training_report(trained: list[TrainedModel], evaluation: Evaluation,
     page = settings.dashboard_link(f"training/{stamp}")
     publish_table("model-leaderboard", rows, f"{data.target}: models, baseline and oracle")
     publish_markdown("training-report", training_markdown(data, rows, best, gap, decision.reason, decision.applied,
-                                                          links, page, metrics["small_data"]),
+                                                          links, page, metrics["small_data"], metric,
+                                                          base_rate_words(evaluation, best, rule), warning),
                      f"Training report for {data.target}")
     publish_link("training-page", page, "training report on the dashboard", f"Training report for {data.target}")
-    return TrainingReport(str(folder), best, gap, rows, plots, metrics["small_data"], page)
+    return TrainingReport(str(folder), best, gap, rows, plots, metrics["small_data"], page, metric,
+                          base_rate_words(evaluation, best, rule), warning)
+
+
+def _best_skill(evaluation: Evaluation, best: str) -> dict | None:
+    return next((row.get("skill") for row in evaluation.models if row["algorithm"] == best), None)
+
+
+def base_rate_words(evaluation: Evaluation, best: str, rule: dict) -> str | None:
+    """The best model's accuracy beside the base rate, in one line (a classifier's; None for a regressor)."""
+    found, base = _best_skill(evaluation, best), evaluation.base
+    if not found or not base:
+        return None
+    name = rule.get("name") or "positive"
+    interval = ""
+    row = next(r for r in evaluation.models if r["algorithm"] == best)
+    if row.get("cv"):
+        accuracy = row["cv"]["metrics"]["accuracy"]
+        interval = f" [{accuracy['ci_low']:.4f}, {accuracy['ci_high']:.4f}]"
+    return (f"{best} {found['accuracy']:.4f}{interval} ({found['basis']}) against the base rate "
+            f"{base['accuracy']:.4f} (calling {'everyone' if base['majority'] else 'nobody'} '{name}'; "
+            f"{base['positive_share']:.1%} are): {found['verdict']}, MCC {found['mcc']}")

@@ -63,10 +63,29 @@ def oracle_metrics(truth: pd.DataFrame, y: pd.Series, problem: Problem) -> dict 
     return regression_metrics(y, truth["expected_score"].clip(0, 100))
 
 
+CV_LEVEL = 0.95  # the level of the interval on a cross-validated mean
+
+
+def mean_interval(values, k: int, level: float = CV_LEVEL) -> tuple[float, float]:
+    """The interval on the mean of repeated k-fold scores (Nadeau and Bengio's corrected resampled t): folds share
+    most of their training rows, so the scores are correlated and the plain standard error (sd / sqrt(folds)) is too
+    small; the corrected variance is (1/folds + n_test/n_train) * sd^2, n_test/n_train = 1/(k-1)."""
+    from scipy.stats import t
+
+    scores = np.asarray(values, dtype=float)
+    scores = scores[~np.isnan(scores)]
+    if len(scores) < 2:
+        return float("nan"), float("nan")
+    se = math.sqrt((1 / len(scores) + 1 / (k - 1)) * scores.var(ddof=1))
+    half = float(t.ppf(0.5 + level / 2, len(scores) - 1)) * se
+    return float(scores.mean() - half), float(scores.mean() + half)
+
+
 def cross_validate(model, data: TrainingData, k: int, repeats: int, seed: int) -> dict:
     """Repeated stratified k-fold cross-validation of ``model``'s configuration (refitted from scratch per fold) over
-    every labeled row, a student's rows always in one fold: each metric's mean over the ``k * repeats`` folds, its
-    sd, and the 2.5-97.5% range of the fold scores (what one test split of this size could have shown)."""
+    every labeled row, a student's rows always in one fold: each metric's mean over the ``k * repeats`` folds with its
+    95% interval (``ci_low``, ``ci_high``: where the mean, what a school should expect, lies), its sd, and the
+    2.5-97.5% range of the fold scores (``low``, ``high``: what one test split of this size could have shown)."""
     from sklearn.base import clone
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -84,36 +103,87 @@ def cross_validate(model, data: TrainingData, k: int, repeats: int, seed: int) -
             for metric, value in score_model(fitted, X.iloc[test], y.iloc[test], data.problem).items():
                 scores.setdefault(metric, []).append(value)
     summary = {metric: {"mean": float(np.nanmean(values)), "sd": float(np.nanstd(values, ddof=1)),
-                        "low": float(np.nanquantile(values, 0.025)), "high": float(np.nanquantile(values, 0.975))}
+                        "low": float(np.nanquantile(values, 0.025)), "high": float(np.nanquantile(values, 0.975)),
+                        **dict(zip(("ci_low", "ci_high"), mean_interval(values, k), strict=True))}
                for metric, values in scores.items()}
     return {"k": k, "repeats": repeats, "folds": k * repeats, "rows": len(X), "students": int(groups.nunique()),
             "metrics": summary}
 
 
-def small_data_note(evaluation: Evaluation, problem: str) -> str | None:
+def chosen_metric(problem: str, choose_by: str | None = None) -> tuple[str, bool]:
+    """The metric that chooses models (the problem's primary one unless the school chose another: ``choose_by``), and
+    whether higher is better."""
+    spec = problem_spec(problem)
+    metric = choose_by or spec.primary
+    return metric, spec.higher_is_better if metric == spec.primary else metric not in LOWER_IS_BETTER
+
+
+LOWER_IS_BETTER = frozenset({"mae", "rmse"})
+
+
+def small_data_note(evaluation: Evaluation, problem: str, metric: str | None = None) -> str | None:
     """What the leaderboard says when the data was small (cross-validated): how the numbers were made, and which
-    models cannot be told apart from the best (their mean inside the best's range of fold scores)."""
+    models cannot be told apart from the best (their mean inside the 95% interval on the best's mean)."""
     rows = [row for row in evaluation.models if row.get("cv")]
     if not rows:
         return None
-    spec = problem_spec(problem)
-    metric, sign = spec.primary, 1 if spec.higher_is_better else -1
+    metric, higher = chosen_metric(problem, metric)
+    sign = 1 if higher else -1
     best = max(rows, key=lambda row: sign * row["cv"]["metrics"][metric]["mean"])
-    low, high = best["cv"]["metrics"][metric]["low"], best["cv"]["metrics"][metric]["high"]
+    low, high = best["cv"]["metrics"][metric]["ci_low"], best["cv"]["metrics"][metric]["ci_high"]
     alike = [row["algorithm"] for row in rows
              if row is not best and low <= row["cv"]["metrics"][metric]["mean"] <= high]
     cv = best["cv"]
     return (f"Small data ({cv['students']} students): every metric is the mean of {cv['repeats']} x {cv['k']}-fold "
-            f"cross-validation with the 2.5-97.5% range of its {cv['folds']} fold scores (one test split could "
-            f"have shown anything in that range). Models are chosen by the cross-validated {spec.label}. "
-            + (f"Too small to tell {', '.join(alike)} from {best['algorithm']} (their means lie in its range "
+            f"cross-validation, with a {CV_LEVEL:.0%} interval on the mean (corrected for the folds' overlap; one "
+            f"test split could have shown much more or less). Models are chosen by the cross-validated {metric}. "
+            + (f"Too small to tell {', '.join(alike)} from {best['algorithm']} (their means lie in its interval "
                f"{low:.3f}-{high:.3f})." if alike else f"{best['algorithm']} is ahead of every other model's mean."))
 
 
-def primary_score(row: dict, problem: str) -> float:
+def primary_score(row: dict, problem: str, metric: str | None = None) -> float:
     """The score that chooses models: the cross-validated mean when the data was small, else validation."""
-    metric = problem_spec(problem).primary
+    metric = metric or problem_spec(problem).primary
     return row["cv"]["metrics"][metric]["mean"] if row.get("cv") else row["val"][metric]
+
+
+def base_rate(y) -> dict:
+    """What calling every student the majority class scores: the share of the positive class, and that accuracy."""
+    labels = np.asarray(y).astype(int)
+    share = float(labels.mean()) if len(labels) else float("nan")
+    return {"rows": int(len(labels)), "positive_share": round(share, 4), "majority": bool(share >= 0.5),
+            "accuracy": round(max(share, 1 - share), 4)}
+
+
+def skill(row: dict, base: dict) -> dict:
+    """A classifier's accuracy at its threshold against the base rate: the cross-validated mean (with the low end of
+    its interval) on small data, else the test split's; ``verdict`` is ``better``, ``not clearly better`` (the
+    interval reaches the base rate) or ``no better``."""
+    cv = (row.get("cv") or {}).get("metrics", {}).get("accuracy")
+    accuracy = cv["mean"] if cv else row["test"]["accuracy"]
+    low = cv["ci_low"] if cv else None
+    mcc = (row.get("cv") or {}).get("metrics", {}).get("mcc", {}).get("mean") if cv else row["test"]["mcc"]
+    verdict = ("no better" if accuracy <= base["accuracy"] else
+               "not clearly better" if low is not None and low <= base["accuracy"] else "better")
+    return {"accuracy": round(accuracy, 4), "low": None if low is None else round(low, 4),
+            "base": base["accuracy"], "margin": round(accuracy - base["accuracy"], 4),
+            "mcc": None if mcc is None or math.isnan(mcc) else round(mcc, 4), "verdict": verdict,
+            "basis": "cross-validated" if cv else "test"}
+
+
+def skill_warning(evaluation: Evaluation, algorithm: str, label: str) -> str | None:
+    """The words when ``algorithm`` (the best model) does not clearly beat calling everyone the majority class (on
+    the ``label`` rule's name), else None."""
+    row = next((r for r in evaluation.models if r["algorithm"] == algorithm), None)
+    if row is None or not row.get("skill") or row["skill"]["verdict"] == "better":
+        return None
+    found, base = row["skill"], evaluation.base
+    majority = "everyone" if base["majority"] else "nobody"
+    interval = f" (95% interval from {found['low']:.4f})" if found["low"] is not None else ""
+    return (f"{algorithm} is {found['verdict']} than calling {majority} '{label}': {found['basis']} accuracy "
+            f"{found['accuracy']:.4f}{interval} against {base['accuracy']:.4f}, MCC {found['mcc']}. Its ranking "
+            "(by ROC AUC, unless chosen otherwise) does not make it useful: choose by the decision the school acts "
+            "on (--choose-by mcc, f1 or recall), give it more informative fields, or do not act on its predictions")
 
 
 def evaluate(model, data: TrainingData) -> dict:
@@ -143,22 +213,37 @@ def feature_importance(model, data: TrainingData, seed: int, repeats: int, rows:
     return {"own": own, "permutation": permutation}
 
 
-def leaderboard(evaluation: Evaluation, registered: list[RegisteredModel], problem: str) -> list[dict]:
-    """One row per model plus the baseline and the oracle, best validation score first; plain floats only."""
+def leaderboard(evaluation: Evaluation, registered: list[RegisteredModel], problem: str,
+                metric: str | None = None) -> list[dict]:
+    """One row per model plus the baseline and the oracle, best first by the choosing ``metric``; plain floats only.
+    On small data every figure is cross-validated (``cv_``: the mean, with the 95% interval on it for the choosing
+    metric and accuracy), the oracle's on every labeled row; else validation chooses and the test split reports.
+    A classifier's rows say how far its accuracy is above the base rate (``vs_base``)."""
     spec = problem_spec(problem)
-    metric, higher = spec.primary, spec.higher_is_better
+    metric, higher = chosen_metric(problem, metric)
     versions = {r.algorithm: r.version for r in registered}
+    small = any(row.get("cv") for row in evaluation.models)
+    with_interval = [metric, *(["accuracy"] if spec.classifies and metric != "accuracy" else [])]
+    shown = [metric, *(m for m in spec.shown if m != metric)]
+
+    def figures(values: dict, cv: dict | None) -> dict:
+        if small:
+            means = {f"cv_{m}": _round(cv[m]["mean"] if cv else values.get(m)) for m in shown}
+            for m in with_interval:
+                means[f"cv_{m}_low"] = _round(cv[m]["ci_low"]) if cv else None
+                means[f"cv_{m}_high"] = _round(cv[m]["ci_high"]) if cv else None
+            return dict(sorted(means.items(), key=lambda item: _column_order(item[0], shown)))
+        return {f"val_{metric}": _round(values["val"][metric]), **{f"test_{m}": _round(values["test"][m])
+                                                                   for m in shown}}
+
     rows = []
     for row in evaluation.models:
-        cv = row["cv"]["metrics"][metric] if row.get("cv") else None
-        rows.append({"model": row["algorithm"], "version": versions.get(row["algorithm"]),
-                     **({f"cv_{metric}": _round(cv["mean"]), f"cv_{metric}_low": _round(cv["low"]),
-                         f"cv_{metric}_high": _round(cv["high"])} if cv else {}),
-                     f"val_{metric}": _round(row["val"][metric]),
-                     **{f"test_{m}": _round(row["test"][m]) for m in spec.shown},
+        cv = row["cv"]["metrics"] if row.get("cv") else None
+        rows.append({"model": row["algorithm"], "version": versions.get(row["algorithm"]), **figures(row, cv),
+                     **({"vs_base": row["skill"]["margin"]} if row.get("skill") else {}),
                      "train_seconds": row["train_seconds"]})
     sign = -1 if higher else 1
-    key = f"cv_{metric}" if rows and f"cv_{metric}" in rows[0] else f"val_{metric}"
+    key = f"cv_{metric}" if small else f"val_{metric}"
 
     def order(row: dict) -> tuple:  # best first, unscored models after scored ones, the baseline last
         score = row[key]
@@ -166,29 +251,32 @@ def leaderboard(evaluation: Evaluation, registered: list[RegisteredModel], probl
 
     rows.sort(key=order)
     if evaluation.oracle:
-        rows.append({"model": spec.oracle, "version": None,
-                     **({f"cv_{metric}": None, f"cv_{metric}_low": None, f"cv_{metric}_high": None}
-                        if key.startswith("cv_") else {}),
-                     f"val_{metric}": _round(evaluation.oracle["val"][metric]),
-                     **{f"test_{m}": _round(evaluation.oracle["test"][m]) for m in spec.shown},
-                     "train_seconds": None})
+        oracle = evaluation.oracle.get("all") if small else evaluation.oracle
+        rows.append({"model": spec.oracle, "version": None, **figures(oracle, None),
+                     **({"vs_base": None} if evaluation.base else {}), "train_seconds": None})
     return rows
+
+
+def _column_order(column: str, shown: list[str]) -> tuple:
+    name = column.removeprefix("cv_").removesuffix("_low").removesuffix("_high")
+    return shown.index(name), column.endswith("_high"), column.endswith("_low")
 
 
 def _round(value) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 4)
 
 
-def best_and_gap(rows: list[dict], problem: str) -> tuple[str, float | None]:
-    """The leaderboard's best model (its first row) and its test distance to the oracle (its last row, when the
-    truth is known)."""
-    metric = problem_spec(problem).primary
+def best_and_gap(rows: list[dict], problem: str, metric: str | None = None) -> tuple[str, float | None]:
+    """The leaderboard's best model (its first row) and its distance to the oracle (its last row, when the truth is
+    known) on the choosing metric: cross-validated against the oracle on every row on small data, else on test."""
+    metric = metric or problem_spec(problem).primary
     best, oracle = rows[0], rows[-1]
-    if not oracle["model"].startswith("oracle") or best[f"test_{metric}"] is None:
+    column = f"cv_{metric}" if f"cv_{metric}" in best else f"test_{metric}"
+    if not oracle["model"].startswith("oracle") or best[column] is None or oracle[column] is None:
         return best["model"], None
-    return best["model"], round(abs(oracle[f"test_{metric}"] - best[f"test_{metric}"]), 4)
+    return best["model"], round(abs(oracle[column] - best[column]), 4)
 
 
-def baseline_score(evaluation: Evaluation, problem: str) -> float:
-    """The baseline's validation score on the primary metric (what a champion has to beat)."""
-    return next(primary_score(row, problem) for row in evaluation.models if row["algorithm"] == "baseline")
+def baseline_score(evaluation: Evaluation, problem: str, metric: str | None = None) -> float:
+    """The baseline's score on the choosing metric (what a champion has to beat)."""
+    return next(primary_score(row, problem, metric) for row in evaluation.models if row["algorithm"] == "baseline")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from validation.contracts import DEFAULT_PROBLEM, Problem
+from validation.contracts import DEFAULT_PROBLEM, Problem, problem_spec
 
 ALGORITHMS = ["baseline", "linear", "decision_tree", "random_forest", "xgboost"]
 
@@ -52,6 +52,10 @@ class TrainingParams(BaseModel):
 
     problem: Problem = Field(DEFAULT_PROBLEM, description="classification of high_performer, or regression of "
                                                            "final_score")
+    choose_by: str | None = Field(
+        None, description="the metric that chooses models and the first champion: the decision the school acts on "
+                          "(classification: roc_auc, accuracy, f1, mcc, precision, recall; regression: mae, rmse, "
+                          "r2); empty = roc_auc / mae")
     algorithms: list[str] = Field(default_factory=lambda: [a for a in ALGORITHMS if a != "baseline"],
                                   description="models to train (the baseline is always evaluated)")
     split_seed: int = Field(42, ge=0, description="seed of the train/validation/test split and the models")
@@ -87,6 +91,15 @@ class TrainingParams(BaseModel):
         if unknown or not names:
             raise ValueError(f"unknown algorithm(s) {unknown}; choose from {', '.join(ALGORITHMS)}")
         return [name for name in ALGORITHMS if name in names and name != "baseline"] or ["linear"]
+
+    @model_validator(mode="after")
+    def known_metric(self) -> TrainingParams:
+        """A metric the problem's models are measured by."""
+        shown = problem_spec(self.problem).shown
+        if self.choose_by is not None and self.choose_by not in shown:
+            raise ValueError(f"choose_by {self.choose_by!r} is not a {self.problem} metric; choose from "
+                             f"{', '.join(shown)}")
+        return self
 
     @field_validator("window_batches")
     @classmethod

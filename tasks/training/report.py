@@ -18,11 +18,12 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def training_markdown(data: TrainingData, rows: list[dict], best: str, gap: float | None, decision_reason: str,
-                      applied: bool, plots: dict[str, str], page: str, small_data: str | None = None) -> str:
+                      applied: bool, plots: dict[str, str], page: str, small_data: str | None = None,
+                      metric: str | None = None, base_rate: str | None = None, warning: str | None = None) -> str:
     """The training report: data, leaderboard (and, on small data, how its numbers were made and what they cannot
     tell apart), the best model and its gap to the oracle, the champion decision, and the plots as images (their
     http addresses on the service: the Prefect UI shows them inline)."""
-    metric = problem_spec(data.problem).primary
+    metric = metric or problem_spec(data.problem).primary
     chosen = f"cross-validated {metric}" if small_data else f"validation {metric}"
     return "\n".join([
         f"# Training report: {data.target} ({data.problem})", "",
@@ -31,7 +32,9 @@ def training_markdown(data: TrainingData, rows: list[dict], best: str, gap: floa
         + f"; data sha256 `{data.lineage['data_sha256'][:12]}`.", "",
         markdown_table(rows), "",
         *([small_data, ""] if small_data else []),
-        f"Best by {chosen}: **{best}**; test gap to the oracle: {gap}.", "",
+        f"Best by {chosen}: **{best}**; {'cross-validated' if small_data else 'test'} gap to the oracle: {gap}.", "",
+        *([f"Base rate: {base_rate}.", ""] if base_rate else []),
+        *([f"**Warning:** {warning}.", ""] if warning else []),
         f"Champion decision: {decision_reason} (applied: {applied}).", "",
         *(f"![{name.replace('_', ' ')}]({url})" for name, url in plots.items()), "",
         f"On the dashboard: {page}",

@@ -7,10 +7,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Every model's validation and test metrics (rows by algorithm, with importance), and the oracle's."""
+    """Every model's validation and test metrics (rows by algorithm, with importance and, for a classifier, its
+    ``skill`` against the base rate), the oracle's (``all``: on every labeled row, when cross-validated), and the
+    base rate (a classifier's: what calling everyone the majority class scores)."""
 
     models: list[dict]
     oracle: dict | None
+    base: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -38,3 +41,6 @@ class TrainingReport:
     plots: dict[str, str]
     small_data: str | None = None  # on small data: how the numbers were made and what they cannot tell apart
     page: str = ""  # the report on the dashboard (kept in the store, shown by any machine's service)
+    metric: str = ""  # the metric that chose the best model
+    base_rate: str | None = None  # a classifier's: the best model's accuracy beside the base rate, in words
+    warning: str | None = None  # when the best model does not clearly beat the base rate

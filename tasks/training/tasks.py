@@ -4,6 +4,7 @@ is published by the reporting stage.)"""
 
 from __future__ import annotations
 
+import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -20,7 +21,7 @@ from tasks.training.dataset import (
     window_split,
     without_holdouts_other_terms,
 )
-from tasks.training.evaluation import cross_validate, evaluate, feature_importance, oracle_metrics
+from tasks.training.evaluation import base_rate, cross_validate, evaluate, feature_importance, oracle_metrics, skill
 from tasks.training.models import TrainedModel, fit_model
 from tasks.training.params import HoldoutParams, TrainingParams
 from tasks.training.results import Evaluation
@@ -101,14 +102,29 @@ def evaluate_models(trained: list[TrainedModel], data: TrainingData, training: T
     data (fewer than ``cv_below`` students) also repeated stratified k-fold cross-validation, which then chooses."""
     rows = []
     small = data.lineage["students"] < training.cv_below
+    classifies = problem_spec(data.problem).classifies
+    labeled = pd.concat(list(data.y.values()), ignore_index=True) if small else data.y["test"]
+    base = base_rate(labeled) if classifies else None  # where the figures come from: every row (small) or test
     for model in trained:
         row = {"algorithm": model.algorithm, **evaluate(model.pipeline, data), "train_seconds": model.seconds,
                "curve": model.curve}
         if small:
             row["cv"] = cross_validate(model.pipeline, data, training.cv_k, training.cv_repeats, training.split_seed)
+        if base is not None:
+            row["skill"] = skill(row, base)
         if model.algorithm != "baseline":
             row["importance"] = feature_importance(model.pipeline, data, training.split_seed,
                                                    training.importance_repeats, training.importance_rows)
         rows.append(row)
-    oracle = {part: oracle_metrics(data.truth[part], data.y[part], data.problem) for part in ("val", "test")}
-    return Evaluation(rows, oracle if oracle["test"] is not None else None)
+    parts = ("val", "test", "all") if small else ("val", "test")
+    oracle = {part: oracle_metrics(*_part(data, part), data.problem) for part in parts}
+    return Evaluation(rows, oracle if oracle["test"] is not None else None, base)
+
+
+def _part(data: TrainingData, part: str) -> tuple:
+    """The truth and labels of one split, or of every labeled row (``all``)."""
+    if part != "all":
+        return data.truth[part], data.y[part]
+    parts = list(data.y)
+    return (pd.concat([data.truth[p] for p in parts], ignore_index=True),
+            pd.concat([data.y[p] for p in parts], ignore_index=True))

@@ -11,6 +11,7 @@ from flows.main import main_flow
 from flows.params import MainParams, RetrainParams, ScoreParams
 from flows.retrain import retrain_flow
 from flows.score import score_flow
+from flows.summary import render_summary
 from infra.collections import BATCHES, MODELS, STUDENTS_FEATURES, STUDENTS_REJECTED
 from tasks.data.ingest import LabelRuleConflictError
 from tasks.data.mapping import composite_id
@@ -102,6 +103,19 @@ def test_a_mapped_csv_is_ingested_labeled_by_its_rule_and_trains_a_model_for_tha
     [model] = summary["training"]["models"]
     version = db[MODELS].find_one({"name": "high_performer", "version": model["version"]})
     assert version["label_rule"] == batch["label_rule"] and summary["training"]["champion"]["promoted"]
+    # small data: the summary reads the cross-validated accuracy with its interval beside the base rate
+    accuracy, passing = version["metrics"]["cv"]["metrics"]["accuracy"], sum(f["high_performer"] for f in features)
+    base = max(passing, 598 - passing) / 598
+    assert version["metrics"]["skill"] == {
+        "accuracy": round(accuracy["mean"], 4), "low": round(accuracy["ci_low"], 4), "base": round(base, 4),
+        "margin": round(accuracy["mean"] - round(base, 4), 4), "verdict": "better", "basis": "cross-validated",
+        "mcc": round(version["metrics"]["cv"]["metrics"]["mcc"]["mean"], 4)}
+    [line] = [line for line in render_summary(summary).splitlines() if line.startswith("accuracy")]
+    assert line.startswith(f"accuracy   linear {accuracy['mean']:.4f} [{accuracy['ci_low']:.4f}, "
+                           f"{accuracy['ci_high']:.4f}] (cross-validated) against the base rate {base:.4f} (calling "
+                           f"everyone 'pass'; {passing / 598:.1%} are): better, MCC ")
+    assert model["cv_interval"] == [round(version["metrics"]["cv"]["metrics"]["roc_auc"][k], 4)
+                                    for k in ("ci_low", "ci_high")]
     schema = version["feature_schema"]
     assert ("absences" in schema["numeric"], "internet" in schema["boolean"], "school" in schema["categorical"]) == (
         True, True, True)
