@@ -56,11 +56,14 @@ bench: setup
 db-start: setup
 	$(BIN)/python -m infra.local_server start
 
-db-status: setup
-	$(BIN)/python -m infra.local_server status
+# status and stop need no set-up (a checkout without .venv may still have a server running from before)
+LOCAL_PYTHON = $$(if [ -x $(BIN)/python ]; then echo $(BIN)/python; else echo $(PYTHON); fi)
 
-db-stop: setup
-	$(BIN)/python -m infra.local_server stop
+db-status:
+	@$(LOCAL_PYTHON) -m infra.local_server status
+
+db-stop:
+	@$(LOCAL_PYTHON) -m infra.local_server stop
 
 # mongosh on the local server's pipeline database. --quiet: the server answers mongosh's startup-warnings request
 # with its whole connection log (a SecantusDB limitation: getLog ignores which log is asked for).

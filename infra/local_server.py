@@ -343,11 +343,16 @@ def main(argv: list[str] | None = None) -> int:
     and prints only its URI with the pipeline's database (for mongosh and Compass)."""
     import argparse
 
-    from infra.settings import get_settings
-
     parser = argparse.ArgumentParser(description="The project's local MongoDB server (SecantusDB on loopback).")
     parser.add_argument("action", choices=["start", "status", "stop", "uri"])
     action = parser.parse_args(argv).action
+    try:
+        from infra.settings import get_settings
+    except ImportError:  # no environment installed (`make db-stop` on a bare checkout): stop and status still work
+        if action not in ("stop", "status"):
+            print("error: the project's environment is not installed: run `make setup` first", file=sys.stderr)
+            return 1
+        return _without_settings(action)
     settings = get_settings()
     folder = settings.local_mongo_path
     try:
@@ -373,6 +378,31 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if settings.mongo_uri.get_secret_value().strip():
         print("note       MONGO_URI is set, so the pipeline uses that server, not this local one", file=sys.stderr)
+    return 0
+
+
+def _without_settings(action: str) -> int:
+    """``stop`` / ``status`` with the standard library only: the folder from PIPELINE_DATA_DIR (the environment's,
+    else the project's .env file's), else data/ (a server started from this checkout keeps running when its .venv is
+    removed, and stopping it must not need the environment first)."""
+    root = Path(__file__).resolve().parents[1]
+    data = os.environ.get("PIPELINE_DATA_DIR")
+    env_file = root / ".env"
+    if data is None and env_file.is_file():
+        for line in env_file.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() in ("PIPELINE_DATA_DIR", "data_dir"):
+                data = value.strip().strip("\"'")
+    folder = Path(data or "data")
+    folder = (folder if folder.is_absolute() else root / folder).resolve() / "mongo"
+    if action == "stop":
+        print(stop_server(folder)["reason"])
+        return 0
+    status = server_status(folder)
+    print(f"state      {status['state']}")
+    for key in ("uri", "pid", "folder"):
+        if key in status:
+            print(f"{key:10s} {status[key]}")
     return 0
 
 

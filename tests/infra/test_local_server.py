@@ -206,3 +206,35 @@ def descendants(pid: int) -> list[int]:
         found += [int(c) for c in children]
         todo += [int(c) for c in children]
     return found
+
+
+def test_status_and_stop_need_no_installed_environment(tmp_path):
+    """`make db-stop` on a checkout whose .venv is gone (or never made) stops the server its data folder records,
+    with the standard library only, and installs nothing first."""
+    root = Path(__file__).resolve().parents[2]
+    folder = tmp_path / "data" / "mongo"
+    ensure_server(folder, free_port())
+    pid = read_state(folder).pid
+    bare = ("import sys, runpy; sys.modules['pydantic_settings'] = None; sys.argv[1:] = [sys.argv[1]]; "
+            "runpy.run_module('infra.local_server', run_name='__main__')")  # as if pydantic-settings were missing
+    env = {**os.environ, "PIPELINE_DATA_DIR": str(tmp_path / "data")}
+    try:
+        status = subprocess.run([sys.executable, "-c", bare, "status"], cwd=root, env=env, capture_output=True,
+                                text=True, timeout=60)
+        assert status.stdout.startswith("state      running\n") and f"pid        {pid}" in status.stdout
+        stopped = subprocess.run([sys.executable, "-c", bare, "stop"], cwd=root, env=env, capture_output=True,
+                                 text=True, timeout=60)
+        assert (stopped.returncode, stopped.stdout.strip()) == (0, f"stopped pid {pid}") and not pid_alive(pid)
+        start = subprocess.run([sys.executable, "-c", bare, "start"], cwd=root, env=env, capture_output=True,
+                               text=True, timeout=60)
+        assert (start.returncode, start.stderr.strip()) == (
+            1, "error: the project's environment is not installed: run `make setup` first")
+    finally:
+        with contextlib.suppress(LocalServerError):
+            stop_server(folder)
+    (tmp_path / "checkout").mkdir()
+    (tmp_path / "checkout" / "Makefile").write_bytes((root / "Makefile").read_bytes())
+    planned = subprocess.run(["make", "-n", "db-stop", "db-status"], cwd=tmp_path / "checkout", capture_output=True,
+                             text=True, timeout=60)
+    assert planned.returncode == 0 and "pip" not in planned.stdout and "venv" not in planned.stdout.replace(
+        "[ -x .venv/bin/python ]; then echo .venv/bin/python", "")
