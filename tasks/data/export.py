@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from validation.contracts import DEFAULT_CONTRACT, FeatureContract
+from validation.contracts import DEFAULT_CONTRACT, FeatureContract, LabelRule
 
 
 def arrow_schema(contract: FeatureContract = DEFAULT_CONTRACT) -> pa.Schema:
@@ -35,6 +35,12 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def label_words(rule: LabelRule) -> str:
+    """What the label column means under the batch's rule (the column keeps its name whatever the rule)."""
+    return (f"the label '{rule.name}': true when {rule.text} (the column is named high_performer whatever the "
+            "rule; the rule is its meaning)")
+
+
 def export_files(frame: pd.DataFrame, lineage: dict, contract: FeatureContract = DEFAULT_CONTRACT) -> dict[str, bytes]:
     """features.parquet, features.csv and schema.json (with the CSV's SHA-256, the lineage and the dataset's
     declared extras) as bytes. The CSV's text cells are spreadsheet-safe (``spreadsheet_safe``); Parquet is exact."""
@@ -43,8 +49,11 @@ def export_files(frame: pd.DataFrame, lineage: dict, contract: FeatureContract =
     pq.write_table(table, parquet)
     # RFC 4180 line ends: the writer then quotes a cell holding a carriage return too (with "\n" it leaves it bare)
     csv = spreadsheet_safe(frame).to_csv(index=False, lineterminator="\r\n").encode()
+    rule = LabelRule.from_dict(lineage["label_rule"]) if lineage.get("label_rule") else None
     schema = {
-        "columns": [{"name": n, "type": t, "role": r, "description": d} for n, t, r, d in contract.schema],
+        "columns": [{"name": n, "type": t, "role": r,
+                     "description": label_words(rule) if rule and n == "high_performer" else d}
+                    for n, t, r, d in contract.schema],
         "extras": [e.as_dict() for e in contract.extras],
         "rows": len(frame), "data_sha256": hashlib.sha256(csv).hexdigest(), **lineage,
     }

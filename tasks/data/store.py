@@ -56,6 +56,11 @@ def register_batch(db: Db, batch: BatchInput, now: datetime) -> dict:
     return db[BATCHES].find_one({"batch_id": batch.batch_id})
 
 
+def batch_label_rule(db: Db, batch_id: str) -> dict | None:
+    """The label rule a labeled batch was stored with (None: unlabeled, or unknown)."""
+    return (db[BATCHES].find_one({"batch_id": batch_id}, {"label_rule": 1}) or {}).get("label_rule")
+
+
 def batch_contract(db: Db, batch_id: str) -> FeatureContract:
     """The feature contract a batch was ingested under (its dataset's declared extras; a batch from before
     contracts were stored, or an unknown one: ours)."""

@@ -290,7 +290,9 @@ def export_features(batch_id: str) -> Exported:
         db = get_database()
         contract = store.batch_contract(db, batch_id)
         frame = features_frame(store.batch_features(db, batch_id), contract)
-        lineage = {"after_batch": batch_id, "exported_at": datetime.now(UTC).isoformat(), "batches": [batch_id]}
+        rule = store.batch_label_rule(db, batch_id)
+        lineage = {"after_batch": batch_id, "exported_at": datetime.now(UTC).isoformat(), "batches": [batch_id],
+                   **({"label_rule": rule} if rule else {})}
         folder = get_settings().export_path / batch_id
         files = export_files(frame, lineage, contract)
         for name, content in files.items():  # file by file, each whole or not at all

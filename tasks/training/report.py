@@ -27,6 +27,9 @@ def training_markdown(data: TrainingData, rows: list[dict], best: str, gap: floa
     chosen = f"cross-validated {metric}" if small_data else f"validation {metric}"
     return "\n".join([
         f"# Training report: {data.target} ({data.problem})", "",
+        *([f"The label is '{rule['name']}': final_score {rule['direction']} {rule['threshold']:g} (the model and its "
+           "label column are named high_performer whatever the rule).", ""]
+          if (rule := data.lineage.get("label_rule")) else []),
         f"{data.lineage['rows']} labeled students from {len(data.lineage['batches'])} batch(es); split "
         + ", ".join(f"{part} {size:,}" for part, size in data.lineage["split_sizes"].items())
         + f"; data sha256 `{data.lineage['data_sha256'][:12]}`.", "",

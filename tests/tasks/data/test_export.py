@@ -54,3 +54,20 @@ def test_csv_cells_a_spreadsheet_would_run_are_plain_text_and_parquet_keeps_them
     assert cells[:6] == ["'" + value for value in hostile[:6]] and cells[6:] == ["fine", "a=b"]
     assert pd.read_csv(io.BytesIO(files["features.csv"]))["age"].tolist()[0] == -1  # a negative number stays one
     assert pq.read_table(io.BytesIO(files["features.parquet"])).column("school").to_pylist() == hostile
+
+
+def test_the_label_column_says_which_rule_it_holds():
+    """Under a school's "pass: >= 50" the column keeps its name; schema.json says what it means."""
+    from tasks.data.export import export_files
+    from validation.contracts import DEFAULT_CONTRACT
+
+    frame = pd.DataFrame([dict.fromkeys(DEFAULT_CONTRACT.columns) | {"student_id": 1, "batch_id": "b",
+                                                                       "batch_seq": 1}],
+                         columns=DEFAULT_CONTRACT.columns)
+    rule = {"threshold": 50.0, "direction": ">=", "name": "pass"}
+    schema = json.loads(export_files(frame, {"label_rule": rule})["schema.json"])
+    [label] = [column for column in schema["columns"] if column["name"] == "high_performer"]
+    assert label["description"].startswith("the label 'pass': true when final_score >= 50 (the column is named")
+    assert schema["label_rule"] == rule
+    plain = json.loads(export_files(frame, {})["schema.json"])
+    assert "label_rule" not in plain and "'pass'" not in json.dumps(plain)
