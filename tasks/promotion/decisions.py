@@ -28,7 +28,8 @@ class ChampionDecision:
 
 def choose_first_champion(candidates: list[RegisteredModel], baseline: float, current_champion: int | None,
                           metric: str, higher_is_better: bool) -> ChampionDecision:
-    """The first champion is the best model of the first run by validation ``metric``, if it beats the baseline.
+    """The first champion is the best model of the first run by ``metric`` (validation, or cross-validated on small
+    data), if it beats the baseline: on small data its 95% interval has to clear the baseline, not only its mean.
 
     Ties go to the earlier version. Once a champion exists this never replaces it: that takes the retraining
     flow's promotion gate.
@@ -45,6 +46,14 @@ def choose_first_champion(candidates: list[RegisteredModel], baseline: float, cu
     if sign * best.score <= sign * baseline:
         return ChampionDecision(False, None, f"no model beats the baseline on {best.basis} {metric} "
                                              f"(best {best.score:.4f} vs baseline {baseline:.4f})", numbers)
+    if best.interval is not None:  # small data: the best's 95% interval has to clear the baseline
+        low, high = best.interval
+        numbers |= {"best_low": low, "best_high": high}
+        if (low if higher_is_better else high) * sign <= baseline * sign:
+            return ChampionDecision(False, None, f"no model clearly beats the baseline on {best.basis} {metric}: "
+                                                 f"{best.algorithm} {best.score:.4f} [{low:.4f}, {high:.4f}] holds the "
+                                                 f"baseline's {baseline:.4f}; more students or more informative "
+                                                 "fields, or no champion", numbers)
     return ChampionDecision(True, best.version, f"first champion: {best.algorithm} v{best.version} has the "
                             f"best {best.basis} {metric} ({best.score:.4f}) of {len(scored)} models, baseline "
                             f"{baseline:.4f}", numbers)

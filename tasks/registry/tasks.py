@@ -24,7 +24,7 @@ from tasks.registry.store import (
     save_reference,
 )
 from tasks.training.dataset import TrainingData
-from tasks.training.evaluation import primary_score
+from tasks.training.evaluation import primary_score, score_interval
 from tasks.training.models import TrainedModel
 from tasks.training.results import Evaluation, RegisteredModel
 from tasks.training.store import save_split
@@ -72,7 +72,8 @@ def register_models(trained: list[TrainedModel], evaluation: Evaluation, data: T
         registered.append(RegisteredModel(found.name, found.version, model.algorithm,
                                           primary_score(rows[model.algorithm], data.problem, metric), found.sha256,
                                           found.binary_path, existing,
-                                          "cross-validated" if rows[model.algorithm].get("cv") else "validation"))
+                                          "cross-validated" if rows[model.algorithm].get("cv") else "validation",
+                                          score_interval(rows[model.algorithm], data.problem, metric)))
     return registered
 
 

@@ -147,6 +147,15 @@ def primary_score(row: dict, problem: str, metric: str | None = None) -> float:
     return row["cv"]["metrics"][metric]["mean"] if row.get("cv") else row["val"][metric]
 
 
+def score_interval(row: dict, problem: str, metric: str | None = None) -> tuple[float, float] | None:
+    """The 95% interval on the cross-validated score that chooses (None when validation chose)."""
+    metric = metric or problem_spec(problem).primary
+    found = (row.get("cv") or {}).get("metrics", {}).get(metric)
+    if not found or found.get("ci_low") is None or math.isnan(found["ci_low"]):
+        return None
+    return float(found["ci_low"]), float(found["ci_high"])
+
+
 def base_rate(y) -> dict:
     """What calling every student the majority class scores: the share of the positive class, and that accuracy."""
     labels = np.asarray(y).astype(int)

@@ -28,6 +28,7 @@ class RegisteredModel:
     path: str
     existing: bool = False
     basis: str = "validation"  # how ``score`` was measured: "validation" or "cross-validated"
+    interval: tuple[float, float] | None = None  # cross-validated: the 95% interval on ``score``
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from tasks.promotion.params import GateParams
 from tasks.training.results import RegisteredModel
 
 
-def model(version: int, algorithm: str, score: float) -> RegisteredModel:
-    return RegisteredModel("m", version, algorithm, score, "sha", "path")
+def model(version: int, algorithm: str, score: float, interval: tuple | None = None) -> RegisteredModel:
+    return RegisteredModel("m", version, algorithm, score, "sha", "path",
+                           basis="cross-validated" if interval else "validation", interval=interval)
 
 
 MODELS = [model(1, "linear", 0.90), model(2, "tree", 0.85), model(3, "forest", 0.92)]
@@ -30,6 +31,12 @@ MODELS = [model(1, "linear", 0.90), model(2, "tree", 0.85), model(3, "forest", 0
     (MODELS, 0.95, None, False, True, 2, "tree v2"),                           # lower is better (MAE)
     ([], 0.5, None, True, False, None, "no model with a usable"),
     ([model(1, "a", math.nan)], 0.5, None, True, False, None, "no model with a usable"),
+    # small data: the interval on the cross-validated mean has to clear the baseline (a model with no skill)
+    ([model(1, "linear", 0.5439, (0.488, 0.600))], 0.5, None, True, False, None,
+     "no model clearly beats the baseline on cross-validated metric: linear 0.5439 [0.4880, 0.6000] holds"),
+    ([model(1, "linear", 0.877, (0.848, 0.907))], 0.5, None, True, True, 1, "first champion: linear v1"),
+    ([model(1, "linear", 8.0, (7.0, 9.5))], 9.0, None, False, False, None, "no model clearly beats"),  # MAE
+    ([model(1, "linear", 8.0, (7.0, 8.5))], 9.0, None, False, True, 1, "first champion"),
 ])
 def test_first_champion_cases(candidates, baseline, current, higher, promote, version, reason):
     decision = choose_first_champion(candidates, baseline, current, "metric", higher)
