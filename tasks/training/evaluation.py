@@ -175,7 +175,7 @@ def skill(row: dict, base: dict) -> dict:
     verdict = ("no better" if accuracy <= base["accuracy"] else
                "not clearly better" if low is not None and low <= base["accuracy"] else "better")
     return {"accuracy": round(accuracy, 4), "low": None if low is None else round(low, 4),
-            "base": base["accuracy"], "margin": round(accuracy - base["accuracy"], 4),
+            "base": base["accuracy"], "margin": round(accuracy - base["accuracy"], 4) + 0.0,
             "mcc": None if mcc is None or math.isnan(mcc) else round(mcc, 4), "verdict": verdict,
             "basis": "cross-validated" if cv else "test"}
 
@@ -272,7 +272,9 @@ def _column_order(column: str, shown: list[str]) -> tuple:
 
 
 def _round(value) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 4)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return round(float(value), 4) + 0.0  # + 0.0: a -0.0 reads as 0
 
 
 def best_and_gap(rows: list[dict], problem: str, metric: str | None = None) -> tuple[str, float | None]:
