@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import optimize, stats
 from scipy.spatial.distance import jensenshannon
 
-from tasks.monitoring.findings import DriftReport, Finding
+from tasks.monitoring.findings import RELATIONS, DriftReport, Finding
 from tasks.monitoring.params import DriftParams
 
 
@@ -128,7 +128,6 @@ def missing_drift(name: str, reference, current) -> Finding | None:
                    numbers={"reference_share": p_ref, "current_share": p_cur, **_sizes(ref_n, cur_n)})
 
 
-RELATIONS = "numeric features"  # what a multivariate finding names: the numeric features taken together
 
 
 def multivariate_drift(reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], variance: float,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tasks.data.synthetic import DriftKnobs
-from tasks.monitoring.drift import KINDS, RELATIONS, tagged
+from tasks.monitoring.findings import RELATIONS  # light: `flows/drill.py --help` lists the scenarios in 0.5 s
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,8 @@ class DrillRun:
     @property
     def named(self) -> list[str]:
         """The features the deciding checks found material, tagged with their kind (``study_hours (missing)``)."""
+        from tasks.monitoring.drift import tagged
+
         return [tagged(kind, feature) for kind, features in self.drifted.items() if _deciding(kind)
                 for feature in features]
 
@@ -108,6 +110,8 @@ class DrillRun:
 
 def _deciding(kind: str) -> bool:
     """Whether a kind of check decides the batch (a kind this build does not declare counts as deciding)."""
+    from tasks.monitoring.drift import KINDS
+
     return KINDS[kind].in_family if kind in KINDS else True
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
+RELATIONS = "numeric features"  # what a multivariate finding names: the numeric features taken together
+
 Status = Literal["drift", "no_drift", "insufficient_data"]
 
 

@@ -102,3 +102,19 @@ def test_a_typo_and_a_missing_file_are_a_line_or_two_before_anything_starts(caps
     assert run_cli(lambda p: ran.append(p), ScoreParams, str, "d", argv=["--source", str(tmp_path / "no.csv")]) == 1
     said = capsys.readouterr().err.strip()
     assert said == f"error: source file not found: {tmp_path / 'no.csv'} (--source)" and ran == []
+
+
+@pytest.mark.parametrize("script", ["main", "score", "retrain", "rollback", "drill"])
+def test_help_is_answered_before_the_heavy_libraries_load(script):
+    """`--help` lists the options without Prefect, the store's driver, the statistics or the model libraries (a
+    contributor's first command; benchmarks/bench_first_hour.py measures its CPU)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-X", "importtime", f"flows/{script}.py", "--help"], cwd=root,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "--json" in done.stdout
+    loaded = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
+    assert {"prefect", "pymongo", "scipy", "sklearn", "great_expectations", "xgboost"}.isdisjoint(loaded)
