@@ -204,3 +204,19 @@ def test_a_regression_on_the_schools_score_works_the_same_way(db, tmp_path):
     assert summary["training"]["small_data"].startswith("Small data (298 students)")
     assert summary["training"]["champion"]["reason"].startswith("first champion: linear")
     assert "cross-validated mae" in summary["training"]["champion"]["reason"]
+
+
+def test_a_school_chooses_its_models_by_the_measure_of_its_decision(db, tmp_path):
+    source, mapping = school_export(tmp_path, students=300)
+    training = TrainingParams(algorithms=["linear", "decision_tree"], choose_by="mcc", cv_repeats=1)
+    summary = main_flow(MainParams(source=str(source), mapping=str(mapping), export=False, training=training))
+    assert summary["training"]["metric"] == "mcc"
+    by_mcc = {m["algorithm"]: m["val_score"] for m in summary["training"]["models"]}
+    best = max(by_mcc, key=by_mcc.get)
+    assert summary["training"]["best"] == best
+    assert summary["training"]["champion"]["reason"].startswith(f"first champion: {best} v")
+    assert "best cross-validated mcc" in summary["training"]["champion"]["reason"]
+    version = db[MODELS].find_one({"algorithm": best})
+    assert round(version["metrics"]["cv"]["metrics"]["mcc"]["mean"], 4) == by_mcc[best]
+    assert render_summary(summary).splitlines()[[line[:10] for line in render_summary(summary).splitlines()].index(
+        "models    ")].startswith("models     mcc ")
