@@ -260,7 +260,7 @@ def leaderboard(evaluation: Evaluation, registered: list[RegisteredModel], probl
 
     rows.sort(key=order)
     if evaluation.oracle:
-        oracle = evaluation.oracle.get("all") if small else evaluation.oracle
+        oracle = (evaluation.oracle.get("all") or {}) if small else evaluation.oracle
         rows.append({"model": spec.oracle, "version": None, **figures(oracle, None),
                      **({"vs_base": None} if evaluation.base else {}), "train_seconds": None})
     return rows
