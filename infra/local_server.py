@@ -365,12 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         elif action == "stop":
             print(stop_server(folder)["reason"])
         else:
-            status = server_status(folder)
-            print(f"state      {status['state']}")
-            for key in ("uri", "pid", "folder", "started_at", "log", "disk"):
-                if key in status:
-                    print(f"{key:10s} {status[key]}")
-            print(f"size       {status['size_bytes'] / 1e6:.1f} MB on disk")
+            status = print_status(folder)
             if status["state"].startswith("failing"):
                 return 1
     except LocalServerError as exc:
@@ -398,12 +393,19 @@ def _without_settings(action: str) -> int:
     if action == "stop":
         print(stop_server(folder)["reason"])
         return 0
+    print_status(folder)
+    return 0
+
+
+def print_status(folder: Path) -> dict:
+    """``status``'s lines (where it runs, its log, the disk, its size); returns the status."""
     status = server_status(folder)
     print(f"state      {status['state']}")
-    for key in ("uri", "pid", "folder"):
+    for key in ("uri", "pid", "folder", "started_at", "log", "disk"):
         if key in status:
             print(f"{key:10s} {status[key]}")
-    return 0
+    print(f"size       {status['size_bytes'] / 1e6:.1f} MB on disk")
+    return status
 
 
 if __name__ == "__main__":
