@@ -23,7 +23,7 @@ from api.auth import KeyCache, loopback_address, startup_check
 from api.batching import Batcher
 from api.guards import RETRY_AFTER_S, JsonBodyGuard
 from api.metrics import RequestMetrics, ServiceMetrics
-from api.routes import ab_tests, alerts, dashboard, feedback, ops, predict
+from api.routes import ab_tests, alerts, dashboard, feedback, ops, predict, privacy
 from api.state import ServingState
 from infra.errors import StorageError
 from infra.settings import Settings, get_settings
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(JsonBodyGuard, max_bytes=settings.api_max_body_bytes, max_form_bytes=settings.api_max_form_bytes)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings))
-    for module in (ops, predict, ab_tests, feedback, alerts, dashboard):
+    for module in (ops, predict, ab_tests, feedback, alerts, privacy, dashboard):
         app.include_router(module.router)
     app.include_router(dashboard.reader)
 

@@ -34,7 +34,12 @@ PERFORMANCE = "performance"  # each model version's measured (and estimated) per
 RUN_REPORTS = "run_reports"  # what a scoring or retraining run found, as its dashboard page and HTML report show
 PREDICTION_ROLLUPS = "prediction_rollups"  # the prediction log's counts per day, version, source and arm
 ROLLUP_PASSES = "prediction_rollup_passes"  # each roll-up pass: the _id range it claimed, claimed or done
+AUDIT = "audit"  # who read a student's data (their page, predictions, an export) or erased it: append-only
+ERASURES = "erasures"  # each erasure: when, by whom, what it found (a digest of the pseudonym, never the id)
 REPORT_FILES = "report_files"  # a GridFS bucket: reports, training plots and Data Docs pages, served over http
+# each batch document's count of its documents in these collections (the run summary's counts sum them)
+LEDGER = {STUDENTS_RAW: "accepted", STUDENTS_REJECTED: "rejected", STUDENTS_FEATURES: "features_new",
+          STUDENTS_TRUTH: "truth_rows"}
 IN_CHUNK = 200  # values per $in query (see find_in)
 logger = logging.getLogger(__name__)
 
@@ -96,6 +101,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     DRIFT_REPORTS: [IndexModel([("batch_id", ASCENDING), ("at", DESCENDING)], name="batch_time"),
                     IndexModel([("model", ASCENDING), ("at", DESCENDING)], name="model_time")],
     EVALUATIONS: [IndexModel([("name", ASCENDING), ("at", DESCENDING)], name="name_time")],
+    AUDIT: [IndexModel([("at", DESCENDING)], name="time"), IndexModel([("student_id", ASCENDING)], name="student")],
+    ERASURES: [IndexModel([("erasure_id", ASCENDING)], unique=True, name="erasure_unique"),
+               IndexModel([("digest", ASCENDING)], name="digest")],
     BATCHES: [
         IndexModel([("batch_id", ASCENDING)], unique=True, name="batch_unique"),
         IndexModel([("seq", DESCENDING)], name="seq"),

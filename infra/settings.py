@@ -109,6 +109,14 @@ class Settings(BaseSettings):
                                                          "prediction_retention_days"),
         description="raw predictions expire this many days after they are rolled up (0: kept for ever); longer "
                     "than labels take to arrive (live performance and A/B tests read the raw predictions)")
+    pseudonym_key: SecretStr = Field(
+        default=SecretStr(""), validation_alias=AliasChoices("PIPELINE_PSEUDONYM_KEY", "pseudonym_key"),
+        description="the key that makes a school's student ids pseudonyms (at least 32 characters; the same for "
+                    "every worker and the service); empty = the data folder's pseudonym.key, made on first use")
+    retention_days: dict[str, int] = Field(
+        default_factory=dict, validation_alias=AliasChoices("PIPELINE_RETENTION_DAYS", "retention_days"),
+        description='days each kind of student data is kept, over the defaults (JSON: {"rejected": 30}; kinds raw, '
+                    "rejected, features, feedback, training_splits, reports, audit; 0 = for ever)")
     dask_scheduler_address: str = Field(
         default="", validation_alias=AliasChoices("DASK_SCHEDULER_ADDRESS", "dask_scheduler_address"),
         description="a running Dask cluster for --task-runner dask (empty: a local cluster per run)")

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.auth import Operator, caller_of, require, verify
+from api.auth import ANONYMOUS, Operator, caller_of, require, verify
 from api.sessions import COOKIE, LIFETIME, SIGN_IN_COOKIE, check_csrf, end_session, start_session
 from infra.report_files import read_file
 from infra.storage import describe_store
@@ -186,6 +186,7 @@ def find_student(request: Request, student_id: str = "") -> RedirectResponse:
 def student(student_id: int, request: Request) -> HTMLResponse:
     """One student: their terms, every prediction logged for them, and the reasons behind the newest one (stored
     when the batch was scored with --explain, else computed now from the champion, reading nothing new)."""
+    from tasks.privacy import audit
     from tasks.scoring.predict import predict_frame
     from tasks.scoring.reasons import contributions, top_reasons
     from validation.features import FeatureContractError, features_frame
@@ -193,6 +194,8 @@ def student(student_id: int, request: Request) -> HTMLResponse:
     db, where = _context(request)
     state = request.app.state.serving
     data = store.student(db, student_id)
+    caller = caller_of(request) or ANONYMOUS  # a read of one student's data: recorded (the one write a GET makes)
+    audit.record(db, f"dashboard, {caller.who}", "student page", student_id, "GET /dashboard/students")
     explained = None
     stored = next((p for p in data["predictions"] if p.get("explanation")), None)
     newest = data["features"][0] if data["features"] else None

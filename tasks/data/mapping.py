@@ -30,6 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from infra.errors import UserError
+from infra.pseudonyms import Pseudonyms
 from validation.contracts import ExtraFeature, FeatureContract, LabelRule, RuleText
 from validation.records import DEMOGRAPHICS, RECORD, STUDY, UnparseableLine
 
@@ -387,19 +388,25 @@ def _set(record: dict, path: str, value: Any) -> None:
     target[name] = value
 
 
-def map_row(row: dict, mapping: Mapping, labeled: bool, line: int = 0) -> dict:
+def map_row(row: dict, mapping: Mapping, labeled: bool, line: int = 0, pseudonyms: Pseudonyms | None = None) -> dict:
     """One source row (on ``line`` of its file) as our raw record; a ``RowProblem`` when the mapping cannot make
-    one."""
+    one. With ``pseudonyms`` (every ingest) the SIS id becomes its keyed pseudonym: the id's text, whatever it looks
+    like, never enters the record; without (a preview that stores nothing) the legacy numbers."""
     ids = mapping.student_id
     if ids.row_number:
         student_id = line
-    elif ids.column is not None:
-        student_id = _typed(row.get(ids.column), "int")
     else:
-        missing = [column for column in ids.columns if _blank(row.get(column))]
+        columns = [ids.column] if ids.column is not None else ids.columns
+        missing = [column for column in columns if _blank(row.get(column))]
         if missing:
             raise RowProblem("student_id", "required", None, f"values in {missing}")
-        student_id = composite_id([row.get(column) for column in ids.columns])
+        values = [row.get(column) for column in columns]
+        if pseudonyms is not None:
+            student_id = pseudonyms.of(values[0] if ids.column is not None else values)
+        elif ids.column is not None:
+            student_id = _typed(values[0], "int")
+        else:
+            student_id = composite_id(values)
     record: dict[str, Any] = {"student_id": student_id}
     for path, spec in mapping.fields.items():
         value = _value(row, spec, path, TARGETS[path].kind)
@@ -438,18 +445,26 @@ def _extra_value(row: dict, extra: Extra, name: str) -> Any:
     return value
 
 
-def map_rows(rows: list[tuple[int, dict]], mapping: Mapping, labeled: bool) -> list:
+WITHHELD = "(withheld: the student's id)"
+
+
+def map_rows(rows: list[tuple[int, dict]], mapping: Mapping, labeled: bool,
+             pseudonyms: Pseudonyms | None = None) -> list:
     """Every (line, row) as a record, or, when the mapping cannot make one, an ``UnparseableLine`` that carries the
-    line number and the reasons (quarantined like a bad JSON Lines line)."""
+    line number and the reasons (quarantined like a bad JSON Lines line). With ``pseudonyms`` a quarantined row
+    keeps its values but never its id columns' (a line the reader could not split into the header's columns is
+    kept as its number only: where its id lies is not known)."""
     records: list = []
+    id_columns = mapping.student_id.source_columns() if pseudonyms is not None else set()
     for line, row in rows:
         if isinstance(row, UnparseableLine):
-            records.append(row)
+            records.append(UnparseableLine(f"line {line}: {WITHHELD}", row.error, row.reasons) if id_columns
+                           else row)
             continue
         try:
-            records.append(map_row(row, mapping, labeled, line))
+            records.append(map_row(row, mapping, labeled, line, pseudonyms))
         except RowProblem as problem:
-            text = ", ".join(f"{k}={_short(v)}" for k, v in list(row.items())[:40])
+            text = ", ".join(f"{k}={WITHHELD if k in id_columns else _short(v)}" for k, v in list(row.items())[:40])
             records.append(UnparseableLine(text[:2000], f"line {line}: {problem.reason['field']}: "
                                                         f"{problem.reason['rule']}", (problem.reason,)))
     return records

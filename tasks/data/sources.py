@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from infra.errors import UserError
+from infra.pseudonyms import Pseudonyms
 from tasks.data.mapping import Mapping, map_rows
 from validation.records import UnparseableLine
 
@@ -144,8 +145,8 @@ def source_format(path: Path, mapping: Mapping | None) -> str:
     return found
 
 
-def read_source(path: Path, mapping: Mapping | None, labeled: bool,
-                limits: SourceLimits = DEFAULT_LIMITS) -> tuple[list, str]:
+def read_source(path: Path, mapping: Mapping | None, labeled: bool, limits: SourceLimits = DEFAULT_LIMITS,
+                pseudonyms: Pseudonyms | None = None) -> tuple[list, str]:
     """A source file's records and its SHA-256: in our own shape (JSON, JSON Lines) without a mapping, else each
     row mapped (any format). A CSV or Parquet file needs a mapping: its columns are the school's, not ours. Errors
     name the file, never quote its content (a worker may be pointed at a file that is not an export at all)."""
@@ -157,7 +158,7 @@ def read_source(path: Path, mapping: Mapping | None, labeled: bool,
                                   "(--mapping FILE; docs/your-data.md has an example)")
         return read_records(path, limits)
     rows, digest = source_rows(path, mapping, limits)
-    return map_rows(rows, mapping, labeled), digest
+    return map_rows(rows, mapping, labeled, pseudonyms), digest
 
 
 def source_rows(path: Path, mapping: Mapping,

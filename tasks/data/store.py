@@ -10,6 +10,7 @@ from itertools import chain
 from infra.collections import (
     BATCHES,
     FEEDBACK,
+    LEDGER,
     STUDENTS_FEATURES,
     STUDENTS_RAW,
     STUDENTS_REJECTED,
@@ -26,8 +27,6 @@ from validation.contracts import FeatureContract, LabelRule
 
 RAW_META = {"_id", "batch_id", "_ingest"}
 # what each batch document records about the work done for it (written when that stage completes)
-LEDGER = {STUDENTS_RAW: "accepted", STUDENTS_REJECTED: "rejected", STUDENTS_FEATURES: "features_new",
-          STUDENTS_TRUTH: "truth_rows"}
 SUMMARY_COLLECTIONS = [BATCHES, STUDENTS_RAW, STUDENTS_REJECTED, STUDENTS_FEATURES, STUDENTS_TRUTH]
 
 

@@ -14,6 +14,8 @@ from infra.artifacts import publish_link, publish_markdown
 from infra.collections import ensure_indexes
 from infra.files import write_atomically
 from infra.progress import Progress, run_logger
+from infra.pseudonyms import Pseudonyms, bind_to_store
+from infra.pseudonyms import load as load_pseudonyms
 from infra.report_files import save_file
 from infra.retry import DB_TASK, stopwatch
 from infra.settings import get_settings
@@ -25,7 +27,7 @@ from tasks.data.export import export_files
 from tasks.data.features import FEATURES_VERSION
 from tasks.data.ingest import BatchInput, EmptyBatchError, TruthTable, raw_documents
 from tasks.data.labels import LabelsNotFoundError, attach_labels, generator_twin
-from tasks.data.mapping import read_mapping
+from tasks.data.mapping import Mapping, read_mapping
 from tasks.data.quality import gate_lines, quality_alert, quality_markdown
 from tasks.data.results import Exported, Featurized, Ingested, Quality, StoreCounts
 from tasks.data.sanity import SanityTally, returning_finding
@@ -41,6 +43,7 @@ from tasks.data.sources import (
     source_format,
 )
 from tasks.data.synthetic import DriftKnobs, batch_id_for, generate_parts
+from tasks.privacy.subject import digest, erased_digests
 from validation.contracts import DEFAULT_CONTRACT, FeatureContract, LabelRule
 from validation.features import features_frame, frame_in_parts
 from validation.gate import (
@@ -120,6 +123,16 @@ def labels_for_batch(batch_id: str, label_rule: LabelRule) -> BatchInput:
                       label_rule=label_rule, contract=store.batch_contract(db, batch_id))
 
 
+def pseudonyms_for(mapping: Mapping | None) -> Pseudonyms | None:
+    """The installation's pseudonyms, bound to the store, for a mapping that reads the school's ids (none for our
+    own JSON shape or an id that is only the row's number)."""
+    if mapping is None or mapping.student_id.row_number:
+        return None
+    pseudonyms = load_pseudonyms()
+    bind_to_store(get_database(), pseudonyms)
+    return pseudonyms
+
+
 @task(name="load-source-file", cache_policy=NO_CACHE)
 def load_source(path: str, kind: BatchKind, label_rule: LabelRule | None, mapping_path: str | None,
                 fallback_rule: LabelRule) -> BatchInput:
@@ -134,11 +147,14 @@ def load_source(path: str, kind: BatchKind, label_rule: LabelRule | None, mappin
     mapping, mapping_sha = read_mapping(mapping_path) if mapping_path else (None, None)
     limits = SourceLimits(settings.source_max_rows, settings.source_max_columns, settings.source_max_bytes)
     with stopwatch() as timing:
-        records, digest = read_source(resolved, mapping, labeled=kind != "unlabeled", limits=limits)
+        pseudonyms = pseudonyms_for(mapping)
+        records, digest = read_source(resolved, mapping, labeled=kind != "unlabeled", limits=limits,
+                                      pseudonyms=pseudonyms)
     source = {"type": "file", "path": str(resolved), "sha256": digest}
     if mapping is not None:
         source |= {"mapping": str(Path(mapping_path).expanduser().resolve()), "mapping_sha256": mapping_sha,
-                   "format": source_format(resolved, mapping)}
+                   "format": source_format(resolved, mapping),
+                   "ids": "pseudonyms" if pseudonyms else "row numbers"}
         digest = hashlib.sha256(f"{digest}:{mapping_sha}".encode()).hexdigest()
     rule = label_rule or (mapping.label_rule() if mapping else None) or fallback_rule
     return BatchInput(batch_id=file_batch_id(resolved, digest), labeled=infer_labeled(records, kind), records=records,
@@ -161,7 +177,13 @@ def ingest_batch(batch: BatchInput, truth_bucket: int) -> Ingested:
         seen: dict[int, int] = {}  # student id -> position: a duplicate is found across parts too
         tally, truth, rejected = SanityTally(batch.labeled, batch.label_rule), TruthTable(), 0
         progress, position = Progress(f"ingest {batch.batch_id}", batch.count), 0
+        erased, left_out = erased_digests(db), 0
         for records in batch.record_chunks():  # a part at a time: memory does not grow with the batch
+            if erased:  # a student erased on request never comes back, not even from an old export
+                kept = [r for r in records if not (isinstance(r, dict) and isinstance(r.get("student_id"), int)
+                                                   and digest(r["student_id"]) in erased)]
+                left_out, position = left_out + len(records) - len(kept), position + len(records) - len(kept)
+                records = kept
             accepted, rejects = split_records(records, batch.labeled, batch.label_rule, batch.contract, seen, position)
             raw_part, quarantined_part = store.store_records(
                 db, raw_documents(accepted, batch.batch_id, now),
@@ -175,6 +197,10 @@ def ingest_batch(batch: BatchInput, truth_bucket: int) -> Ingested:
             truth.add(rows, seen.keys())
         store.store_truth(db, truth.buckets(batch.batch_id, truth_bucket))
         sanity = tally.findings()
+        if left_out:
+            sanity.append({"check": "erased", "numbers": {"students": left_out},
+                           "message": f"{left_out} student(s) of this file were erased on request earlier: left out "
+                                      "(python -m tasks.privacy erasures lists when and by whom)"})
         if batch.source.get("type") == "file":  # generated batches reuse ids by design
             sanity += returning_finding(len(seen), store.earlier_batches_of(db, batch.batch_id, list(seen)))
         store.update_batch(db, batch.batch_id, {"accepted": len(seen), "rejected": rejected,

@@ -14,6 +14,7 @@ from infra.collections import (
     ALIAS_HISTORY,
     BATCHES,
     DRIFT_REPORTS,
+    MODELS,
     PERFORMANCE,
     PREDICTIONS,
     RUN_REPORTS,
@@ -104,6 +105,7 @@ def version_detail(db: Db, name: str, version: int) -> dict | None:
     """One model version as its page shows it: what it is, how it was trained and on what, how it scored at
     registration and since (per batch, on labels and estimated), its aliases and its champion history; None if there
     is no such version."""
+    from tasks.privacy.retention import expired_lineage
     from tasks.registry.store import find_version
 
     found = find_version(db, name, version)
@@ -118,7 +120,9 @@ def version_detail(db: Db, name: str, version: int) -> dict | None:
             "lineage": found.lineage, "sha256": found.sha256, "label_rule": f"{found.label_rule.name}: "
             f"{found.label_rule.text}", "extras": [e.name for e in found.contract.extras], "runtime": found.runtime,
             "aliases": aliases_by_version(db, name).get((name, version), []), "history": history,
-            "performance": points}
+            "performance": points, "expired": expired_lineage(db, found.lineage.get("batches", [])),
+            "erasures": len(((db[MODELS].find_one({"name": name, "version": version}, {"privacy": 1}) or {})
+                             .get("privacy") or {}).get("trained_on_erased", []))}
 
 
 def training_report(db: Db, stamp: str) -> dict | None:

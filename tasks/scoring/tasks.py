@@ -23,13 +23,20 @@ from validation.features import FeatureContractError, features_frame
 def roll_up_predictions() -> dict:
     """Roll the prediction log's closed days up into counts per day, version, source and arm (equal to the raw
     counts, or nothing is stamped), after which the raw predictions expire ``PIPELINE_PREDICTION_RETENTION_DAYS``
-    later: the log stays bounded however long the service runs."""
+    later: the log stays bounded however long the service runs. Then every other kind of student data older than
+    its retention goes (tasks/privacy/retention.py)."""
     from infra.settings import get_settings
+    from tasks.privacy import retention
 
-    result = store.roll_up(get_database(), get_settings().prediction_retention_days)
+    settings, db = get_settings(), get_database()
+    result = store.roll_up(db, settings.prediction_retention_days)
     run_logger(__name__).info("prediction log: %d predictions rolled up in %d groups (raw kept %s)",
                               result.rolled_up, result.groups, retention_words(result.retention_days))
-    return {"rolled_up": result.rolled_up, "groups": result.groups, "retention_days": result.retention_days}
+    expired = {kind: n for kind, n in retention.apply(db, retention.days_for(settings.retention_days)).items() if n}
+    if expired:  # counts only: what expired is gone, and which students it held is nobody's business now
+        run_logger(__name__).info("retention: removed %s", ", ".join(f"{n} {kind}" for kind, n in expired.items()))
+    return {"rolled_up": result.rolled_up, "groups": result.groups, "retention_days": result.retention_days,
+            "expired": expired}
 
 
 @task(name="score-batch", **DB_TASK)

@@ -13,8 +13,8 @@ from flows.retrain import retrain_flow
 from flows.score import score_flow
 from flows.summary import render_summary
 from infra.collections import BATCHES, MODELS, STUDENTS_FEATURES, STUDENTS_REJECTED
+from infra.pseudonyms import load as load_pseudonyms
 from tasks.data.ingest import LabelRuleConflictError
-from tasks.data.mapping import composite_id
 from tasks.data.synthetic import generate_batch
 from tasks.training.params import TrainingParams
 from validation.features import FeatureContractError
@@ -94,12 +94,12 @@ def test_a_mapped_csv_is_ingested_labeled_by_its_rule_and_trains_a_model_for_tha
     features = list(db[STUDENTS_FEATURES].find({}, {"_id": 0}))
     assert len(features) == 598 and all(f["high_performer"] == (f["final_score"] >= 50) for f in features)
     assert 0.2 < sum(f["high_performer"] for f in features) / 598 < 0.95  # the rule, not "> 70"
-    by_id = {f["student_id"]: f for f in features}
-    first = by_id[composite_id(["GP", 1])]
+    by_id, pseudonyms = {f["student_id"]: f for f in features}, load_pseudonyms(create=False)
+    first = by_id[pseudonyms.of(["GP", 1])]  # the school's id (school, number) as its keyed pseudonym
     assert first["school"] == "GP" and isinstance(first["absences"], int) and first["internet"] is True
-    new = by_id[composite_id(["GP", 49])]  # no grades yet: counted, grade features missing, still a feature row
+    new = by_id[pseudonyms.of(["GP", 49])]  # no grades yet: counted, grade features missing, still a feature row
     assert (new["num_courses"], new["num_grades"], new["avg_grade"], new["latest_grade"]) == (2, 0, None, None)
-    assert by_id[composite_id(["MS", 0])]["grade_trend"] is not None
+    assert by_id[pseudonyms.of(["MS", 0])]["grade_trend"] is not None
     [model] = summary["training"]["models"]
     version = db[MODELS].find_one({"name": "high_performer", "version": model["version"]})
     assert version["label_rule"] == batch["label_rule"] and summary["training"]["champion"]["promoted"]
