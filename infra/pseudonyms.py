@@ -25,13 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.errors import UserError
+
 KEY_FILE = "pseudonym.key"
 MIN_KEY_CHARS = 32
 META = "meta"  # infra.collections.META (not imported: a preview of a mapping loads no driver)
 STORE_FACT = "pseudonyms"  # the META document that says which key made this store's pseudonyms
 
 
-class PseudonymKeyError(RuntimeError):
+class PseudonymKeyError(UserError):
     """The pseudonym key is missing, too short, or not the key this store's pseudonyms were made with."""
 
 
@@ -112,6 +114,11 @@ def bind_to_store(db, pseudonyms: Pseudonyms) -> None:
             f"this store's pseudonyms were made with the key whose fingerprint is {fact['fingerprint']}; this "
             f"process holds the key {pseudonyms.fingerprint}: give every worker and the service the store's key "
             "(PIPELINE_PSEUDONYM_KEY), or restore the data folder's pseudonym.key from its backup")
+
+
+def rebind_store(db, pseudonyms: Pseudonyms) -> None:
+    """The store's pseudonyms are now ``pseudonyms``' (after every one was recomputed: rekey)."""
+    db[META].update_one({"_id": STORE_FACT}, {"$set": {"fingerprint": pseudonyms.fingerprint}}, upsert=True)
 
 
 def store_fingerprint(db) -> str | None:

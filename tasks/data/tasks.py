@@ -11,7 +11,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from infra.artifacts import publish_link, publish_markdown
-from infra.collections import ensure_indexes
+from infra.collections import BATCHES, ensure_indexes
+from infra.errors import UserError
 from infra.files import write_atomically
 from infra.progress import Progress, run_logger
 from infra.pseudonyms import Pseudonyms, bind_to_store
@@ -123,14 +124,26 @@ def labels_for_batch(batch_id: str, label_rule: LabelRule) -> BatchInput:
                       label_rule=label_rule, contract=store.batch_contract(db, batch_id))
 
 
+class PlainIdsError(UserError):
+    """A mapped source cannot go into a store that still holds a school's plain ids."""
+
+
 def pseudonyms_for(mapping: Mapping | None) -> Pseudonyms | None:
     """The installation's pseudonyms, bound to the store, for a mapping that reads the school's ids (none for our
     own JSON shape or an id that is only the row's number)."""
     if mapping is None or mapping.student_id.row_number:
         return None
+    db = get_database()
+    plain = db[BATCHES].count_documents({"source.mapping_sha256": {"$exists": True}, "source.ids": {"$exists": False}})
+    if plain:  # pseudonyms beside plain ids would make every returning student two students
+        raise PlainIdsError(f"this store holds {plain} batch(es) of a school's export made before ids became "
+                            "pseudonyms (they keep the school's plain ids): replace them first with `python -m "
+                            "tasks.privacy rekey --plain --source EXPORT --mapping MAPPING` (every term's export; "
+                            "docs/privacy.md), then run this again")
     pseudonyms = load_pseudonyms()
-    bind_to_store(get_database(), pseudonyms)
+    bind_to_store(db, pseudonyms)
     return pseudonyms
+
 
 
 @task(name="load-source-file", cache_policy=NO_CACHE)

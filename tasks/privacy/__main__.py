@@ -9,6 +9,10 @@
     erasures                           every erasure: when, by whom, what it found
     audit [--student STUDENT]          who read a student's data, newest first
     retention [--apply]                each kind's retention, and what a sweep would remove (removes with --apply)
+    rekey --source F [--source F ...] --mapping M (--plain | --old-key-file K)
+                                       recompute every stored pseudonym under the current key, from the
+                                       school's exports: after a key rotation, or (--plain) in a store made
+                                       before pseudonyms, which holds the school's plain ids
     new-key                            print a fresh pseudonym key (for PIPELINE_PSEUDONYM_KEY)
 
 STUDENT is the pseudonym the store holds; ``--sis`` reads it as the school's own id instead (made a pseudonym with
@@ -67,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     command = commands.add_parser("retention", help="each kind's retention")
     command.add_argument("--apply", action="store_true", help="remove what is older than its retention")
     commands.add_parser("new-key", help="print a fresh pseudonym key")
+    command = commands.add_parser("rekey", help="recompute every stored pseudonym under the current key")
+    command.add_argument("--source", action="append", required=True, help="a school export (every term's)")
+    command.add_argument("--mapping", required=True)
+    old = command.add_mutually_exclusive_group(required=True)
+    old.add_argument("--plain", action="store_true", help="the store holds the school's plain ids (made before "
+                                                           "pseudonyms)")
+    old.add_argument("--old-key-file", help="a file holding the key the store's pseudonyms were made with")
     args = parser.parse_args(argv)
 
     if args.command == "new-key":
@@ -79,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "reveal":
         return _reveal(args)
+    if args.command == "rekey":
+        return _rekey(args)
 
     from infra.collections import ERASURES, ensure_indexes
     from infra.storage import get_database
@@ -144,6 +157,54 @@ def _reveal(args) -> int:
                 return 0
     print(f"no row of {Path(args.source).name} has the pseudonym {args.pseudonym} under this key")
     return 1
+
+
+def _rekey(args) -> int:
+    """Recompute the store's pseudonyms under the current key from the school's exports; nothing changes unless
+    every stored student of the batches concerned is found in them."""
+    from infra.collections import BATCHES, STUDENTS_RAW, ensure_indexes
+    from infra.pseudonyms import Pseudonyms, load, rebind_store, store_fingerprint
+    from infra.storage import get_database
+    from tasks.data.mapping import RowProblem, map_row, read_mapping
+    from tasks.data.sources import source_rows
+    from tasks.privacy import subject
+
+    db = get_database()
+    ensure_indexes(db)
+    new, old = load(), None
+    if args.old_key_file:
+        old = Pseudonyms(Path(args.old_key_file).read_text(encoding="utf-8").strip().encode("utf-8"))
+        if store_fingerprint(db) != old.fingerprint:
+            sys.exit(f"the store's pseudonyms were not made with the key in {args.old_key_file} (its fingerprint "
+                     f"is {old.fingerprint}, the store's {store_fingerprint(db)})")
+    mapping, _ = read_mapping(args.mapping)
+    if mapping.student_id.row_number:
+        sys.exit("this mapping numbers students by their row: there is no id to make a pseudonym of")
+    table: dict[int, int] = {}
+    for source in args.source:
+        rows, _ = source_rows(Path(source), mapping)
+        for line, row in rows:
+            if not isinstance(row, dict):
+                continue
+            try:
+                before = map_row(row, mapping, False, line, old)["student_id"]
+            except RowProblem:
+                continue  # a row that was quarantined at ingest: it holds no stored student
+            table[before] = map_row(row, mapping, False, line, new)["student_id"]
+    query = {"source.mapping_sha256": {"$exists": True}, "source.ids": {"$exists": False}} if args.plain else {
+        "source.ids": "pseudonyms"}
+    batches = [doc["batch_id"] for doc in db[BATCHES].find(query, {"batch_id": 1})]
+    stored = set(db[STUDENTS_RAW].distinct("student_id", {"batch_id": {"$in": batches}}))
+    missing = stored - set(table)
+    if missing:
+        sys.exit(f"{len(missing)} of the {len(stored)} students stored in {len(batches)} batch(es) are in none of "
+                 "the exports given: give every term's export (nothing was changed)")
+    changed = subject.remap(db, {k: v for k, v in table.items() if k in stored and k != v})
+    if args.plain:
+        db[BATCHES].update_many({"batch_id": {"$in": batches}}, {"$set": {"source.ids": "pseudonyms"}})
+    rebind_store(db, new)
+    print(f"rekeyed    {len(stored)} students of {len(batches)} batch(es): " + json.dumps(changed))
+    return 0
 
 
 if __name__ == "__main__":

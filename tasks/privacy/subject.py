@@ -348,3 +348,75 @@ def _rewrite(path: Path, data: bytes) -> None:
 def erased_digests(db: Db) -> set[str]:
     """The digests of every erased student (a later import leaves them out)."""
     return {doc["digest"] for doc in db[ERASURES].find({}, {"digest": 1})}
+
+
+def remap(db: Db, table: dict[int, int]) -> dict[str, int]:
+    """Replace each old id of ``table`` by its new one in every place and in the exported files on disk (a key's
+    rotation, or plain ids made pseudonyms); how many documents of each kind and files changed. Kept pages are
+    left: they are rewritten by the next run of their batch, and expire with the reports' retention."""
+    from pymongo import UpdateMany
+
+    changed: dict[str, int] = {}
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, list):
+            return [swap(item) for item in value]
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        return table.get(value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    for place in PLACES:
+        if place.paths == ("student_id",) and place.erase in ("delete", "anonymise"):
+            operations = [UpdateMany({"student_id": old}, {"$set": {"student_id": new}}) for old, new in table.items()]
+            for start in range(0, len(operations), 500):
+                result = db[place.collection].bulk_write(operations[start:start + 500], ordered=False)
+                changed[place.kind] = changed.get(place.kind, 0) + result.modified_count
+            continue
+        heads = {path.split(".")[0] for path in place.paths}
+        for doc in db[place.collection].find({}, {head: 1 for head in heads}):
+            fields = {head: swap(doc.get(head)) for head in heads if head in doc}
+            if any(fields[head] != doc.get(head) for head in fields):
+                if place.erase == "aligned":  # the truth's aligned arrays stay sorted by student
+                    full = {**db[place.collection].find_one({"_id": doc["_id"]}), **fields}
+                    order = sorted(range(len(full["student_id"])), key=full["student_id"].__getitem__)
+                    fields = {name: [full[name][i] for i in order] for name in TRUTH_ARRAYS if name in full}
+                db[place.collection].update_one({"_id": doc["_id"]}, {"$set": fields})
+                changed[place.kind] = changed.get(place.kind, 0) + 1
+    changed["files"] = _remap_exports(table)
+    return changed
+
+
+def _remap_exports(table: dict[int, int]) -> int:
+    """Rewrite the student_id column of every exported Parquet and CSV file; how many files changed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root, rewritten = get_settings().export_path, 0
+    if not root.is_dir():
+        return 0
+    for path in sorted(root.rglob("features.parquet")):
+        table_ = pq.read_table(path)
+        if "student_id" not in table_.column_names:
+            continue
+        ids = [table.get(sid, sid) for sid in table_["student_id"].to_pylist()]
+        column = table_.column_names.index("student_id")
+        field = table_.schema.field(column)
+        swapped = table_.set_column(column, field, pa.array(ids, field.type))
+        buffer = io.BytesIO()
+        pq.write_table(swapped, buffer)
+        _rewrite(path, buffer.getvalue())
+        rewritten += 1
+    for path in sorted(root.rglob("features.csv")):
+        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+        if not rows or "student_id" not in rows[0]:
+            continue
+        column, out = rows[0].index("student_id"), io.StringIO(newline="")
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(rows[0])
+        for row in rows[1:]:
+            if row[column].isdigit():
+                row[column] = str(table.get(int(row[column]), int(row[column])))
+            writer.writerow(row)
+        _rewrite(path, out.getvalue().encode("utf-8"))
+        rewritten += 1
+    return rewritten

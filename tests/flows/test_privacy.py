@@ -197,3 +197,52 @@ def test_a_pseudonym_is_keyed_stable_and_never_the_id():
     assert "k" * 32 not in repr(one) and one.fingerprint != two.fingerprint
     with pytest.raises(PseudonymKeyError, match="shorter than 32"):
         Pseudonyms(b"short")
+
+
+def test_a_store_with_plain_ids_is_refused_until_rekeyed_and_a_new_key_rekeys_every_place(db, tmp_path, monkeypatch):
+    from infra.collections import BATCHES, META, STUDENTS_FEATURES
+    from infra.pseudonyms import Pseudonyms
+    from tasks.data.mapping import composite_id
+    from tasks.data.tasks import PlainIdsError
+    from tasks.privacy.__main__ import main as privacy
+    from tasks.privacy.subject import remap
+
+    term1, mapping = school_export(tmp_path, 300, name="term1")  # ids: (school, number)
+    term2, _ = school_export(tmp_path, 300, more_absences=1, name="term2")
+    first = main_flow(MainParams(source=str(term1), mapping=str(mapping), train=False, export=True))
+    pseudonyms = load_pseudonyms(create=False)
+    rows = [line.split(";") for line in term1.read_text(encoding="utf-8").splitlines()[1:]]
+    # the store as the code before pseudonyms made it: the school's plain ids, no key bound, batches unmarked
+    remap(db, {pseudonyms.of([school, number]): composite_id([school, number]) for school, number, *_ in rows})
+    db[BATCHES].update_many({}, {"$unset": {"source.ids": ""}})
+    db[META].delete_one({"_id": "pseudonyms"})
+    plain = composite_id(["GP", "1"])
+    assert db[STUDENTS_FEATURES].count_documents({"student_id": plain}) == 1
+
+    with pytest.raises(PlainIdsError, match="1 batch.* made before ids became pseudonyms"):
+        main_flow(MainParams(source=str(term2), mapping=str(mapping), train=False, export=False))
+    partial = tmp_path / "partial.csv"  # a third of the students: the rest would keep their plain ids
+    partial.write_text("\n".join(term1.read_text(encoding="utf-8").splitlines()[:101]) + "\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="200 of the 298 students .* are in none of the exports given"):
+        privacy(["rekey", "--plain", "--source", str(partial), "--mapping", str(mapping)])
+    assert db[STUDENTS_FEATURES].count_documents({"student_id": plain}) == 1  # nothing changed
+    assert privacy(["rekey", "--plain", "--source", str(term1), "--mapping", str(mapping)]) == 0
+    assert db[STUDENTS_FEATURES].count_documents({"student_id": plain}) == 0
+    assert db[STUDENTS_FEATURES].count_documents({"student_id": pseudonyms.of(["GP", "1"])}) == 1
+    exported = pq.read_table(get_settings().export_path / first["batch_id"] / "features.parquet")
+    assert pseudonyms.of(["GP", "1"]) in exported["student_id"].to_pylist()
+    second = main_flow(MainParams(source=str(term2), mapping=str(mapping), train=False, export=False))
+    assert second["accepted"] == 298 and len(db[STUDENTS_FEATURES].distinct("student_id")) == 298  # returning
+
+    old_key = tmp_path / "old.key"
+    old_key.write_text(get_settings().data_path.joinpath("pseudonym.key").read_text(encoding="utf-8"))
+    monkeypatch.setenv("PIPELINE_PSEUDONYM_KEY", "n" * 40)
+    with pytest.raises(Exception, match="fingerprint"):  # the new key is refused until the store is rekeyed
+        main_flow(MainParams(source=str(term2), mapping=str(mapping), train=False, export=False))
+    assert privacy(["rekey", "--old-key-file", str(old_key), "--source", str(term1), "--source", str(term2),
+                    "--mapping", str(mapping)]) == 0
+    rotated = Pseudonyms(b"n" * 40)
+    assert db[STUDENTS_FEATURES].count_documents({"student_id": rotated.of(["GP", "1"])}) == 2  # both terms
+    assert db[STUDENTS_FEATURES].count_documents({"student_id": pseudonyms.of(["GP", "1"])}) == 0
+    again = main_flow(MainParams(source=str(term2), mapping=str(mapping), train=False, export=False))
+    assert again["batch_id"] == second["batch_id"] and len(db[STUDENTS_FEATURES].distinct("student_id")) == 298
