@@ -125,3 +125,13 @@ def store_fingerprint(db) -> str | None:
     """The fingerprint of the key this store's pseudonyms were made with (None: no mapped source yet)."""
     fact = db[META].find_one({"_id": STORE_FACT})
     return fact["fingerprint"] if fact else None
+
+
+def erased_digest(student_id: int) -> str:
+    """What an erasure's record keeps of the student: enough to refuse them at a later import, not their id."""
+    return hashlib.sha256(f"erased student:{student_id}".encode()).hexdigest()
+
+
+def erased_digests(db) -> set[str]:
+    """The digests of every erased student (a later import leaves them out)."""
+    return {doc["digest"] for doc in db["erasures"].find({}, {"digest": 1})}  # infra.collections.ERASURES

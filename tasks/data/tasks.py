@@ -15,7 +15,8 @@ from infra.collections import BATCHES, ensure_indexes
 from infra.errors import UserError
 from infra.files import write_atomically
 from infra.progress import Progress, run_logger
-from infra.pseudonyms import Pseudonyms, bind_to_store
+from infra.pseudonyms import Pseudonyms, bind_to_store, erased_digests
+from infra.pseudonyms import erased_digest as digest
 from infra.pseudonyms import load as load_pseudonyms
 from infra.report_files import save_file
 from infra.retry import DB_TASK, stopwatch
@@ -44,7 +45,6 @@ from tasks.data.sources import (
     source_format,
 )
 from tasks.data.synthetic import DriftKnobs, batch_id_for, generate_parts
-from tasks.privacy.subject import digest, erased_digests
 from validation.contracts import DEFAULT_CONTRACT, FeatureContract, LabelRule
 from validation.features import features_frame, frame_in_parts
 from validation.gate import (

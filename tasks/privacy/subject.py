@@ -18,7 +18,6 @@ digest of the pseudonym so that a later import of an old export cannot bring the
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import re
@@ -63,6 +62,7 @@ from infra.collections import (
     STUDENTS_TRUTH,
 )
 from infra.files import write_atomically
+from infra.pseudonyms import erased_digest as digest
 from infra.settings import get_settings
 from infra.storage import Db
 
@@ -112,11 +112,6 @@ NO_STUDENTS: dict[str, str] = {
     ROLLUP_PASSES: "roll-up bookkeeping", ERASURES: "erasures: digests of pseudonyms, never the id",
 }
 TEXT_FILE = re.compile(r"\.(html?|json|md|csv|txt|jsonl)$")
-
-
-def digest(student_id: int) -> str:
-    """What the erasure record keeps of an erased student: enough to refuse them at a later import, not their id."""
-    return hashlib.sha256(f"erased student:{student_id}".encode()).hexdigest()
 
 
 def _mentions(student_id: int) -> re.Pattern[bytes]:
@@ -345,9 +340,6 @@ def _rewrite(path: Path, data: bytes) -> None:
     write_atomically(path, lambda tmp: tmp.write_bytes(data))
 
 
-def erased_digests(db: Db) -> set[str]:
-    """The digests of every erased student (a later import leaves them out)."""
-    return {doc["digest"] for doc in db[ERASURES].find({}, {"digest": 1})}
 
 
 def remap(db: Db, table: dict[int, int]) -> dict[str, int]:
