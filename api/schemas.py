@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from validation.schema import record_schema
 
@@ -47,7 +47,8 @@ class Explanation(BaseModel):
 class Prediction(BaseModel):
     """One answer: which model version (and A/B arm) predicted what for which student (and why, when asked)."""
 
-    student_id: int
+    student_id: int | str = Field(description="the record's student_id: the pseudonym, or with ids=sis the school's "
+                                              "own id as sent")
     prediction: float | int | bool
     probability: float | None
     model: str
@@ -71,9 +72,20 @@ class Outcome(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    student_id: int = Field(ge=1, le=2**53)
+    student_id: int | str = Field(description="the pseudonym (a whole number 1..2**53), or with ids=sis the school's "
+                                              "own id (text of at most 200 characters)")
     high_performer: bool | None = None
     final_score: float | None = Field(None, ge=0, le=100)
+
+    @field_validator("student_id")
+    @classmethod
+    def bounded_id(cls, value: int | str) -> int | str:
+        """A pseudonym in 1..2**53, or a school id of 1..200 characters (which ids=sis makes a pseudonym)."""
+        if isinstance(value, int) and not 1 <= value <= 2**53:
+            raise ValueError("a pseudonym is a whole number from 1 to 2**53")
+        if isinstance(value, str) and not 0 < len(value.strip()) <= 200:
+            raise ValueError("a school id is 1 to 200 characters")
+        return value
 
     @model_validator(mode="after")
     def some_outcome(self) -> Outcome:

@@ -4,7 +4,7 @@ sticky arm)."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
@@ -13,6 +13,7 @@ from api.auth import Predictor
 from api.batching import Job
 from api.guards import RETRY_AFTER_S
 from api.schemas import PredictRequest, PredictResponse
+from api.school_ids import pseudonym_of, service_pseudonyms
 from infra.errors import StorageError
 from tasks.registry.store import ModelNotFoundError
 from tasks.serving.trust import OFFICIAL
@@ -32,6 +33,9 @@ def predict(body: PredictRequest, request: Request, caller: Predictor,
             = None,
             explain: Annotated[bool, Query(description="answer each prediction with the inputs that moved it most "
                                                        "(its reasons: docs/service.md)")] = False,
+            ids: Annotated[Literal["pseudonyms", "sis"], Query(
+                description="what the records' student_id is: the pseudonym the store holds, or the school's own "
+                            "id (made its pseudonym with the service's key; answered as sent)")] = "pseudonyms",
             ) -> PredictResponse:
     """Predict every record with the champion (or its A/B arm; or, asked by an operator, a given version) and log
     every answer before returning it."""
@@ -52,11 +56,20 @@ def predict(body: PredictRequest, request: Request, caller: Predictor,
             contract = state.model(name, version).contract
         except ModelNotFoundError:
             raise HTTPException(404, f"model {name!r} has no version {version}") from None
-    accepted, rejected = split_records(body.records, labeled=False, contract=contract)
+    records, sent = body.records, {}
+    if ids == "sis":
+        pseudonyms, records = service_pseudonyms(request), []
+        for position, record in enumerate(body.records):
+            if isinstance(record, dict):
+                pseudonym = pseudonym_of(pseudonyms, record.get("student_id"), f"records[{position}]")
+                sent[pseudonym], record = record.get("student_id"), {**record, "student_id": pseudonym}
+            records.append(record)
+    accepted, rejected = split_records(records, labeled=False, contract=contract)
     if rejected:
         raise HTTPException(422, {"message": f"{len(rejected)} of {len(body.records)} records are invalid; nothing "
                                              "was predicted", "invalid": [
-            {"position": r["position"], "student_id": r["student_id"], "reasons": r["reasons"]} for r in rejected]})
+            {"position": r["position"], "student_id": sent.get(r["student_id"], r["student_id"]),
+             "reasons": r["reasons"]} for r in rejected]})
     job = Job(name, uuid.uuid4().hex, [record for _, record in accepted], version=version, explain=explain,
               asked_by=caller.who, official=OFFICIAL in caller.scopes)
     try:
@@ -64,4 +77,6 @@ def predict(body: PredictRequest, request: Request, caller: Predictor,
     except (NoChampionError, LogWriteError, StorageError) as exc:
         retry = {} if isinstance(exc, NoChampionError) else {"Retry-After": str(RETRY_AFTER_S)}
         raise HTTPException(503, str(exc), headers=retry) from None
+    if sent:
+        answers = [{**answer, "student_id": sent.get(answer["student_id"], answer["student_id"])} for answer in answers]
     return PredictResponse(request_id=job.request_id, predictions=answers)

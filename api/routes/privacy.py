@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from api.auth import Operator
+from api.school_ids import pseudonym_of, service_pseudonyms
 from tasks.privacy import audit, subject
 
 router = APIRouter(prefix="/privacy", tags=["privacy"])
@@ -18,17 +19,7 @@ def _student(request: Request, student: str, sis: bool) -> int:
         if not student.isdigit() or len(student) > 16:
             raise HTTPException(422, "student: a pseudonym is a whole number (send sis=true for the school's id)")
         return int(student)
-    from infra.pseudonyms import PseudonymKeyError, bind_to_store, load
-
-    if len(student) > 200:
-        raise HTTPException(422, "student: a school id of at most 200 characters")
-    try:
-        pseudonyms = load(create=False)
-        bind_to_store(request.app.state.serving.db(), pseudonyms)
-    except PseudonymKeyError:  # the message names the key's fingerprint only; still, say less to a caller
-        raise HTTPException(503, "the service cannot make pseudonyms: its pseudonym key is missing or is not the "
-                                 "store's (see the service's log and docs/privacy.md)") from None
-    return pseudonyms.of(student)
+    return pseudonym_of(service_pseudonyms(request), student, "student")
 
 
 @router.get("/students/{student}")

@@ -207,5 +207,16 @@ def _rekey(args) -> int:
     return 0
 
 
+def run(argv: list[str] | None = None) -> int:
+    """``main``, with an error a user can act on printed as one line (no traceback)."""
+    from infra.errors import UserError
+
+    try:
+        return main(argv)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

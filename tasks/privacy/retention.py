@@ -24,6 +24,7 @@ from infra.collections import (
     STUDENTS_RAW,
     STUDENTS_REJECTED,
 )
+from infra.errors import UserError
 from infra.storage import Db
 
 DEFAULT_DAYS: dict[str, int] = {
@@ -41,7 +42,7 @@ def days_for(settings_days: dict[str, int]) -> dict[str, int]:
     """The defaults with the installation's settings over them (an unknown kind is refused by name)."""
     unknown = set(settings_days) - set(DEFAULT_DAYS)
     if unknown:
-        raise ValueError(f"PIPELINE_RETENTION_DAYS names unknown kinds {sorted(unknown)}; the kinds are "
+        raise UserError(f"PIPELINE_RETENTION_DAYS names unknown kinds {sorted(unknown)}; the kinds are "
                          f"{sorted(DEFAULT_DAYS)}")
     return DEFAULT_DAYS | settings_days
 

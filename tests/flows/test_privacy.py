@@ -122,7 +122,8 @@ def test_a_students_data_is_pseudonymous_found_exported_and_erased_everywhere(db
     student = pseudonyms.of("Q7XK00003")
     raw = [{k: v for k, v in doc.items() if k not in ("_id", "batch_id", "_ingest")}
            for doc in db["students_raw"].find({"batch_id": scored["batch_id"]}).sort("student_id", 1)]
-    served = [record for record in raw if record["student_id"] == student] + raw[:199]
+    [own] = [record for record in raw if record["student_id"] == student]
+    served = [record for record in raw[:200] if record["student_id"] != student][:199]
     champion = first["training"]["champion"]["version"]
     other = next(m["version"] for m in first["training"]["models"] if m["version"] != champion)
     key = make_key(db, ["predict", "official", "read", "label", "operate"], "dpo")
@@ -135,8 +136,18 @@ def test_a_students_data_is_pseudonymous_found_exported_and_erased_everywhere(db
             assert created.status_code == 201, created.text
             answered = http.post("/predict", json={"records": served})
             assert answered.status_code == 200, answered.text
-            outcomes = [{"student_id": r["student_id"], "high_performer": True} for r in served[:50]]
-            assert http.post("/feedback", json={"outcomes": outcomes}).json()["stored"] == 50
+            # the school's own tools send its own ids: made pseudonyms at the edge, answered as sent
+            mine = http.post("/predict", params={"ids": "sis"}, json={"records": [{**own, "student_id": "Q7XK00003"}]})
+            assert mine.status_code == 200 and mine.json()["predictions"][0]["student_id"] == "Q7XK00003", mine.text
+            assert mine.json()["predictions"][0]["counts"]  # the school's stored record, by its trusted producer
+            assert db[PREDICTIONS].count_documents({"student_id": student, "asked_by": {"$exists": True}}) == 1
+            outcomes = [{"student_id": r["student_id"], "high_performer": True} for r in served[:49]]
+            assert http.post("/feedback", json={"outcomes": outcomes}).json()["stored"] == 49
+            posted = http.post("/feedback", params={"ids": "sis"},
+                               json={"outcomes": [{"student_id": "Q7XK00003", "high_performer": False}]})
+            assert posted.json()["stored"] == 1 and db["feedback"].count_documents({"student_id": student}) == 1
+            plain = http.post("/feedback", json={"outcomes": [{"student_id": "Q7XK00003", "high_performer": False}]})
+            assert plain.status_code == 422 and "ids=sis" in plain.text
             assert http.get(f"/dashboard/students/{student}").status_code == 200  # a read: audited
             retrained = retrain_flow(RetrainParams(source=str(labels2), mapping=str(mapping), training=FAST))
             assert retrained["accepted"] == 998
@@ -147,7 +158,7 @@ def test_a_students_data_is_pseudonymous_found_exported_and_erased_everywhere(db
             everywhere = scan(db, student)
             assert {"students_raw", "students_features", PREDICTIONS, "feedback", "splits", AUDIT} <= set(everywhere)
             assert any(name.startswith("disk:") and name.endswith("features.parquet") for name in everywhere)
-            exported = http.get(f"/privacy/students/{student}/export")
+            exported = http.get("/privacy/students/Q7XK00003/export", params={"sis": "true"})
             assert exported.status_code == 200 and exported.headers["content-type"] == "application/zip"
             with zipfile.ZipFile(io.BytesIO(exported.content)) as archive:
                 documents = json.loads(archive.read("documents.json"))
