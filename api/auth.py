@@ -36,7 +36,8 @@ SCOPES: dict[str, str] = {
                 "stored records count toward live performance, A/B arms and per-group figures",
     "read": "GET /models, /ab-tests, /alerts, /metrics, /record-schema and the dashboard",
     "label": "POST /feedback (outcomes that training and A/B conclusions trust)",
-    "operate": "create and conclude A/B tests, acknowledge alerts, find, export and erase a student, read the audit log",
+    "operate": "create and conclude A/B tests, acknowledge alerts, find, export and erase a student, read the audit "
+               "log",
 }
 OPEN_ON_LOOPBACK = frozenset({"predict", "read"})
 PREFIX = "spk"
