@@ -7,8 +7,9 @@ Files are searched too: the kept report files in GridFS (Data Docs pages, run re
 disk (Parquet and CSV per batch), the generated batches kept as JSON Lines, and the local copies of reports.
 
 Erasure deletes the student's own documents (raw, rejected, features, predictions, feedback), takes their id out
-of documents shared with other students (a truth bucket's aligned arrays, a split's id lists, a batch's sanity
-examples), rewrites exported files without their rows, blanks their id where a page quotes it, and anonymises
+of documents shared with other students (a truth bucket's aligned arrays, a split's id lists, a gate's holdout,
+a batch's sanity examples), rewrites exported files without their rows, blanks their id where a page quotes it, and
+anonymises
 the audit log's entries about them (who read what, when, stays). What it leaves is a record of the erasure: when,
 by whom, how many documents of each kind, which files and which model versions were trained on the student's rows
 (their binaries cannot forget a row: retrain through the gate, or keep them under a documented legal basis), and a
@@ -92,6 +93,7 @@ PLACES: tuple[Place, ...] = (
     Place(STUDENTS_TRUTH, "generator's truth", erase="aligned"),
     Place(SPLITS, "training splits", ("ids.train", "ids.val", "ids.test"), erase="pull"),
     Place(BATCHES, "batch checks", ("sanity.numbers.first",), erase="pull"),
+    Place(EVALUATIONS, "promotion gate holdouts", ("holdout_ids",), erase="pull"),
 )
 TRUTH_ARRAYS = ("student_id", "p_high_performer", "expected_score")
 
@@ -105,7 +107,7 @@ NO_STUDENTS: dict[str, str] = {
     f"{REPORT_FILES}.files": "report files (GridFS): searched by their content (see files)",
     f"{REPORT_FILES}.chunks": "report files: searched by their content",
     COUNTERS: "sequence numbers", META: "facts about the store", MODEL_ALIASES: "champion and challenger names",
-    ALIAS_HISTORY: "promotions", DRIFT_REPORTS: "per-feature statistics", EVALUATIONS: "model comparisons",
+    ALIAS_HISTORY: "promotions", DRIFT_REPORTS: "per-feature statistics",
     AB_TESTS: "A/B tests: arms and their counts", ALERTS: "alerts: conditions and figures",
     API_KEYS: "the service's keys (hashed)", API_SESSIONS: "dashboard sessions", PERFORMANCE: "figures per batch",
     RUN_REPORTS: "what a run found: figures, no rows", PREDICTION_ROLLUPS: "counts per day, version and arm",
