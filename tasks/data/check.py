@@ -9,10 +9,12 @@ row's values.
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.pseudonyms import Pseudonyms
 from tasks.data.mapping import TARGETS, map_rows, read_mapping
 from tasks.data.sanity import sanity_findings
 from tasks.data.sources import DEFAULT_LIMITS, SourceLimits, infer_labeled, source_format, source_rows
@@ -44,7 +46,9 @@ def check_mapping(source: str | Path, mapping_path: str | Path, kind: str = "aut
     path = Path(source).expanduser()
     read, _ = source_rows(path, mapping, limits)
     rule = label_rule or mapping.label_rule() or DEFAULT_LABEL_RULE
-    records = map_rows(read[:rows], mapping, labeled=kind != "unlabeled")
+    # ids become pseudonyms as at ingest (any text is an id), under a throwaway key: a check stores nothing
+    throwaway = None if mapping.student_id.row_number else Pseudonyms(secrets.token_hex(32).encode())
+    records = map_rows(read[:rows], mapping, labeled=kind != "unlabeled", pseudonyms=throwaway)
     labeled = infer_labeled(records, kind)
     accepted, rejected = split_records(records, labeled, rule, mapping.contract())
     good = [record for _, record in accepted]

@@ -152,3 +152,20 @@ def test_hostile_values_stay_data(tmp_path):
         assert record["courses"][0]["course"] == hostile  # a string, never an expression or markup
         reasons = {(r["field"], r["rule"]) for r in check_record({**record, "major": "Math"}, labeled=True)}
         assert reasons == ({("courses[0].course", "max_length")} if len(hostile) > 100 else set())
+
+
+def test_at_ingest_the_schools_id_becomes_its_pseudonym_and_a_quarantined_row_withholds_it(tmp_path):
+    from infra.pseudonyms import Pseudonyms
+    from tasks.data.mapping import WITHHELD
+
+    keyed = Pseudonyms(b"k" * 32)
+    mapping, _ = read_mapping(write(tmp_path, "m.yaml", MAPPING.replace("columns: [school, number]",
+                                                                         "column: number")))
+    text = "\n".join([HEADER, "GP;S-00017;17;mat;2;yes;10;12;13", "GP;S-00018;17;mat;2;yes;25;12;13",
+                      "GP;S-00019;17;mat"]) + "\n"
+    good, off_scale, short = read_source(write(tmp_path, "s.csv", text), mapping, labeled=True, pseudonyms=keyed)[0]
+    assert good["student_id"] == keyed.of("S-00017") and check_record(good, labeled=True,
+                                                                      label_rule=mapping.label_rule()) == []
+    assert isinstance(off_scale, UnparseableLine) and f"number={WITHHELD}" in off_scale.text
+    assert "S-000" not in off_scale.text + short.text and short.text == f"line 4: {WITHHELD}"
+    assert "line 4" in short.error
