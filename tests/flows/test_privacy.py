@@ -210,7 +210,8 @@ def test_a_pseudonym_is_keyed_stable_and_never_the_id():
         Pseudonyms(b"short")
 
 
-def test_a_store_with_plain_ids_is_refused_until_rekeyed_and_a_new_key_rekeys_every_place(db, tmp_path, monkeypatch):
+def test_a_store_with_plain_ids_is_refused_until_rekeyed_and_a_new_key_rekeys_every_place(db, tmp_path, monkeypatch,
+                                                                                          capsys):
     from infra.collections import BATCHES, META, STUDENTS_FEATURES
     from infra.pseudonyms import Pseudonyms
     from tasks.data.mapping import composite_id
@@ -242,6 +243,8 @@ def test_a_store_with_plain_ids_is_refused_until_rekeyed_and_a_new_key_rekeys_ev
     assert db[STUDENTS_FEATURES].count_documents({"student_id": pseudonyms.of(["GP", "1"])}) == 1
     exported = pq.read_table(get_settings().export_path / first["batch_id"] / "features.parquet")
     assert pseudonyms.of(["GP", "1"]) in exported["student_id"].to_pylist()
+    assert privacy(["reveal", str(pseudonyms.of(["GP", "1"])), "--source", str(term1), "--mapping", str(mapping)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "line 3: school=GP, number=1"  # the key and the export
     second = main_flow(MainParams(source=str(term2), mapping=str(mapping), train=False, export=False))
     assert second["accepted"] == 298 and len(db[STUDENTS_FEATURES].distinct("student_id")) == 298  # returning
 
