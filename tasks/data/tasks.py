@@ -145,7 +145,6 @@ def pseudonyms_for(mapping: Mapping | None) -> Pseudonyms | None:
     return pseudonyms
 
 
-
 @task(name="load-source-file", cache_policy=NO_CACHE)
 def load_source(path: str, kind: BatchKind, label_rule: LabelRule | None, mapping_path: str | None,
                 fallback_rule: LabelRule) -> BatchInput:

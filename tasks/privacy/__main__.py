@@ -162,8 +162,8 @@ def _reveal(args) -> int:
 def _rekey(args) -> int:
     """Recompute the store's pseudonyms under the current key from the school's exports; nothing changes unless
     every stored student of the batches concerned is found in them."""
-    from infra.collections import BATCHES, STUDENTS_RAW, ensure_indexes
-    from infra.pseudonyms import Pseudonyms, load, rebind_store, store_fingerprint
+    from infra.collections import BATCHES, ERASURES, STUDENTS_RAW, ensure_indexes
+    from infra.pseudonyms import Pseudonyms, erased_digests, load, rebind_store, store_fingerprint
     from infra.storage import get_database
     from tasks.data.mapping import RowProblem, map_row, read_mapping
     from tasks.data.sources import source_rows
@@ -200,6 +200,11 @@ def _rekey(args) -> int:
         sys.exit(f"{len(missing)} of the {len(stored)} students stored in {len(batches)} batch(es) are in none of "
                  "the exports given: give every term's export (nothing was changed)")
     changed = subject.remap(db, {k: v for k, v in table.items() if k in stored and k != v})
+    erased = erased_digests(db)  # an erased student stays out under the new pseudonyms too
+    for before, after in table.items():
+        if subject.digest(before) in erased:
+            db[ERASURES].update_many({"digest": subject.digest(before)}, {"$set": {"digest": subject.digest(after)}})
+            changed["erasures"] = changed.get("erasures", 0) + 1
     if args.plain:
         db[BATCHES].update_many({"batch_id": {"$in": batches}}, {"$set": {"source.ids": "pseudonyms"}})
     rebind_store(db, new)

@@ -248,6 +248,7 @@ def test_a_store_with_plain_ids_is_refused_until_rekeyed_and_a_new_key_rekeys_ev
     second = main_flow(MainParams(source=str(term2), mapping=str(mapping), train=False, export=False))
     assert second["accepted"] == 298 and len(db[STUDENTS_FEATURES].distinct("student_id")) == 298  # returning
 
+    assert privacy(["erase", "--sis", "GP", "3", "--yes"]) == 0  # erased before the key changes
     old_key = tmp_path / "old.key"
     old_key.write_text(get_settings().data_path.joinpath("pseudonym.key").read_text(encoding="utf-8"))
     monkeypatch.setenv("PIPELINE_PSEUDONYM_KEY", "n" * 40)
@@ -259,4 +260,5 @@ def test_a_store_with_plain_ids_is_refused_until_rekeyed_and_a_new_key_rekeys_ev
     assert db[STUDENTS_FEATURES].count_documents({"student_id": rotated.of(["GP", "1"])}) == 2  # both terms
     assert db[STUDENTS_FEATURES].count_documents({"student_id": pseudonyms.of(["GP", "1"])}) == 0
     again = main_flow(MainParams(source=str(term2), mapping=str(mapping), train=False, export=False))
-    assert again["batch_id"] == second["batch_id"] and len(db[STUDENTS_FEATURES].distinct("student_id")) == 298
+    assert again["batch_id"] == second["batch_id"] and len(db[STUDENTS_FEATURES].distinct("student_id")) == 297
+    assert any("erased on request" in line for line in again["sanity"])  # still out under the new pseudonyms
