@@ -77,6 +77,14 @@ class Outcome(BaseModel):
     high_performer: bool | None = None
     final_score: float | None = Field(None, ge=0, le=100)
 
+    @field_validator("student_id", mode="before")
+    @classmethod
+    def not_a_boolean(cls, value: object) -> object:
+        """``true`` is no id (lax validation would read it as 1)."""
+        if isinstance(value, bool):
+            raise ValueError("a student id is a whole number or text, not true/false")
+        return value
+
     @field_validator("student_id")
     @classmethod
     def bounded_id(cls, value: int | str) -> int | str:

@@ -109,6 +109,8 @@ def test_feedback_is_validated(service):
     assert service.http.post("/feedback", json={"outcomes": [{"student_id": 1}]}).status_code == 422
     assert service.http.post("/feedback", json={"outcomes": [{"student_id": 1, "final_score": 140}]}).status_code == 422
     assert service.http.post("/feedback", json={"outcomes": []}).status_code == 422
+    assert service.http.post("/feedback", json={"outcomes": [{"student_id": True, "high_performer": True}]}
+                             ).status_code == 422  # true is not student 1
     assert service.http.post("/ab-tests/nope/conclude", json={}).status_code == 404
 
 
