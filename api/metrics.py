@@ -93,6 +93,33 @@ class _Monitors:
         yield drift
         yield drift_at
         yield estimate
+        yield from group_families(gauges["models"])
+
+
+def group_families(models: dict):
+    """Per model, source, group and metric, the latest per-group figures: the group's metric, the rest's, the gap
+    (positive = worse) with its interval at the family's level, and whether it is material."""
+    figures = GaugeMetricFamily("student_group_metric", "the latest per-group measurement: the group's metric "
+                                "(value), the rest's (rest), how much worse (gap) with its family-wise interval "
+                                "(low, high); look: this batch, or the window of labeled batches pooled",
+                                labels=["model", "version", "source", "look", "field", "group", "metric", "bound"])
+    material = GaugeMetricFamily("student_group_gap_material", "1 when the group's gap on the metric is material",
+                                 labels=["model", "version", "source", "look", "field", "group", "metric"])
+    for name, found in models.items():
+        for source, doc in (found.get("groups") or {}).items():
+            version = str(doc.get("version"))
+            looks = [("batch", doc["segments"]), ("window", doc["segments"].get("window"))]
+            for look, g in ((look, g) for look, part in looks if part for g in part.get("groups", [])):
+                labels = [name, version, source, look, str(g["field"]), str(g["group"]),
+                          str(g.get("metric", "accuracy"))]
+                for bound, key in (("value", "value"), ("rest", "rest"), ("gap", "shortfall"), ("low", "low"),
+                                   ("high", "high")):
+                    if g.get(key) is not None:
+                        figures.add_metric([*labels, bound], float(g[key]))
+                if g.get("status") == "ok":
+                    material.add_metric(labels, 1.0 if g.get("material") else 0.0)
+    yield figures
+    yield material
 
 
 class RequestMetrics:

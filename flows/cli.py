@@ -218,7 +218,7 @@ def parse_or_exit(model: type[BaseModel], description: str,
     try:
         params = params_from_args(model, namespace)
     except ValidationError as exc:
-        problems = "; ".join(f"{_option(str(e['loc'][-1]))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{_option(_field(e['loc']))}: {e['msg']}" + _item(e) for e in exc.errors())
         parser.error(problems)
         raise  # parser.error exits; this line is never reached
     missing = missing_files(params)
@@ -228,6 +228,16 @@ def parse_or_exit(model: type[BaseModel], description: str,
     if getattr(namespace, "check_mapping", False):
         raise SystemExit(check_mapping_or_exit(params))
     return params, namespace
+
+
+def _field(loc: tuple) -> str:
+    """The option a validation error is about (its innermost named field, not a list position)."""
+    return next((str(part) for part in reversed(loc) if isinstance(part, str)), str(loc[-1]))
+
+
+def _item(error: dict) -> str:
+    """For a list option's element, which value was wrong (``--segment-metrics ... got 'bogus'``)."""
+    return f" (got {error['input']!r})" if isinstance(error["loc"][-1], int) and "input" in error else ""
 
 
 def check_mapping_or_exit(params: BaseModel) -> int:

@@ -239,5 +239,7 @@ def render_drill(summary: dict) -> str:
                      + (f"; significant, below min effect: {row['significant_below_min_effect']}"
                         if row["significant_below_min_effect"] != "-" else "")
                      + (f"; groups worse than the rest: {row['groups_named']}" if row.get("groups_named", "-") != "-"
+                        else "")
+                     + (f"; before labels: {row['groups_estimated']}" if row.get("groups_estimated", "-") != "-"
                         else ""))
     return "\n".join(lines)

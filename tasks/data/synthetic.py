@@ -55,6 +55,10 @@ class DriftKnobs(BaseModel):
                                             description="0..1: first-generation students' outcome depends on their "
                                                         "ability less, on something no record shows more (concept "
                                                         "drift confined to one group)")
+    first_generation_uplift: float = Field(0.0, ge=-20, le=20,
+                                           description="points added to first-generation students' next-term "
+                                                       "outcome that no record shows (a mentoring programme): the "
+                                                       "model misses more of their positives, flags fewer wrongly")
     habits_decoupled: float = Field(0.0, ge=0, le=1,
                                     description="0..1: attendance follows its own diligence instead of the one "
                                                 "study hours follow (the two decorrelate; every marginal stays)")
@@ -160,6 +164,8 @@ def _generate_part(rng: np.random.Generator, n: int, start: int, seed: int, labe
         g = knobs.first_generation_concept
         hidden = (1 - math.sqrt(1 - g)) * ability - math.sqrt(g) * rng.standard_normal(n)
         mu = mu - np.where(first_gen, (10.0 - 6.0 * c) * hidden, 0.0)
+    if knobs.first_generation_uplift:
+        mu = mu + np.where(first_gen, knobs.first_generation_uplift, 0.0)
     final_score = mu + rng.normal(0, OUTCOME_NOISE_SD, n)
     from scipy.special import ndtr  # here, not at import: the command line's --help stays quick
 

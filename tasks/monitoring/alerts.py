@@ -40,11 +40,12 @@ def segment_alert(batch_id: str, model: str, version: int, report) -> Alert:
     source = "on labels" if report.source == "labels" else "estimated without labels"
     return Alert("segment_gap", "critical" if report.source == "labels" else "warning",
                  f"{model} v{version} on batch {batch_id}, {source}: {describe_gaps(report)}",
-                 {"source": report.source, "metric": report.metric, "groups": {
-                     g.name: {"rows": g.rows, "value": round(g.value, 4), "rest": round(g.rest, 4),
-                              "shortfall": round(g.shortfall, 4), "low": round(g.low, 4), "high": round(g.high, 4),
-                              "p_adjusted": float(f"{g.p_adjusted:.3g}"),
-                              "at_registration": None if g.at_registration is None else round(g.at_registration, 4)}
+                 {"source": report.source, "metric": report.metric, "batches": report.batches, "groups": {
+                     f"{g.name} ({g.metric})": {
+                         "metric": g.metric, "rows": g.rows, "value": round(g.value, 4), "rest": round(g.rest, 4),
+                         "shortfall": round(g.shortfall, 4), "low": round(g.low, 4), "high": round(g.high, 4),
+                         "confidence": report.confidence, "p_adjusted": float(f"{g.p_adjusted:.3g}"),
+                         "at_registration": None if g.at_registration is None else round(g.at_registration, 4)}
                      for g in report.material}}, batch_id, model, version)
 
 

@@ -57,6 +57,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "first-generation students' outcome depends on their ability less (about 10 accuracy points lost for "
              "them, 2-3 overall): no feature moves; only the per-group performance can name them",
              groups=("first_generation=yes",)),
+    Scenario("first_generation_recall", DriftKnobs(first_generation_uplift=4.0), False, (),
+             "first-generation students do 4 points better than their records show (a mentoring programme): the "
+             "model misses more of their high performers (recall down) and flags fewer wrongly, so their accuracy "
+             "stays about the same: only recall per group can name them", groups=("first_generation=yes",)),
     Scenario("concept_drift", DriftKnobs(concept_drift=1.0), False, (),
              "the outcome depends on habits more, ability less; the features do not move, so only labels can tell"),
 ]}
@@ -76,8 +80,14 @@ class DrillRun:
     low: float
     high: float
     realised: float
-    groups: tuple[str, ...] = ()  # the groups the labels found materially worse than the rest (segments.py)
+    groups: tuple[str, ...] = ()  # the groups the labels found materially worse, with the metric: "x=y (recall)"
+    estimated_groups: tuple[str, ...] = ()  # those the label-free estimate per group found (before labels)
     mae: tuple[float, float, float, float] | None = None  # a regressor's DLE estimate, low, high; realised MAE
+
+    @property
+    def groups_named(self) -> set[str]:
+        """The groups the labels named, on any metric."""
+        return {group.split(" (")[0] for group in self.groups}
 
     @property
     def flagged(self) -> bool:
@@ -127,6 +137,7 @@ class ScorecardRow:
     named: str
     below_effect: str
     groups: str
+    estimated_groups: str
     mae_error: float | None  # DLE: mean (estimated - realised) / realised
     mae_covered: float | None  # DLE: runs whose realised MAE fell inside the interval
     prediction_drift: float
@@ -142,6 +153,7 @@ class ScorecardRow:
         return {"scenario": self.scenario, "expected": self.expected, "runs": self.runs, "flagged": self.flagged,
                 "verdict": self.verdict, "features_named": self.named,
                 "significant_below_min_effect": self.below_effect, "groups_named": self.groups,
+                "groups_estimated": self.estimated_groups,
                 "mae_estimate_relative_error": self.mae_error, "mae_inside_interval": self.mae_covered,
                 "prediction_drift": self.prediction_drift,
                 "realised_accuracy": self.realised, "estimated_accuracy": self.estimate,
@@ -173,7 +185,9 @@ def verdict(scenario: Scenario, runs: list[DrillRun]) -> str:
             f"detected {sum(run.flagged and bool(run.features_named & set(scenario.moves)) for run in runs)}"
             f"/{len(runs)}")
     if scenario.groups:
-        said += f"; group named {sum(bool(set(run.groups) & set(scenario.groups)) for run in runs)}/{len(runs)}"
+        said += (f"; group named {sum(bool(run.groups_named & set(scenario.groups)) for run in runs)}/{len(runs)}"
+                 f" on labels, {sum(bool(set(run.estimated_groups) & set(scenario.groups)) for run in runs)}"
+                 f"/{len(runs)} before them")
     return said
 
 
@@ -195,6 +209,7 @@ def scorecard(runs: list[DrillRun], scenarios: dict[str, Scenario] = SCENARIOS) 
             named=named_features(mine),
             below_effect=_counted(Counter(name for run in mine for name in run.significant), len(mine)),
             groups=_counted(Counter(group for run in mine for group in run.groups), len(mine)),
+            estimated_groups=_counted(Counter(group for run in mine for group in run.estimated_groups), len(mine)),
             mae_error=_mean([(run.mae[0] - run.mae[3]) / run.mae[3] for run in mine if run.mae], 4),
             mae_covered=_mean([run.mae[1] <= run.mae[3] <= run.mae[2] for run in mine if run.mae], 3),
             prediction_drift=round(float(np.mean([run.prediction_drift for run in mine])), 3),
@@ -210,17 +225,20 @@ def scorecard_markdown(rows: list[ScorecardRow], champion: str, settings: dict) 
     """The scorecard as the drill's markdown artifact: the table, then how to read it."""
     lines = [f"# Monitoring drill: {champion}", "",
              "| scenario | expected | flagged | verdict | features named | significant, below min effect | "
-             "groups worse than the rest | realised accuracy | est. error (mean / max) | inside interval | "
-             "MAE est. error | MAE inside interval |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "groups worse than the rest | before labels | realised accuracy | est. error (mean / max) | "
+             "inside interval | MAE est. error | MAE inside interval |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r.scenario} | {r.expected} | {r.flagged:.0%} | {r.verdict} | {r.named} | {r.below_effect} | "
-              f"{r.groups} | {r.realised:.3f} | {r.mean_error:+.3f} / {r.max_abs_error:.3f} | {r.covered:.0%} | "
+              f"{r.groups} | {r.estimated_groups} | {r.realised:.3f} | {r.mean_error:+.3f} / {r.max_abs_error:.3f} | "
+              f"{r.covered:.0%} | "
               f"{_percent(r.mae_error, signed=True)} | {_percent(r.mae_covered)} |" for r in rows]
     lines += ["", "Flagged: the drift check decided drift (the alert and the retraining trigger). Estimate error: "
               "label-free expected accuracy minus the accuracy realised on the batch's labels (positive = "
               "optimistic). Inside interval: runs whose realised accuracy fell inside the estimate's interval. MAE: a "
               "linear regressor of the final score on the same batches, its MAE estimated without labels by its loss "
               "model (DLE): the mean relative error and how often the realised MAE fell inside the interval. Groups "
-              "worse than the rest: the per-group check on the batch's labels (a material gap).",
+              "worse than the rest: the per-group check on the batch's labels (a material gap, with the metric that "
+              "found it); before labels: the per-group expected accuracy at scoring, which sees a group whose "
+              "records moved, never a group whose outcome changed behind the same records.",
               "", f"Settings: {settings}"]
     return "\n".join(lines)

@@ -26,7 +26,8 @@ from tasks.monitoring.drift import detect_drift, tagged
 from tasks.monitoring.drill import SCENARIOS, DrillRun
 from tasks.monitoring.estimate import expected_accuracy, expected_mae
 from tasks.monitoring.params import DrillParams
-from tasks.monitoring.segments import segment_gaps, with_outcomes
+from tasks.monitoring.segments import segment_gaps, two_looks, with_outcomes
+from tasks.registry.calibration import apply_calibration, correct_probabilities
 from tasks.registry.loss import predicted_errors
 from tasks.registry.records import model_calibration, reference_frame
 from tasks.registry.store import find_champion
@@ -151,11 +152,13 @@ def train_drill_champion(database: str, params: DrillParams) -> DrillChampion:
 def run_drill_scenario(database: str, scenario: str, seeds: list[int], params: DrillParams,
                        champion: DrillChampion) -> list[DrillRun]:
     """One scenario on a batch per seed: features in MongoDB, predictions, the drift check (distributions, missing
-    shares, predicted classes) and the label-free estimate, then the accuracy the labels realise."""
+    shares, predicted classes) and the label-free estimate, then the accuracy the labels realise and the per-group
+    check on them, as live performance makes it (this batch, and the window of the scenario's earlier batches, which
+    stand for the earlier labeled batches of a world that stays changed)."""
     db = drill_database(database)
     knobs: DriftKnobs = SCENARIOS[scenario].knobs
     target = problem_spec(PROBLEM).target
-    runs = []
+    runs, earlier = [], []
     for index, seed in enumerate(seeds, start=1):
         batch = generate_batch(params.students, seed, labeled=True, knobs=knobs)
         frame = features_frame(store.featurize_throwaway(db, batch.records, batch.batch_id, seq=index))
@@ -168,13 +171,21 @@ def run_drill_scenario(database: str, scenario: str, seeds: list[int], params: D
         significant = [tagged(f.kind, f.feature) for f in report.findings
                        if f.significant and not f.material and f.kind in report.deciding]
         outcomes = with_outcomes(current, target, classifies=True)
-        groups = segment_gaps(outcomes, SEGMENTS, "correct", True, False, params.segments, "labels", "accuracy",
-                              champion.outcomes)
+        window = params.segments.segment_window - 1  # the scenario's earlier runs: the batches before this one
+        groups = two_looks(outcomes, earlier[-window:] if window else [], SEGMENTS, params.segments, True,
+                           champion.outcomes)
+        earlier.append(outcomes)
+        chance = correct_probabilities(predicted["prediction"],
+                                       apply_calibration(champion.calibration, predicted["probability"]))
+        estimated = segment_gaps(current.assign(chance=np.asarray(chance, dtype=float)), SEGMENTS, params.segments,
+                                 "estimate", True)
         scores = champion.regressor.predict(model_inputs(champion.regressor, frame))
         mae = expected_mae(predicted_errors(champion.regressor, frame, scores), champion.loss,
                            params.estimate.estimate_level)
+        named = tuple(dict.fromkeys(f"{g.name} ({g.metric})" for g in groups.material))
         runs.append(DrillRun(scenario, seed, len(frame), report.status, report.drifted, significant, found.value,
-                             found.low, found.high, realised, tuple(g.name for g in groups.material),
+                             found.low, found.high, realised, named,
+                             tuple(dict.fromkeys(g.name for g in estimated.material)),
                              (mae.value, mae.low, mae.high, float(np.abs(frame["final_score"] - scores).mean()))))
     flagged = sum(run.flagged for run in runs)
     run_logger(__name__).info("drill %s: flagged %d/%d, estimate error %s", scenario, flagged, len(runs),

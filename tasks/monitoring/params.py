@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class DriftParams(BaseModel):
@@ -44,16 +44,46 @@ class LiveParams(BaseModel):
 
 
 class SegmentParams(BaseModel):
-    """Performance per group of students (tasks/monitoring/segments.py): how many students a group needs, what gap
-    counts, at what family-wise level."""
+    """Performance per group of students (tasks/monitoring/segments.py): which metrics alert, how many students a
+    group needs, what gap is the model's normal unevenness and what gap counts, at what family-wise level, over how
+    many labeled batches."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    min_segment_rows: int = Field(100, ge=10, description="fewest students a group (and the rest) needs to be "
-                                                          "compared; below it: insufficient data")
+    segment_metrics: list[Literal["recall", "accuracy", "fpr", "selection_rate"]] = Field(
+        default_factory=lambda: ["recall", "accuracy"],
+        description="the metrics a classifier's per-group gaps alert on (recall: of the group's students in the "
+                    "label's class, the share the model finds; fpr: of the others, the share it flags; "
+                    "selection_rate: the share it flags); every metric is measured and shown. A regressor's is MAE")
+    min_segment_rows: int = Field(100, ge=10, description="fewest students a group (and the rest) needs for a "
+                                                          "metric to be compared (for recall: students in the "
+                                                          "label's class); below it: insufficient data")
+    segment_tolerance: float = Field(0.01, ge=0, description="a gap up to this is the model's normal unevenness "
+                                                             "between groups: the test asks whether a group is worse "
+                                                             "by more")
     max_segment_gap: float = Field(0.05, ge=0, description="a group worse than the rest by at least this much "
-                                                           "(accuracy points, or MAE) is a material gap")
+                                                           "(points of the metric, or MAE), significantly more than "
+                                                           "the tolerance, is a material gap")
     segment_alpha: float = Field(0.05, gt=0, lt=1, description="family-wise level of the per-group tests")
+    segment_window: int = Field(3, ge=1, le=20, description="labeled batches pooled per group (this one and the "
+                                                            "champion's earlier ones): a small group needs several "
+                                                            "batches of students to be measured")
+
+    @field_validator("segment_metrics")
+    @classmethod
+    def some_metrics(cls, value: list[str]) -> list[str]:
+        """At least one metric, each once."""
+        if not value:
+            raise ValueError("name at least one metric")
+        return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def gap_above_tolerance(self) -> SegmentParams:
+        """The material gap is at least the tolerance."""
+        if self.max_segment_gap < self.segment_tolerance:
+            raise ValueError(f"the material gap (--max-segment-gap {self.max_segment_gap}) is below the tolerance "
+                             f"(--segment-tolerance {self.segment_tolerance})")
+        return self
 
 
 class DrillParams(BaseModel):

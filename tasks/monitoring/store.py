@@ -30,6 +30,16 @@ def record_performance(db: Db, name: str, version: int, batch_id: str, source: s
                                          "at": datetime.now(UTC), **extra}}, upsert=True)
 
 
+def earlier_labeled_batches(db: Db, name: str, version: int, batch_id: str, count: int) -> list[str]:
+    """The ``count`` latest batches (oldest first, ``batch_id`` left out) whose labels this version was measured on:
+    the window a per-group check pools."""
+    if count <= 0:
+        return []
+    docs = db[PERFORMANCE].find({"model": name, "version": version, "source": "labels", "batch_id": {"$ne": batch_id}},
+                                {"_id": 0, "batch_id": 1}).sort("at", -1).limit(count)
+    return [doc["batch_id"] for doc in docs][::-1]
+
+
 def batch_features(db: Db, batch_id: str) -> list[dict]:
     """The feature documents computed from ``batch_id``."""
     return list(db[STUDENTS_FEATURES].find({"batch_id": batch_id}, {"_id": 0}))

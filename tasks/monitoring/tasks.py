@@ -27,7 +27,7 @@ from tasks.monitoring.live import latest_per_student, live_performance, realised
 from tasks.monitoring.params import DriftParams, EstimateParams, LiveParams, SegmentParams
 from tasks.monitoring.report import drift_markdown, drift_rows, estimate_caveat, histogram_data
 from tasks.monitoring.results import DriftCheck, LivePerformance, PerformanceEstimate
-from tasks.monitoring.segments import SegmentReport, segment_gaps, with_outcomes
+from tasks.monitoring.segments import SegmentReport, segment_gaps, two_looks, with_outcomes
 from tasks.registry.calibration import apply_calibration, correct_probabilities
 from tasks.registry.loss import predicted_errors
 from tasks.registry.results import ModelVersion
@@ -50,20 +50,36 @@ def registration_outcomes(db, model: ModelVersion) -> pd.DataFrame | None:
 
 
 def check_segments(db, batch_id: str, model: ModelVersion, frame: pd.DataFrame, source: str,
-                   settings: SegmentParams) -> SegmentReport:
-    """Each group's gap against the rest (``frame``: one row per student with the segment fields and the outcome:
-    ``correct`` / ``abs_error`` on labels, ``chance`` for the estimate); a material gap raises an alert."""
+                   settings: SegmentParams, earlier: list[pd.DataFrame] | None = None,
+                   batches: list[str] | None = None) -> SegmentReport:
+    """Each group's gap against the rest (``frame``: one row per student with the segment fields and the outcomes:
+    ``with_outcomes``' on labels, ``chance`` for the estimate; ``earlier``: the outcomes of the champion's earlier
+    labeled batches ``batches``, the window's second look); a material gap raises an alert."""
     classifies = model.spec.classifies
-    outcome = "chance" if source == "estimate" else ("correct" if classifies else "abs_error")
-    metric = "expected accuracy" if source == "estimate" else model.spec.live_metric
     reference = registration_outcomes(db, model)
-    if reference is not None and outcome == "chance":
-        reference = reference.rename(columns={"correct": "chance"})
-    report = segment_gaps(frame, model.contract.segments, outcome, classifies or source == "estimate",
-                          source == "estimate", settings, source, metric, reference)
+    if source == "estimate":
+        if reference is not None:
+            reference = reference.rename(columns={"correct": "chance"})
+        report = segment_gaps(frame, model.contract.segments, settings, source, classifies, reference)
+        report.batches = [batch_id]
+    else:
+        report = two_looks(frame, earlier or [], model.contract.segments, settings, classifies, reference,
+                           [*(batches or []), batch_id])
     if report.material:
         raise_alert(db, segment_alert(batch_id, model.name, model.version, report))
     return report
+
+
+def labeled_outcomes(db, batch_id: str, model: ModelVersion) -> pd.DataFrame:
+    """One labeled batch's students with the champion's latest counted prediction of each and its outcomes, and the
+    segment fields."""
+    name = model.name
+    labelled = features_frame(store.batch_labels(db, batch_id, name, tuple(model.contract.segments)), model.contract)
+    predictions = pd.DataFrame(store.predictions_of_students(db, labelled["student_id"].tolist(), name,
+                                                             model.version),
+                               columns=["student_id", "prediction", "probability", "batch_id", "scored_at"])
+    return with_outcomes(labelled.merge(latest_per_student(predictions), on="student_id"), name,
+                         model.spec.classifies)
 
 
 @task(name="estimate-performance", **DB_TASK)
@@ -232,9 +248,12 @@ def measure_live_performance(batch_id: str, name: str, settings: LiveParams, lev
                                columns=["student_id", "prediction", "probability", "batch_id", "scored_at"])
     live = live_performance(labels, predictions, name, model, settings.min_live_rows, level)
     if live.status == "ok":
+        per_group = segments or SegmentParams()
         joined = with_outcomes(labelled.merge(latest_per_student(predictions), on="student_id"), name,
                                model.spec.classifies)
-        by_group = check_segments(db, batch_id, model, joined, "labels", segments or SegmentParams())
+        earlier = store.earlier_labeled_batches(db, name, model.version, batch_id, per_group.segment_window - 1)
+        by_group = check_segments(db, batch_id, model, joined, "labels", per_group,
+                                  [labeled_outcomes(db, earlier_batch, model) for earlier_batch in earlier], earlier)
         live = replace(live, segments=by_group.as_dict())
         store.record_performance(db, name, live.version, batch_id, "labels", live.metric, live.live, live.rows,
                                  reference=live.reference, estimated=live.estimated,

@@ -150,8 +150,8 @@ def trend_charts(trend: dict[str, dict]) -> list[dict]:
 
 def group_charts(history: dict[str, list[dict]]) -> list[dict]:
     """Per model, segment field and source (on labels; estimated at scoring), each group's shortfall against the
-    rest across batches, with the material gap as a line (a yes/no field draws its "yes" group: "no" is its
-    mirror image); and the latest measurement's table per source."""
+    rest across batches on the first metric alerted on, with the material gap as a line (a yes/no field draws its
+    "yes" group: "no" is its mirror image); and the latest measurement's tables per source."""
     out = []
     for model, docs in history.items():
         charts: dict[tuple[str, str], dict[str, list[tuple[float, float]]]] = {}
@@ -164,10 +164,11 @@ def group_charts(history: dict[str, list[dict]]) -> list[dict]:
             names[x] = f"#{doc['batch_seq']}"
             gap = (doc["segments"].get("settings") or {}).get("max_segment_gap", gap)
             source = "on labels" if doc["source"] == "labels" else "estimated without labels"
+            first = (doc["segments"].get("metrics") or [doc["segments"].get("metric")])[0]
             for group in doc["segments"]["groups"]:
-                if group.get("shortfall") is None or group["group"] == "no":
+                if group.get("shortfall") is None or group["group"] == "no" or group.get("metric", first) != first:
                     continue
-                charts.setdefault((group["field"], source), {}).setdefault(group["group"], []).append(
+                charts.setdefault((group["field"], f"{source}, {first}"), {}).setdefault(group["group"], []).append(
                     (x, group["shortfall"]))
         latest = {source: next((d for d in reversed(docs) if d["source"] == source), None)
                   for source in ("labels", "estimate")}

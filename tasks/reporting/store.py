@@ -232,7 +232,8 @@ def save_run_report(db: Db, run: dict) -> None:
 
 def monitor_gauges(db: Db, names: list[str]) -> dict:
     """What the service's /metrics exposes about the monitors, read at scrape time: open alerts counted by kind
-    and severity, and per model the last drift check's status and the latest label-free estimate."""
+    and severity, and per model the last drift check's status, the latest label-free estimate and the latest
+    per-group measurement of each source."""
     alerts: dict[tuple[str, str], int] = {}
     for doc in db[ALERTS].find({"acknowledged": False}, {"_id": 0, "kind": 1, "severity": 1}):
         key = (str(doc.get("kind")), str(doc.get("severity")))
@@ -243,6 +244,9 @@ def monitor_gauges(db: Db, names: list[str]) -> dict:
         estimate = db[PERFORMANCE].find_one({"model": name, "source": "estimate"},
                                             {"_id": 0, "metric": 1, "value": 1, "low": 1, "high": 1, "version": 1},
                                             sort=[("at", -1)])
-        models[name] = {"drift": drift, "estimate": estimate}
+        groups = {source: db[PERFORMANCE].find_one({"model": name, "source": source, "segments": {"$exists": True}},
+                                                   {"_id": 0, "version": 1, "segments": 1}, sort=[("at", -1)])
+                  for source in ("labels", "estimate")}
+        models[name] = {"drift": drift, "estimate": estimate, "groups": {k: v for k, v in groups.items() if v}}
     return {"alerts": alerts, "models": models}
 

@@ -12,6 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from infra.collections import ALIAS_HISTORY, PREDICTIONS
@@ -293,8 +294,19 @@ def test_metrics_are_prometheus_text_with_routes_batches_and_the_models(service)
 
     from datetime import UTC, datetime
 
+    from benchmarks.segment_power import labelled_batch, unevenness
+    from tasks.monitoring.params import SegmentParams
+    from tasks.monitoring.segments import two_looks
+
+    rng = np.random.default_rng(4)
+    world = unevenness(rng)
+    earlier, latest = (labelled_batch(rng, world, drop=("first_generation", True, 0.15)) for _ in range(2))
+    groups = two_looks(latest, [earlier], ["first_generation", "major"], SegmentParams(), True,
+                       batches=["b1", "b2"]).as_dict()
     db, at = service.db, datetime.now(UTC)
     added = [db["drift_reports"].insert_one({"model": "high_performer", "status": "drift", "at": at}).inserted_id,
+             db["performance"].insert_one({"model": "high_performer", "version": 1, "source": "labels",
+                                           "batch_id": "b2", "segments": groups, "at": at}).inserted_id,
              db["performance"].insert_one({"model": "high_performer", "version": 1, "source": "estimate",
                                            "metric": "accuracy", "value": 0.81, "low": 0.77, "high": 0.85,
                                            "at": at}).inserted_id,
@@ -308,6 +320,20 @@ def test_metrics_are_prometheus_text_with_routes_batches_and_the_models(service)
         assert estimate == {"value": 0.81, "low": 0.77, "high": 0.85}
         alerts = {(s.labels["kind"], s.labels["severity"]): s.value for s in families["student_alerts_open"].samples}
         assert alerts[("drift", "warning")] >= 1
+        # per group: every figure of both looks, as stored, with its interval and whether it is material
+        figures = {tuple(s.labels[k] for k in ("look", "field", "group", "metric", "bound")): s.value
+                   for s in families["student_group_metric"].samples if s.labels["source"] == "labels"}
+        for look, part in (("batch", groups), ("window", groups["window"])):
+            for g in part["groups"]:
+                key = (look, g["field"], g["group"], g["metric"])
+                assert figures[(*key, "value")] == g["value"] and figures[(*key, "rest")] == g["rest"]
+                if g["status"] == "ok":
+                    assert (figures[(*key, "gap")], figures[(*key, "low")], figures[(*key, "high")]) == \
+                        (g["shortfall"], g["low"], g["high"])
+        material = {(s.labels["look"], s.labels["group"], s.labels["metric"]) for s in
+                    families["student_group_gap_material"].samples
+                    if s.value == 1 and s.labels["field"] == "first_generation"}
+        assert ("batch", "yes", "recall") in material and ("window", "yes", "recall") in material
     finally:
-        for collection, doc_id in zip(("drift_reports", "performance", "alerts"), added, strict=True):
+        for collection, doc_id in zip(("drift_reports", "performance", "performance", "alerts"), added, strict=True):
             db[collection].delete_one({"_id": doc_id})

@@ -49,6 +49,14 @@ def test_a_bad_value_is_refused_with_the_options_name(capsys):
         run_cli(flow_that(None), ScoreParams, str, "d", ["--students", "0"])
     assert stopped.value.code == 2 and "--students: Input should be greater than or equal to 1" in \
         capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a list option's bad element: the option and the value, not its position
+        run_cli(flow_that(None), ScoreParams, str, "d", ["--segment-metrics", "recall", "bogus"])
+    assert "--segment-metrics: Input should be 'recall', 'accuracy', 'fpr' or 'selection_rate' (got 'bogus')" in \
+        capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_cli(flow_that(None), ScoreParams, str, "d", ["--segment-tolerance", "0.2"])
+    assert "the material gap (--max-segment-gap 0.05) is below the tolerance (--segment-tolerance 0.2)" in \
+        capsys.readouterr().err
 
 
 def test_json_is_the_last_line(capsys):

@@ -69,13 +69,20 @@ def test_a_change_confined_to_first_generation_students_is_named_by_the_per_grou
     retrained = retrain_flow(RetrainParams(labels_for=scored["batch_id"], training=FAST))
     assert retrained["live"]["drop"] < 0.05  # the overall monitor stays under its threshold (measured: 0.034)
     measured = db[PERFORMANCE].find_one({"batch_id": retrained["batch_id"], "source": "labels"})
-    assert measured["segments"]["material"] == ["first_generation=yes"]
-    [group] = [g for g in measured["segments"]["groups"] if g["field"] == "first_generation" and g["group"] == "yes"]
-    assert 0.05 <= group["shortfall"] <= 0.2 and group["low"] > 0 and group["rows"] > 400  # measured: 0.130
+    found = measured["segments"]["material"]
+    assert "first_generation=yes (accuracy)" in found and all(f.startswith("first_generation=yes") for f in found)
+    [group] = [g for g in measured["segments"]["groups"]
+               if g["field"] == "first_generation" and g["group"] == "yes" and g["metric"] == "accuracy"]
+    assert 0.05 <= group["shortfall"] <= 0.2 and group["low"] > 0.02 and group["rows"] > 400  # measured: 0.130
     assert abs(group["at_registration"]) < 0.05  # the gap opened: it was not there at registration
+    assert group["registration_low"] < group["at_registration"] < group["registration_high"]
+    recall = next(g for g in measured["segments"]["groups"]
+                  if g["field"] == "first_generation" and g["group"] == "yes"
+                  and g["metric"] == "recall")
+    assert recall["shortfall"] > group["shortfall"]  # the found share of its high performers fell more
     alert = db[ALERTS].find_one({"kind": "segment_gap", "batch_id": retrained["batch_id"]})
-    assert alert["severity"] == "critical" and "first_generation=yes" in alert["message"]
-    assert set(alert["numbers"]["groups"]) == {"first_generation=yes"}
+    assert alert["severity"] == "critical" and "first_generation=yes accuracy" in alert["message"]
+    assert set(alert["numbers"]["groups"]) == set(found)
 
 
 @pytest.mark.parametrize(("knobs", "bound"), [
