@@ -34,19 +34,25 @@ def performance_alert(batch_id: str, model: str, version: int, metric: str, live
 
 
 def segment_alert(batch_id: str, model: str, version: int, report) -> Alert:
-    """A group of students for whom the model works materially worse than for the rest (labels, or the estimate)."""
+    """A group of students for whom the model works materially worse than for the rest (labels, or the estimate):
+    each material gap with its metric, its look (this batch, or the window of labeled batches), figures and
+    interval."""
     from tasks.monitoring.segments import describe_gaps
 
     source = "on labels" if report.source == "labels" else "estimated without labels"
+    groups = {}
+    for look, part in (("batch", report), ("window", report.window)):
+        for g in (part.groups if part else []):
+            if g.material:
+                groups[f"{g.name} ({g.metric}, {'this batch' if look == 'batch' else 'window'})"] = {
+                    "metric": g.metric, "look": look, "batches": part.batches, "rows": g.rows,
+                    "value": round(g.value, 4), "rest": round(g.rest, 4), "shortfall": round(g.shortfall, 4),
+                    "low": round(g.low, 4), "high": round(g.high, 4), "confidence": part.confidence,
+                    "p_adjusted": float(f"{g.p_adjusted:.3g}"),
+                    "at_registration": None if g.at_registration is None else round(g.at_registration, 4)}
     return Alert("segment_gap", "critical" if report.source == "labels" else "warning",
                  f"{model} v{version} on batch {batch_id}, {source}: {describe_gaps(report)}",
-                 {"source": report.source, "metric": report.metric, "batches": report.batches, "groups": {
-                     f"{g.name} ({g.metric})": {
-                         "metric": g.metric, "rows": g.rows, "value": round(g.value, 4), "rest": round(g.rest, 4),
-                         "shortfall": round(g.shortfall, 4), "low": round(g.low, 4), "high": round(g.high, 4),
-                         "confidence": report.confidence, "p_adjusted": float(f"{g.p_adjusted:.3g}"),
-                         "at_registration": None if g.at_registration is None else round(g.at_registration, 4)}
-                     for g in report.material}}, batch_id, model, version)
+                 {"source": report.source, "metric": report.metric, "groups": groups}, batch_id, model, version)
 
 
 def estimated_performance_alert(batch_id: str, model: str, version: int, estimate, threshold: float) -> Alert:

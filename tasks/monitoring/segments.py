@@ -81,6 +81,7 @@ class GroupGap:
     registration_low: float | None = None
     registration_high: float | None = None
     registration_rows: int | None = None  # the group's students there (None: no reference)
+    registration_rest_rows: int | None = None
     registration_status: str | None = None  # "ok" / "insufficient_data"
 
     @property
@@ -265,7 +266,7 @@ def _at_registration(gap: GroupGap, reference: pd.DataFrame, metric: Metric, z: 
             metric.among is not None and "positive" not in reference.columns):
         return
     mine, rest = _split(reference, gap, metric)
-    gap.registration_rows = len(mine)
+    gap.registration_rows, gap.registration_rest_rows = len(mine), len(rest)
     if not len(mine) or not len(rest):
         return
     _, _, gap.at_registration, se = _gap(mine, rest, metric)

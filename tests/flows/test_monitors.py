@@ -82,7 +82,10 @@ def test_a_change_confined_to_first_generation_students_is_named_by_the_per_grou
     assert recall["shortfall"] > group["shortfall"]  # the found share of its high performers fell more
     alert = db[ALERTS].find_one({"kind": "segment_gap", "batch_id": retrained["batch_id"]})
     assert alert["severity"] == "critical" and "first_generation=yes accuracy" in alert["message"]
-    assert set(alert["numbers"]["groups"]) == set(found)
+    assert {name.rsplit(",", 1)[0] + ")" for name in alert["numbers"]["groups"]} == set(found)
+    said = alert["numbers"]["groups"]["first_generation=yes (accuracy, this batch)"]
+    assert (said["shortfall"], said["low"], said["high"]) == tuple(round(group[k], 4) for k in ("shortfall", "low",
+                                                                                               "high"))
 
 
 @pytest.mark.parametrize(("knobs", "bound"), [
