@@ -72,9 +72,12 @@ def check_segments(db, batch_id: str, model: ModelVersion, frame: pd.DataFrame, 
 
 def labeled_outcomes(db, batch_id: str, model: ModelVersion) -> pd.DataFrame:
     """One labeled batch's students with the champion's latest counted prediction of each and its outcomes, and the
-    segment fields."""
+    segment fields (empty when the batch's features are gone)."""
     name = model.name
-    labelled = features_frame(store.batch_labels(db, batch_id, name, tuple(model.contract.segments)), model.contract)
+    documents = store.batch_labels(db, batch_id, name, tuple(model.contract.segments))
+    if not documents:  # its features are gone (retention, erasure): nothing of it to pool
+        return pd.DataFrame()
+    labelled = features_frame(documents, model.contract)
     predictions = pd.DataFrame(store.predictions_of_students(db, labelled["student_id"].tolist(), name,
                                                              model.version),
                                columns=["student_id", "prediction", "probability", "batch_id", "scored_at"])

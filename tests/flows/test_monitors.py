@@ -83,6 +83,12 @@ def test_a_change_confined_to_first_generation_students_is_named_by_the_per_grou
     alert = db[ALERTS].find_one({"kind": "segment_gap", "batch_id": retrained["batch_id"]})
     assert alert["severity"] == "critical" and "first_generation=yes accuracy" in alert["message"]
     assert {name.rsplit(",", 1)[0] + ")" for name in alert["numbers"]["groups"]} == set(found)
+    from tasks.monitoring.tasks import labeled_outcomes
+    from tasks.registry.store import find_champion
+
+    pooled = labeled_outcomes(db, retrained["batch_id"], find_champion(db, "high_performer"))
+    assert len(pooled) == 2000 and {"correct", "flagged", "positive", "first_generation"} <= set(pooled.columns)
+    assert labeled_outcomes(db, "a-batch-whose-features-expired", find_champion(db, "high_performer")).empty
     said = alert["numbers"]["groups"]["first_generation=yes (accuracy, this batch)"]
     assert (said["shortfall"], said["low"], said["high"]) == tuple(round(group[k], 4) for k in ("shortfall", "low",
                                                                                                "high"))
