@@ -98,7 +98,8 @@ class _Monitors:
 
 def group_families(models: dict):
     """Per model, source, group and metric, the latest per-group figures: the group's metric, the rest's, the gap
-    (positive = worse) with its interval at the family's level, and whether it is material."""
+    (positive = worse) with its interval at the family's level, and whether it is material; only for groups big
+    enough to be compared (a figure over a handful of students is close to their own outcomes)."""
     figures = GaugeMetricFamily("student_group_metric", "the latest per-group measurement: the group's metric "
                                 "(value), the rest's (rest), how much worse (gap) with its family-wise interval "
                                 "(low, high); look: this batch, or the window of labeled batches pooled",
@@ -112,12 +113,13 @@ def group_families(models: dict):
             for look, g in ((look, g) for look, part in looks if part for g in part.get("groups", [])):
                 labels = [name, version, source, look, str(g["field"]), str(g["group"]),
                           str(g.get("metric", "accuracy"))]
+                if g.get("status") != "ok":  # a group too small to compare: its students' figures stay home
+                    continue
                 for bound, key in (("value", "value"), ("rest", "rest"), ("gap", "shortfall"), ("low", "low"),
                                    ("high", "high")):
                     if g.get(key) is not None:
                         figures.add_metric([*labels, bound], float(g[key]))
-                if g.get("status") == "ok":
-                    material.add_metric(labels, 1.0 if g.get("material") else 0.0)
+                material.add_metric(labels, 1.0 if g.get("material") else 0.0)
     yield figures
     yield material
 

@@ -144,3 +144,25 @@ def test_false_alarms_where_groups_differ_a_little_and_power_for_a_small_group_a
           f"{recall_named / runs:.3f}, by accuracy {accuracy_named / runs:.3f}")
     assert alarms <= 0.05 and physics >= 0.80  # measured: 0.007, 0.913
     assert recall_named / runs >= 0.80 and accuracy_named / runs <= 0.05  # measured: 0.993, 0.0
+
+
+def test_the_groups_page_shows_both_looks_at_their_level_and_hides_a_handful_of_students_figure():
+    """The page's interval header is the verdict's level; a group of fewer than 10 students shows no figure."""
+    import re
+
+    from tasks.reporting.pages import groups_page
+
+    rng = np.random.default_rng(8)
+    world = unevenness(rng)
+    earlier, latest = (labelled_batch(rng, world, drop=("first_generation", True, 0.15)) for _ in range(2))
+    latest.loc[:5, "major"] = "Astronomy"  # six students
+    report = two_looks(latest, [earlier], FIELDS, SegmentParams(), True, batches=["b1", "b2"])
+    doc = {"model": "m", "version": 1, "batch_id": "b2", "batch_seq": 2, "source": "labels",
+           "segments": report.as_dict()}
+    page = groups_page({"m": [doc]}, "/dashboard", "store")
+    assert "This batch (b2), at half the level" in page and "Pooled over 2 labeled batches (b1, b2" in page
+    assert f"{report.confidence * 100:.1f}% interval" in page and f"{report.window.confidence * 100:.1f}% interval" \
+        in page
+    astronomy = re.search(r"<td>Astronomy</td><td class=\"num\">6</td>\s*<td class=\"num\">(.*?)</td>", page, re.S)
+    assert astronomy and "not shown" in astronomy.group(1)
+    assert "material gap" in page and "(recall, this batch)" not in page  # the page names groups, not alert keys
