@@ -36,7 +36,8 @@ def performance_alert(batch_id: str, model: str, version: int, metric: str, live
 def segment_alert(batch_id: str, model: str, version: int, report) -> Alert:
     """A group of students for whom the model works materially worse than for the rest (labels, or the estimate):
     each material gap with its metric, its look (this batch, or the window of labeled batches), figures and
-    interval."""
+    interval. Critical on labels unless every gap is *standing* (as large at registration, where the reference had
+    the students to show it): then a warning that says so."""
     from tasks.monitoring.segments import describe_gaps
 
     source = "on labels" if report.source == "labels" else "estimated without labels"
@@ -49,8 +50,10 @@ def segment_alert(batch_id: str, model: str, version: int, report) -> Alert:
                     "value": round(g.value, 4), "rest": round(g.rest, 4), "shortfall": round(g.shortfall, 4),
                     "low": round(g.low, 4), "high": round(g.high, 4), "confidence": part.confidence,
                     "p_adjusted": float(f"{g.p_adjusted:.3g}"),
-                    "at_registration": None if g.at_registration is None else round(g.at_registration, 4)}
-    return Alert("segment_gap", "critical" if report.source == "labels" else "warning",
+                    "at_registration": None if g.at_registration is None else round(g.at_registration, 4),
+                    "standing": g.standing}
+    opened = any(not g.standing for g in report.material)  # a gap the model always had is no emergency
+    return Alert("segment_gap", "critical" if report.source == "labels" and opened else "warning",
                  f"{model} v{version} on batch {batch_id}, {source}: {describe_gaps(report)}",
                  {"source": report.source, "metric": report.metric, "groups": groups}, batch_id, model, version)
 

@@ -83,6 +83,7 @@ class GroupGap:
     registration_rows: int | None = None  # the group's students there (None: no reference)
     registration_rest_rows: int | None = None
     registration_status: str | None = None  # "ok" / "insufficient_data"
+    standing: bool = False  # the gap was there, as large, at registration (``_standing``)
 
     @property
     def name(self) -> str:
@@ -217,7 +218,17 @@ def segment_gaps(frame: pd.DataFrame, fields: list[str], settings: SegmentParams
             gap.material = gap.alerts and gap.significant and gap.shortfall >= settings.max_segment_gap
         if reference is not None:
             _at_registration(gap, reference, metric, z, settings.min_segment_rows)
+            gap.standing = gap.material and _standing(gap, settings)
     return report
+
+
+def _standing(gap: GroupGap, settings: SegmentParams) -> bool:
+    """A material gap the model always had: the reference had the students to show it (the registration interval's
+    lower end above the tolerance, its figure at least the material gap) and today's gap is inside that interval,
+    so it neither opened nor widened."""
+    return (gap.registration_status == "ok" and gap.registration_low is not None
+            and gap.at_registration >= settings.max_segment_gap and gap.registration_low > settings.segment_tolerance
+            and gap.shortfall <= gap.registration_high)
 
 
 def two_looks(current: pd.DataFrame, earlier: list[pd.DataFrame], fields: list[str], settings: SegmentParams,
@@ -289,5 +300,13 @@ def describe_gaps(report: SegmentReport) -> str:
         pooled = f" over {len(look.batches)} labeled batches" if look is report.window else ""
         said += [f"{g.name} {g.metric} {g.shortfall:.3f} {'apart' if METRICS[g.metric].direction == 0 else 'worse'}"
                  f" ({g.value:.3f} against {g.rest:.3f} for the rest, {g.rows} students{pooled}; interval "
-                 f"[{g.low:.3f}, {g.high:.3f}])" for g in look.groups if g.material]
+                 f"[{g.low:.3f}, {g.high:.3f}]{_as_at_registration(g)})" for g in look.groups if g.material]
     return "; ".join(said) or "none"
+
+
+def _as_at_registration(gap: GroupGap) -> str:
+    """``; as at registration, 0.120 [0.050, 0.190]`` for a standing gap."""
+    if not gap.standing:
+        return ""
+    return (f"; as at registration, {gap.at_registration:.3f} [{gap.registration_low:.3f}, "
+            f"{gap.registration_high:.3f}]")

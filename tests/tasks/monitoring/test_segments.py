@@ -166,3 +166,20 @@ def test_the_groups_page_shows_both_looks_at_their_level_and_hides_a_handful_of_
     astronomy = re.search(r"<td>Astronomy</td><td class=\"num\">6</td>\s*<td class=\"num\">(.*?)</td>", page, re.S)
     assert astronomy and "not shown" in astronomy.group(1)
     assert "material gap" in page and "(recall, this batch)" not in page  # the page names groups, not alert keys
+
+
+def test_a_gap_the_model_had_at_registration_is_a_warning_and_one_that_opened_is_critical():
+    from tasks.monitoring.alerts import segment_alert
+
+    settings = SegmentParams(min_segment_rows=50)
+    frame = known_table()
+    always = segment_gaps(frame, ["first_generation"], settings, "labels", True, reference=known_table())
+    assert [g.standing for g in always.material] == [True, True]  # recall and accuracy, as large at registration
+    alert = segment_alert("b", "m", 1, always)
+    assert alert.severity == "warning" and "as at registration, 0.354 [" in alert.message
+    even = known_table().assign(flagged=lambda f: f["positive"], correct=1.0)  # registration: no gap at all
+    opened = segment_gaps(frame, ["first_generation"], settings, "labels", True, reference=even)
+    assert not any(g.standing for g in opened.material)
+    assert segment_alert("b", "m", 1, opened).severity == "critical"
+    no_reference = segment_gaps(frame, ["first_generation"], settings, "labels", True)
+    assert segment_alert("b", "m", 1, no_reference).severity == "critical"  # nothing to show it was always there
