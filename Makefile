@@ -45,8 +45,10 @@ api-key: setup
 lint: test-setup
 	$(BIN)/ruff check .
 
+# one pytest worker per core (pytest-xdist), each with its own local MongoDB server and Prefect test server; a test
+# file stays on one worker, so a module's shared fixtures (a trained store, a running service) are built once
 test: lint
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadfile $(ARGS)
 
 bench: setup
 	$(BIN)/python benchmarks/bench_data_path.py $(ARGS)

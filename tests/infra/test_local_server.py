@@ -169,12 +169,13 @@ def test_acknowledged_writes_survive_a_kill_of_the_server(folder):
     assert (folder / LOG_FILE).exists()
 
 
-def test_a_test_run_killed_from_outside_leaves_no_server_behind(tmp_path):
+@pytest.mark.parametrize("workers", [[], ["-n", "1"]], ids=["one-process", "xdist-worker"])
+def test_a_test_run_killed_from_outside_leaves_no_server_behind(tmp_path, workers):
     """SIGTERM (as a CI timeout sends) to a pytest run holding the session's local MongoDB server and Prefect's test
-    server: both are stopped, nothing is orphaned."""
+    server: both are stopped, nothing is orphaned; also when a pytest-xdist worker holds them (`make test`)."""
     ready = tmp_path / "ready"
     root = Path(__file__).resolve().parents[2]
-    run = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    run = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *workers,
                             "tests/infra/sigterm_probe.py"], cwd=root, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, env={**os.environ, "SIGTERM_PROBE_READY": str(ready)})
     deadline = time.monotonic() + 180
