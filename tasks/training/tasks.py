@@ -21,7 +21,15 @@ from tasks.training.dataset import (
     window_split,
     without_holdouts_other_terms,
 )
-from tasks.training.evaluation import base_rate, cross_validate, evaluate, feature_importance, oracle_metrics, skill
+from tasks.training.evaluation import (
+    base_rate,
+    cross_validate,
+    cv_folds,
+    evaluate,
+    feature_importance,
+    oracle_metrics,
+    skill,
+)
 from tasks.training.models import TrainedModel, fit_model
 from tasks.training.params import HoldoutParams, TrainingParams
 from tasks.training.results import Evaluation
@@ -105,11 +113,13 @@ def evaluate_models(trained: list[TrainedModel], data: TrainingData, training: T
     classifies = problem_spec(data.problem).classifies
     labeled = pd.concat(list(data.y.values()), ignore_index=True) if small else data.y["test"]
     base = base_rate(labeled) if classifies else None  # where the figures come from: every row (small) or test
+    folds = cv_folds(data, training.cv_k, training.cv_repeats, training.split_seed) if small else None
     for model in trained:
         row = {"algorithm": model.algorithm, **evaluate(model.pipeline, data), "train_seconds": model.seconds,
                "curve": model.curve}
         if small:
-            row["cv"] = cross_validate(model.pipeline, data, training.cv_k, training.cv_repeats, training.split_seed)
+            row["cv"] = cross_validate(model.pipeline, data, training.cv_k, training.cv_repeats, training.split_seed,
+                                       folds)
         if base is not None:
             row["skill"] = skill(row, base)
         if model.algorithm != "baseline":

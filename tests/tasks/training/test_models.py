@@ -158,3 +158,25 @@ def test_permutation_importance_on_a_sample_of_a_large_validation_set_agrees_wit
     assert sampled != whole and len(data.X["val"]) == 600
     assert max(sampled, key=sampled.get) == max(whole, key=whole.get)
     assert max(abs(sampled[name] - whole[name]) for name in whole) < 0.05
+
+
+@pytest.mark.parametrize("problem", ["classification", "regression"])
+def test_stacked_permutation_importance_gives_scikit_learns_numbers(problem, classification):
+    """The stacked shuffles (a few predict calls) against scikit-learn's ``permutation_importance`` (a call per
+    column and repeat) on the same model, rows and seed: the same drops, for every algorithm."""
+    from sklearn.inspection import permutation_importance
+
+    from tasks.training.evaluation import permutation_drops
+    from validation.contracts import problem_spec
+
+    data, trained, _ = classification if problem == "classification" else (training_data(problem), None, None)
+    trained = trained or train_all(data, trees=20)
+    X, y = data.X["val"].head(150), data.y["val"].head(150)
+    scoring = problem_spec(problem).scoring
+    for model in (m for m in trained if m.algorithm != "baseline"):
+        theirs = permutation_importance(model.pipeline, X, y, scoring=scoring, n_repeats=3, random_state=11,
+                                        n_jobs=1).importances
+        ours = permutation_drops(model.pipeline, X, y, scoring, 3, 11, rows_per_call=1000)  # several calls
+        assert ours.shape == theirs.shape == (X.shape[1], 3)
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-9, err_msg=model.algorithm)
+        assert np.abs(theirs).max() > 0.01  # some column matters: the comparison is not of zeros
