@@ -117,6 +117,24 @@ def test_classification_metrics_match_scikit_learn_on_a_tiny_case():
     assert metrics["roc_auc"] == pytest.approx(roc_auc_score(y, score)) == pytest.approx(0.9375)
 
 
+@pytest.mark.filterwarnings("ignore:A single label was found")  # scikit-learn on case 6
+@pytest.mark.parametrize("case", range(8))
+def test_classification_metrics_equal_scikit_learns_on_random_and_degenerate_labels(case):
+    from sklearn.metrics import accuracy_score, precision_score, recall_score
+
+    rng = np.random.default_rng(case)
+    n = [500, 37, 5, 500, 500, 500, 1, 2][case]
+    y = np.zeros(n, int) if case == 3 else rng.integers(0, 2, n)  # case 3: one class only
+    pred = {0: rng.integers(0, 2, n), 1: rng.integers(0, 2, n), 2: y, 3: rng.integers(0, 2, n),
+            4: np.zeros(n, int), 5: np.ones(n, int), 6: np.zeros(n, int), 7: 1 - y}[case]
+    metrics = classification_metrics(y, pred, rng.random(n))
+    expected = {"accuracy": accuracy_score(y, pred), "precision": precision_score(y, pred, zero_division=0),
+                "recall": recall_score(y, pred, zero_division=0), "f1": f1_score(y, pred, zero_division=0),
+                "mcc": matthews_corrcoef(y, pred)}
+    for name, value in expected.items():
+        assert metrics[name] == pytest.approx(value, rel=1e-12, abs=1e-15), (name, case)
+
+
 def test_regression_metrics_on_a_tiny_case():
     metrics = regression_metrics([10.0, 20.0, 30.0], [12.0, 18.0, 33.0])
     assert metrics["mae"] == pytest.approx(7 / 3)
