@@ -46,9 +46,10 @@ lint: test-setup
 	$(BIN)/ruff check .
 
 # one pytest worker per core (pytest-xdist), each with its own local MongoDB server and Prefect test server; a test
-# file stays on one worker, so a module's shared fixtures (a trained store, a running service) are built once
+# file stays on one worker, so a module's shared fixtures (a trained store, a running service) are built once; files
+# go out in collection order, the longest first (tests/conftest.py), not xdist's most-tests-first
 test: lint
-	$(BIN)/python -m pytest -n auto --dist loadfile $(ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder $(ARGS)
 
 bench: setup
 	$(BIN)/python benchmarks/bench_data_path.py $(ARGS)

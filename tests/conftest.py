@@ -40,9 +40,10 @@ def pytest_sessionstart(session) -> None:
 
 
 # The longest test files, longest first (seconds summed over their tests under `make test` on 2 cores, 2026-12-07).
-# `make test` hands whole files to its workers in collection order, so these go first: the last file a worker runs
-# is then a short one, not the README walk-through started while the other worker sits idle. Order only: a file
-# missing from the list runs after these, in its usual place.
+# `make test` hands whole files to its workers in collection order (`--no-loadscope-reorder`: xdist would otherwise
+# send the files with most tests first, and the one-test walk-through last), so these go first: the last file a
+# worker runs is then a short one, not the README walk-through started while the other worker sits idle (measured:
+# 10 minutes of one worker alone at the end). Order only: a file missing from the list runs after these.
 LONGEST_FILES = [
     "tests/deployments/test_readme_walkthrough.py",  # 656 s
     "tests/flows/test_monitors.py",  # 404 s
