@@ -46,7 +46,7 @@ def score_model(model, X: pd.DataFrame, y: pd.Series, problem: Problem) -> dict:
     """The problem's metrics of ``model`` on ``X``, ``y``."""
     if not problem_spec(problem).classifies:
         return regression_metrics(y, model.predict(X))
-    if isinstance(model, Pipeline) and len(model.steps) > 1:  # transform once for both answers (what each does)
+    if isinstance(model, Pipeline) and len(model.steps) > 1:  # the steps Pipeline.predict(_proba) runs, run once
         inputs, model = model[:-1].transform(X), model.steps[-1][1]
     else:
         inputs = X
@@ -236,8 +236,9 @@ def feature_importance(model, data: TrainingData, seed: int, repeats: int, rows:
 
 
 def _scorer(model, scoring: str):
-    """A function of (true values, model inputs) giving the score scikit-learn's ``scoring`` name gives (the same
-    response: ``roc_auc`` ranks the decision function where the model has one, else the positive probability)."""
+    """(the model's response to inputs, the metric of true values and responses) for scikit-learn's ``scoring`` name,
+    as its scorer does: ``roc_auc`` ranks the decision function where the model has one, else the positive
+    probability; ``neg_mean_absolute_error`` is minus the MAE of the predictions."""
     if scoring == "roc_auc":
         respond = model.decision_function if hasattr(model, "decision_function") else (
             lambda X: model.predict_proba(X)[:, 1])
