@@ -172,40 +172,48 @@ def _generate_part(rng: np.random.Generator, n: int, start: int, seed: int, labe
     p_above = 1.0 - ndtr((label_rule.threshold - mu) / OUTCOME_NOISE_SD)  # P(score above the rule's threshold)
     p_high = p_above if label_rule.direction.startswith(">") else 1.0 - p_above  # the positive class's chance
 
+    # student by student, the draws in the same order as ever (a seed gives the same batch): from Python numbers,
+    # not numpy scalars, a course's grades rounded (half to even, as numpy) and clipped in Python
     records: list = []
     truth: list[dict] = []
-    for i in range(n):
+    columns = zip(major_idx.tolist(), n_courses.tolist(), ability.tolist(), diligence.tolist(), age.tolist(),
+                  full_time.tolist(), enrollment_year.tolist(), hours.tolist(), attendance.tolist(),
+                  tutoring.tolist(), first_gen.tolist(), part_time_job.tolist(), final_score.tolist(), p_high.tolist(),
+                  mu.tolist(), strict=True)
+    for i, (major_at, n_taken, able, diligent, age_i, full_time_i, year_i, hours_i, attendance_i, tutoring_i,
+            first_gen_i, job_i, score_i, p_high_i, mu_i) in enumerate(columns):
         student_id = seed * 1_000_000 + start + i + 1
-        major = MAJORS[major_idx[i]]
+        major = MAJORS[major_at]
         catalog = COURSES[major]
-        picked = rng.choice(len(catalog) + 2, size=min(n_courses[i], len(catalog) + 2), replace=False)
+        picked = rng.choice(len(catalog) + 2, size=min(n_taken, len(catalog) + 2), replace=False)
+        base = 68 + 9 * able + 3 * diligent - MAJOR_DIFFICULTY[major] + knobs.grade_inflation
         courses = []
-        for j in picked:
+        for j in picked.tolist():
             name = catalog[j] if j < len(catalog) else ("Writing" if j == len(catalog) else "Ethics")
             n_grades = int(rng.integers(2, 5))
-            base = 68 + 9 * ability[i] + 3 * diligence[i] - MAJOR_DIFFICULTY[major] + knobs.grade_inflation
-            grades = np.clip(np.round(base + rng.normal(0, 7, n_grades)), 0, 100).astype(int).tolist()
-            courses.append({"course": name, "credits": int(rng.choice(CREDIT_CHOICES)), "grades": grades})
+            grades = [min(100, max(0, round(base + noise))) for noise in rng.normal(0, 7, n_grades).tolist()]
+            credits = CREDIT_CHOICES[int(rng.integers(0, len(CREDIT_CHOICES)))]  # rng.choice's draw, without its cost
+            courses.append({"course": name, "credits": credits, "grades": grades})
         record = {
             "student_id": student_id,
-            "age": int(age[i]),
+            "age": age_i,
             "major": major,
-            "fullTime": bool(full_time[i]),
-            "enrollment_year": int(enrollment_year[i]),
+            "fullTime": full_time_i,
+            "enrollment_year": year_i,
             "generated_at": generated_at,
             "study": {
-                "hours_per_week": round(float(hours[i]), 1),
-                "attendance_rate": round(float(attendance[i]), 3),
-                "tutoring": bool(tutoring[i]),
+                "hours_per_week": round(hours_i, 1),
+                "attendance_rate": round(attendance_i, 3),
+                "tutoring": tutoring_i,
             },
-            "demographics": {"first_generation": bool(first_gen[i]), "part_time_job": bool(part_time_job[i])},
+            "demographics": {"first_generation": first_gen_i, "part_time_job": job_i},
             "courses": courses,
         }
         if labeled:
-            record["final_score"] = round(float(np.clip(final_score[i], 0, 100)), 2)
+            record["final_score"] = round(min(100.0, max(0.0, score_i)), 2)
             record["high_performer"] = label_rule.applies(record["final_score"])
         records.append(record)
-        truth.append({"student_id": student_id, "p_high_performer": float(p_high[i]), "expected_score": float(mu[i])})
+        truth.append({"student_id": student_id, "p_high_performer": p_high_i, "expected_score": mu_i})
 
     _blank_fields(records, rng, knobs.missing_rate)
     _malform(records, rng, knobs.malformed_rate)
