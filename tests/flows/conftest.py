@@ -34,10 +34,10 @@ def flow_store(request):
     return request.getfixturevalue("store")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained_store(prefect_harness, mongo_server, tmp_path_factory):
-    """A store in which the main flow named a champion (linear or XGBoost, 2,500 students): trained once for the
-    module that asks for it."""
+    """A store in which the main flow named a champion (linear or XGBoost, 2,500 students): trained once per test
+    process (an xdist worker), never written to: every test that uses it works on a copy (``champion``)."""
     from flows.main import main_flow
     from flows.params import MainParams
     from tasks.training.params import TrainingParams
