@@ -18,19 +18,33 @@ BIN = Path(sys.executable).parent
 
 
 class PatientTransport(httpx.HTTPTransport):
-    """Retries what Prefect's own client retries: a busy server (its SQLite database locked by two workers' polls
-    on a loaded machine) answers 503, and Prefect's client waits and asks again; a test's client must too."""
+    """Retries what Prefect's own client retries (prefect/client/base.py): a busy server (its SQLite database locked
+    by two workers' polls on a loaded machine) answers 503, or answers nothing within the read timeout while an
+    automation works through a burst of events (measured: a filter of flow runs past 30 s with three test workers
+    on two cores); Prefect's client waits and asks again, and a test's client must too. The tests send it reads
+    only (GETs and ``/filter`` POSTs), so asking again is safe."""
 
     RETRY = {408, 429, 502, 503}
+    RETRY_ERRORS = (httpx.ReadTimeout, httpx.PoolTimeout, httpx.ConnectTimeout, httpx.ReadError, httpx.WriteError,
+                    httpx.RemoteProtocolError)
+    ATTEMPTS = 6
+    BACKOFF = 0.5  # seconds before the second attempt, doubling after each
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        for attempt in range(6):
-            response = super().handle_request(request)
-            if response.status_code not in self.RETRY or attempt == 5:
+        for attempt in range(self.ATTEMPTS):
+            last = attempt == self.ATTEMPTS - 1
+            try:
+                response = super().handle_request(request)
+            except self.RETRY_ERRORS:
+                if last:
+                    raise
+                time.sleep(2 ** attempt * self.BACKOFF)
+                continue
+            if response.status_code not in self.RETRY or last:
                 return response
             response.read()
             response.close()
-            time.sleep(float(response.headers.get("Retry-After") or 0) or 2 ** attempt * 0.5)
+            time.sleep(float(response.headers.get("Retry-After") or 0) or 2 ** attempt * self.BACKOFF)
         raise AssertionError("unreachable")
 
 
