@@ -47,7 +47,10 @@ def served_documents(requests: int) -> list[dict]:
             for i in range(requests)]
 
 
-ENTRY = ("student_id", "prediction", "probability")  # what varies per prediction; the rest is the bucket's
+# what may vary per prediction (kept in its entry, whatever the values): the student, the answer, and for a served
+# one its request, time, caller and provenance; the rest (batch, model, version, arm, source) is the bucket's
+ENTRY = {"student_id": "s", "prediction": "y", "probability": "pr", "request_id": "r", "scored_at": "t",
+         "asked_by": "a", "counted": "c", "provenance": "why"}
 
 
 def buckets(documents: list[dict], size: int, key: str) -> list[dict]:
@@ -55,15 +58,15 @@ def buckets(documents: list[dict], size: int, key: str) -> list[dict]:
     document of at most ``size``; each prediction keeps what varies (student, answer, its request if served)."""
     out: list[dict] = []
     for doc in documents:
-        head = {k: v for k, v in doc.items() if k not in ENTRY and k not in ("request_id", "batch_id", "scored_at")}
+        head = {k: v for k, v in doc.items() if k not in ENTRY and k != "batch_id"}
         group = doc[key] if key == "batch_id" else "api"
         last = out[-1] if out else None
         if last is None or last["group"] != group or len(last["p"]) >= size or last["head"] != head:
             last = {"group": group, "head": head, "p": [], "students": [], "first_at": doc["scored_at"]}
             out.append(last)
-        entry = {"s": doc["student_id"], "y": doc["prediction"], "pr": doc["probability"]}
-        if "request_id" in doc:
-            entry["r"] = doc["request_id"]
+        entry = {short: doc[name] for name, short in ENTRY.items() if name in doc}
+        if entry["t"] == last["first_at"]:
+            del entry["t"]  # the bucket's time
         last["p"].append(entry)
         last["students"].append(doc["student_id"])
     return [{"_id": f"{b['group']}|{b['head']['model']}|{b['head']['version']}|{i}", "batch_id": b["group"],
