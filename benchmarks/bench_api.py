@@ -161,6 +161,7 @@ def store_limit(uri: str, records: list[dict], repeat: int = 3) -> float:
 
     from pymongo import MongoClient
 
+    from infra import prediction_log
     from tasks.data.features import feature_stages
 
     db = MongoClient(uri)["bench_api"]
@@ -168,19 +169,21 @@ def store_limit(uri: str, records: list[dict], repeat: int = 3) -> float:
     for attempt in range(repeat):
         start = time.perf_counter()
         features = list(db.aggregate([{"$documents": records}, *feature_stages("limit", 0, labeled=False)]))
-        db["predictions"].insert_many([{"student_id": f["student_id"], "batch_id": f"limit-{attempt}",
+        now = datetime.now(UTC)
+        prediction_log.log_served(db, [{"student_id": f["student_id"], "batch_id": f"api:limit-{attempt}",
                                         "model": "high_performer", "version": 1, "prediction": 0, "probability": 0.5,
-                                        "arm": None, "scored_at": datetime.now(UTC), "source": "limit"}
-                                       for f in features])
+                                        "arm": None, "scored_at": now, "source": "limit"} for f in features])
         best = min(best, time.perf_counter() - start)
     return len(records) / best
 
 
-def settled_count(predictions, quiet_s: float = 2.0, timeout_s: float = 60.0) -> int:
+def settled_count(db, quiet_s: float = 2.0, timeout_s: float = 60.0) -> int:
     """The service's logged predictions once no more arrive (requests still in flight finish first)."""
+    from infra import prediction_log
+
     count, deadline = -1, time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        latest = predictions.count_documents({"source": "api"})
+        latest = prediction_log.count(db, {"source": "api"})
         if latest == count:
             return count
         count = latest
@@ -252,11 +255,11 @@ def main() -> None:
             batch = measured(run(batches), pids)
             from pymongo import MongoClient
 
-            predictions = MongoClient(env["MONGO_URI"])["bench_api"]["predictions"]
-            before = settled_count(predictions)  # wrk stops without waiting for the requests in flight
+            log_db = MongoClient(env["MONGO_URI"])["bench_api"]
+            before = settled_count(log_db)  # wrk stops without waiting for the requests in flight
 
             check = asyncio.run(load(url, singles[:2000], args.clients, 5))  # every response awaited
-            logged = predictions.count_documents({"source": "api"}) - before
+            logged = settled_count(log_db) - before
             limit = store_limit(env["MONGO_URI"], pool[:500])
             # the naive single-file service, same store, same load, same records; then again logging into a
             # collection with our log's indexes (the same store work, the rest naive)

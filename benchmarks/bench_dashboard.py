@@ -35,6 +35,7 @@ def build_history(db) -> dict:
     """One real batch, model, scoring run and drift check, copied into 50 batches and 100k predictions."""
     from bson import ObjectId
 
+    from infra import prediction_log
     from infra.collections import (
         AB_TESTS,
         ALERTS,
@@ -42,7 +43,6 @@ def build_history(db) -> dict:
         BATCHES,
         DRIFT_REPORTS,
         PERFORMANCE,
-        PREDICTIONS,
         RUN_REPORTS,
     )
     from tasks.data.ingest import BatchInput
@@ -76,10 +76,10 @@ def build_history(db) -> dict:
     template_batch = db[BATCHES].find_one({"batch_id": "gen-s1-n2000-U"}, {"_id": 0})
     db[BATCHES].insert_many([{**copy.deepcopy(template_batch), "batch_id": f"history-{i}", "seq": 10 + i}
                              for i in range(48)])
-    prediction = db[PREDICTIONS].find_one({}, {"_id": 0})
+    prediction = prediction_log.predictions(db, {})[0]
     for chunk in range(10):
-        db[PREDICTIONS].insert_many([{**prediction, "student_id": 50_000_000 + chunk * 10_000 + i,
-                                      "batch_id": f"history-{(chunk * 10_000 + i) % 48}"} for i in range(10_000)])
+        prediction_log.log_scored(db, [{**prediction, "student_id": 50_000_000 + chunk * 10_000 + i,
+                                        "batch_id": f"history-{(chunk * 10_000 + i) % 48}"} for i in range(10_000)])
     report = db[DRIFT_REPORTS].find_one({"_id": ObjectId(drift.report_id)}, {"_id": 0})
     db[DRIFT_REPORTS].insert_many([{**copy.deepcopy(report), "batch_id": f"history-{i}", "at": now - timedelta(hours=i)}
                                    for i in range(49)])
@@ -105,7 +105,8 @@ def build_history(db) -> dict:
                      "flagged": drift.flagged}}
     db[RUN_REPORTS].insert_one(run)
     return {"report": drift.report_id, "run": "bench-run",
-            "counts": {name: db[name].estimated_document_count() for name in (BATCHES, PREDICTIONS, DRIFT_REPORTS)}}
+            "counts": {**{name: db[name].estimated_document_count() for name in (BATCHES, DRIFT_REPORTS)},
+                       "predictions": prediction_log.count(db)}}
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The prediction log's shape, measured on the local server before choosing one (issue 34): today's document per
+"""The prediction log's shape, measured on the local server (issue 34): a document per
 prediction (three indexes) against the bucket pattern (one document per request or per scored part, the predictions
 in an array, a multikey index on the students), and a time-series collection where the server accepts one.
 
@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pymongo import ASCENDING, IndexModel, MongoClient  # noqa: E402
 
-from infra.collections import INDEXES, PREDICTIONS  # noqa: E402
+from infra import prediction_log  # noqa: E402
+from infra.collections import PREDICTIONS  # noqa: E402
 from infra.local_server import ensure_server, read_state, stop_server  # noqa: E402
 
 AT = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -79,6 +80,14 @@ def _numbered(found: list[dict], call: int | str) -> list[dict]:
     return [{**bucket, "_id": f"{bucket['_id']}|{call}"} for bucket in found]
 
 
+# the log before buckets: a document per prediction, one per student, batch, model and version, read by batch and test
+DOCUMENT_INDEXES = [
+    IndexModel([("student_id", ASCENDING), ("batch_id", ASCENDING), ("model", ASCENDING), ("version", ASCENDING)],
+               unique=True, name="prediction_unique"),
+    IndexModel([("batch_id", ASCENDING)], name="batch"),
+    IndexModel([("ab_test", ASCENDING), ("arm", ASCENDING)], name="ab_test_arm",
+               partialFilterExpression={"ab_test": {"$exists": True}}),
+]
 BUCKET_INDEXES = [IndexModel([("students", ASCENDING)], name="students"),  # multikey: a student's predictions
                   IndexModel([("batch_id", ASCENDING)], name="batch"),
                   IndexModel([("ab_test", ASCENDING), ("arm", ASCENDING)], name="ab_test_arm",
@@ -116,6 +125,34 @@ def measure(db, pid: int, name: str, calls: list[list[dict]], indexes: list[Inde
     return row
 
 
+def measure_product(db, pid: int, parts: list[list[dict]], turns: list[list[dict]], predictions: int,
+                    student: int, batch: str) -> dict:
+    """The product's own log (``infra/prediction_log.py``) written by its own calls: each scored part as the scoring
+    task logs it, each turn as the service logs it (a turn's predictions share the moment it answered)."""
+    db.client.drop_database(db.name)
+    prediction_log.ready(db)
+    cpu, wall = server_cpu(pid), time.perf_counter()
+    for part in parts:
+        prediction_log.log_scored(db, [dict(d) for d in part])
+    for turn in turns:
+        prediction_log.log_served(db, [{**d, "scored_at": turn[0]["scored_at"]} for d in turn])
+    cpu, wall = server_cpu(pid) - cpu, time.perf_counter() - wall
+    stats = db.command("collStats", PREDICTIONS)
+    row = {"shape": "product log", "documents": stats["count"], "bytes": stats["size"] + stats["totalIndexSize"],
+           "bytes/prediction": (stats["size"] + stats["totalIndexSize"]) / predictions,
+           "data/prediction": stats["size"] / predictions, "server cpu ms/500": 1000 * cpu / predictions * 500,
+           "wall s": wall}
+    reads = {"one student": ({"students": student}, {"student_id": student}),
+             "one batch": ({"batch_id": batch}, None), "served": ({"source": "api"}, None)}
+    for label, (buckets_, entries) in reads.items():
+        started = time.perf_counter()
+        found = prediction_log.predictions_of(db, [student]) if label == "one student" else \
+            prediction_log.predictions(db, buckets_, entries)
+        row[f"{label} ms"] = 1000 * (time.perf_counter() - started)
+        row[f"{label} docs"] = len(found)
+    return row
+
+
 def main() -> None:
     """Every shape on one local server on a temporary folder, then the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -142,7 +179,7 @@ def main() -> None:
             parts = [scored[i:i + args.bucket] for i in range(0, len(scored), args.bucket)]
             turns = [served[i:i + args.turn] for i in range(0, len(served), args.turn)]
             today = parts + turns
-            rows = [measure(db, pid, "document", today, INDEXES[PREDICTIONS], total, doc_reads)]
+            rows = [measure(db, pid, "document", today, DOCUMENT_INDEXES, total, doc_reads)]
             scored_buckets = [_numbered(buckets(part, args.bucket, "batch_id"), f"part{p}")
                               for p, part in enumerate(parts)]
             rows.append(measure(db, pid, "bucket", scored_buckets + [
@@ -152,6 +189,8 @@ def main() -> None:
             rows.append(measure(db, pid, "bucket per request", scored_buckets + [
                 _numbered(buckets([doc], 1, "api"), r) for r, doc in enumerate(served)],
                 BUCKET_INDEXES, total, bucket_reads))
+            rows.append(measure_product(db.client["bench_log_shape_product"], pid, parts, turns, total, student,
+                                        scored[0]["batch_id"]))
             rows.append(measure(db, pid, "time-series", today, [], total, doc_reads,
                                 timeseries={"timeField": "scored_at", "metaField": "model"}))
         finally:

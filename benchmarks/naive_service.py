@@ -18,7 +18,7 @@ import pandas as pd
 from fastapi import FastAPI
 from pymongo import MongoClient
 
-from infra.collections import INDEXES, PREDICTIONS
+from benchmarks.bench_log_shape import DOCUMENT_INDEXES
 from infra.storage import get_database
 from tasks.registry.store import get_champion, load_binary
 from validation.pandas_twin import student_features
@@ -27,7 +27,7 @@ INDEXED = os.environ.get("NAIVE_LOG", "bare") == "indexed"
 db = MongoClient(os.environ["MONGO_URI"])[os.environ["MONGO_DB"]]
 log = db["naive_predictions_indexed" if INDEXED else "naive_predictions"]
 if INDEXED:
-    log.create_indexes(INDEXES[PREDICTIONS])
+    log.create_indexes(DOCUMENT_INDEXES)  # a document per prediction, found by student and by batch
 champion = get_champion(get_database(), "high_performer")
 model = load_binary(get_database(), champion)
 app = FastAPI()

@@ -21,7 +21,8 @@ MODEL_ALIASES = "model_aliases"
 ALIAS_HISTORY = "alias_history"
 SPLITS = "splits"
 REFERENCES = "drift_references"
-PREDICTIONS = "predictions"
+PREDICTIONS = "prediction_log"  # every prediction, in buckets (infra/prediction_log.py)
+LEGACY_PREDICTIONS = "predictions"  # the log before buckets: a document per prediction, moved on first use
 DRIFT_REPORTS = "drift_reports"
 EVALUATIONS = "evaluations"
 META = "meta"  # facts about the store itself (its id, which namespaces files on disk)
@@ -64,10 +65,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     ALIAS_HISTORY: [IndexModel([("name", ASCENDING), ("at", ASCENDING)], name="name_time")],
     SPLITS: [IndexModel([("split_id", ASCENDING)], unique=True, name="split_unique")],
     REFERENCES: [IndexModel([("name", ASCENDING), ("version", ASCENDING)], unique=True, name="name_version_unique")],
-    PREDICTIONS: [
-        IndexModel([("student_id", ASCENDING), ("batch_id", ASCENDING), ("model", ASCENDING), ("version", ASCENDING)],
-                   unique=True, name="prediction_unique"),
-        IndexModel([("batch_id", ASCENDING)], name="batch"),
+    PREDICTIONS: [  # buckets of predictions (infra/prediction_log.py): a scored part once; by batch, student, test
+        IndexModel([("batch_id", ASCENDING), ("model", ASCENDING), ("version", ASCENDING), ("part", ASCENDING)],
+                   unique=True, name="part_unique"),
+        IndexModel([("students", ASCENDING)], name="students"),
         IndexModel([("ab_test", ASCENDING), ("arm", ASCENDING)], name="ab_test_arm",
                    partialFilterExpression={"ab_test": {"$exists": True}}),
     ],

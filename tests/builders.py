@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from infra import prediction_log
 from infra.storage import Db
 from tasks.data.ingest import BatchInput
 from tasks.data.synthetic import DriftKnobs, generate_batch
@@ -43,3 +44,8 @@ def copy_database(source: Db, target: Db) -> None:
         if documents:
             target[collection].insert_many(documents)
     ensure_indexes(target)
+
+
+def logged(db: Db, query: dict | None = None) -> list[dict]:
+    """Every logged prediction that matches ``query``, a document each (the log's buckets unwound), without ids."""
+    return prediction_log.predictions(db, {}, query)

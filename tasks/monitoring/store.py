@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from infra import prediction_log
 from infra.collections import (
     BATCHES,
     DRIFT_REPORTS,
     PERFORMANCE,
-    PREDICTIONS,
     STUDENTS_FEATURES,
     STUDENTS_RAW,
     ensure_indexes,
-    find_in,
 )
 from infra.storage import Db
 from infra.writes import merge_pipeline_output
@@ -54,19 +53,19 @@ def batch_labels(db: Db, batch_id: str, target: str, fields: tuple[str, ...] = (
 def batch_predictions(db: Db, batch_id: str, name: str, version: int, with_probability: bool = False) -> list[dict]:
     """A version's counted predictions of a batch (student, prediction, probability); only those with a
     probability when ``with_probability``."""
-    query = {"batch_id": batch_id, "model": name, "version": version, **COUNTED}
+    query = {"batch_id": batch_id, **COUNTED}
     if with_probability:
         query["probability"] = {"$ne": None}
-    return list(db[PREDICTIONS].find(query, {"_id": 0, "student_id": 1, "prediction": 1, "probability": 1}))
+    return prediction_log.predictions(db, {"batch_id": batch_id, "model": name, "version": version}, query,
+                                      ("student_id", "prediction", "probability"))
 
 
 def predictions_of_students(db: Db, students: list[int], name: str, version: int) -> list[dict]:
     """A version's earlier counted predictions of these students, from any batch (with the batch, the probability
     and when it was made): a prediction an untrusted caller asked for, or made on a record the store does not hold,
     is never measured (``tasks/serving/trust.py``)."""
-    return list(find_in(db[PREDICTIONS], "student_id", students,
-                        {"_id": 0, "student_id": 1, "prediction": 1, "probability": 1, "batch_id": 1, "scored_at": 1},
-                        {"model": name, "version": version, **COUNTED}))
+    return prediction_log.predictions_of(db, students, {"model": name, "version": version}, COUNTED,
+                                         ("student_id", "prediction", "probability", "batch_id", "scored_at"))
 
 
 def save_drift_check(db: Db, document: dict) -> str:

@@ -32,6 +32,7 @@ from typing import Any
 from bson import json_util
 from gridfs import GridFSBucket
 
+from infra import prediction_log
 from infra.collections import (
     AB_TESTS,
     ALERTS,
@@ -75,7 +76,8 @@ class Place:
     """A collection that holds students: ``paths`` where an id sits in its documents, and how erasure treats a
     document found there: ``delete`` (the document is the student's), ``anonymise`` (keep it, blank the id),
     ``aligned`` (remove the student's position from the document's aligned arrays), ``pull`` (take the id out of
-    the lists at ``paths``)."""
+    the lists at ``paths``), ``entries`` (the prediction log's buckets: the student's entries are theirs, found,
+    taken out and re-keyed by ``infra/prediction_log.py``)."""
 
     collection: str
     kind: str
@@ -87,7 +89,7 @@ PLACES: tuple[Place, ...] = (
     Place(STUDENTS_RAW, "raw records"),
     Place(STUDENTS_REJECTED, "rejected records"),
     Place(STUDENTS_FEATURES, "features"),
-    Place(PREDICTIONS, "predictions"),
+    Place(PREDICTIONS, "predictions", ("students",), erase="entries"),
     Place(FEEDBACK, "feedback"),
     Place(AUDIT, "audit log", erase="anonymise"),
     Place(STUDENTS_TRUTH, "generator's truth", erase="aligned"),
@@ -144,8 +146,10 @@ def _query(place: Place, student_id: int) -> dict:
 
 
 def find_documents(db: Db, student_id: int) -> dict[str, list[dict]]:
-    """Each place's documents that hold ``student_id``."""
-    return {place.kind: list(db[place.collection].find(_query(place, student_id))) for place in PLACES}
+    """Each place's documents that hold ``student_id`` (the prediction log's: the student's predictions)."""
+    return {place.kind: prediction_log.predictions_of(db, [student_id])
+            if place.erase == "entries" else list(db[place.collection].find(_query(place, student_id)))
+            for place in PLACES}
 
 
 def store_files(db: Db, student_id: int) -> Iterator[tuple[str, Any, list[str]]]:
@@ -248,7 +252,9 @@ def erase(db: Db, student_id: int, by: str) -> dict:
         docs = found.documents[place.kind]
         if not docs:
             continue
-        if place.erase == "delete":
+        if place.erase == "entries":
+            prediction_log.erase_student(db, student_id)
+        elif place.erase == "delete":
             db[place.collection].delete_many({"_id": {"$in": [doc["_id"] for doc in docs]}})
             if place.collection in LEDGER:  # the batches' counts (the run summary sums them) hold one fewer
                 for doc in docs:
@@ -360,6 +366,9 @@ def remap(db: Db, table: dict[int, int]) -> dict[str, int]:
         return table.get(value, value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     for place in PLACES:
+        if place.erase == "entries":
+            changed[place.kind] = prediction_log.remap(db, table)
+            continue
         if place.paths == ("student_id",) and place.erase in ("delete", "anonymise"):
             operations = [UpdateMany({"student_id": old}, {"$set": {"student_id": new}}) for old, new in table.items()]
             for start in range(0, len(operations), 500):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from bson import ObjectId
 from bson.errors import InvalidId
 
+from infra import prediction_log
 from infra.collections import (
     AB_TESTS,
     ALERTS,
@@ -16,7 +17,6 @@ from infra.collections import (
     DRIFT_REPORTS,
     MODELS,
     PERFORMANCE,
-    PREDICTIONS,
     RUN_REPORTS,
     STUDENTS_FEATURES,
     ensure_indexes,
@@ -172,7 +172,7 @@ def student(db: Db, student_id: int, terms: int = 12) -> dict:
     first), both on indexes that start with the student."""
     features = list(db[STUDENTS_FEATURES].find({"student_id": student_id}, {"_id": 0})
                     .sort("batch_seq", -1).limit(terms))
-    predictions = list(db[PREDICTIONS].find({"student_id": student_id}, {"_id": 0}).sort("scored_at", -1).limit(50))
+    predictions = prediction_log.predictions_of(db, [student_id], newest_first=50)
     return {"student_id": student_id, "features": features, "predictions": predictions}
 
 

@@ -32,7 +32,8 @@ def predict_frame(model, frame: pd.DataFrame, problem: str) -> pd.DataFrame:
 
 def prediction_documents(predictions: pd.DataFrame, batch_id: str, name: str, version: int, arm: str | None,
                          at: datetime, **extra) -> list[dict]:
-    """One ``predictions`` document per student: the model version, the A/B arm (or None), the time."""
+    """One prediction per student, as the log's readers see it: the model version, the A/B arm (or None), the
+    time (``infra/prediction_log.py`` keeps them in buckets)."""
     rows = predictions.to_dict(orient="records")
     return [{"student_id": int(r["student_id"]), "batch_id": batch_id, "model": name, "version": version,
              "prediction": r["prediction"].item() if hasattr(r["prediction"], "item") else r["prediction"],

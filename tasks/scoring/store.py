@@ -1,10 +1,12 @@
-"""The scoring stage's reads and writes in MongoDB: a batch's features in, its predictions logged (once: the
-``predictions`` key is student, batch, model and version, so re-scoring adds nothing), and the log kept bounded.
+"""The scoring stage's reads and writes in MongoDB: a batch's features in, its predictions logged (once per
+student, batch, model and version, so re-scoring adds nothing: ``infra/prediction_log.py``), and the log kept
+bounded.
 
 A prediction log that stays bounded: raw predictions are rolled up into counts per day, model version, source
 (a scored batch, or the service), A/B test and arm, proven equal to the raw counts, and only then given a clock
-(``rolled_up_at``) that a TTL index reads: the raw documents go ``retention_days`` after their roll-up (a raw
-prediction never rolled up never expires).
+(``rolled_up_at``) that a TTL index reads: the raw predictions go ``retention_days`` after their roll-up (a raw
+prediction never rolled up never expires). The log keeps predictions in buckets: a pass claims, stamps and expires
+whole buckets, and counts the predictions in them.
 
 Each roll-up is a *pass*: the pass first claims the unclaimed predictions of closed days (``rollup_pass``), then
 writes one rollup document per group and pass (an upsert keyed by both, so doing a pass again writes the same
@@ -24,6 +26,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from infra import prediction_log
 from infra.collections import (
     PREDICTION_ROLLUPS,
     PREDICTIONS,
@@ -32,7 +35,7 @@ from infra.collections import (
     ensure_indexes,
 )
 from infra.storage import Db
-from infra.writes import WriteCounts, insert_new
+from infra.writes import WriteCounts
 from tasks.scoring.results import RollupResult
 
 
@@ -42,9 +45,8 @@ def batch_features(db: Db, batch_id: str) -> list[dict]:
 
 
 def log_predictions(db: Db, documents: list[dict]) -> WriteCounts:
-    """Insert the predictions not logged yet."""
-    ensure_indexes(db, [PREDICTIONS])
-    return insert_new(db[PREDICTIONS], documents)
+    """Log the predictions not logged yet (in buckets of ``prediction_log.PART`` students)."""
+    return prediction_log.log_scored(db, documents)
 
 
 TTL_INDEX = "rolled_up_expiry"
@@ -88,7 +90,8 @@ def roll_up(db: Db, retention_days: int, now: datetime | None = None,
     moment it was made, so the range is a read of the ``_id`` index: the log needs no other index for its
     roll-up, and each index costs the local server ~25 ms per 500 predictions logged). Two runs at once cannot
     claim the same range: the second meets the first's pass and leaves it alone."""
-    ensure_indexes(db, [PREDICTIONS, PREDICTION_ROLLUPS, ROLLUP_PASSES])
+    prediction_log.ready(db)
+    ensure_indexes(db, [PREDICTION_ROLLUPS, ROLLUP_PASSES])
     now = now or datetime.now(UTC)
     upto = ObjectId.from_datetime(datetime.combine((now - grace).date(), datetime.min.time(), UTC))
     passes = list(db[ROLLUP_PASSES].find({"state": "claimed"}).sort("upto", 1))
@@ -116,7 +119,7 @@ def _rollup_rows(db: Db, claim: dict) -> list[dict]:
     """The pass's predictions counted per group (classes: how many were the positive class; probabilities and
     numeric predictions: their sums, for means)."""
     return list(db[PREDICTIONS].aggregate([
-        {"$match": _in_pass(claim)},
+        *prediction_log.flat(_in_pass(claim)),
         {"$group": {"_id": GROUP, "predictions": {"$sum": 1},
                     "positive": {"$sum": {"$cond": [{"$eq": ["$prediction", 1]}, 1, 0]}},
                     "probability_sum": {"$sum": {"$ifNull": ["$probability", 0]}},
@@ -132,10 +135,10 @@ def _finish_pass(db: Db, claim: dict, now: datetime) -> tuple[int, int]:
         key = row.pop("_id")
         db[PREDICTION_ROLLUPS].replace_one({"pass": pass_id, **{f"key.{k}": v for k, v in key.items()}},
                                            {"pass": pass_id, "key": key, **row, "at": now}, upsert=True)
-    claimed = db[PREDICTIONS].count_documents(_in_pass(claim))
+    claimed = prediction_log.count(db, _in_pass(claim))
     written = {_group_id(doc["key"]): doc["predictions"] for doc in db[PREDICTION_ROLLUPS].find({"pass": pass_id})}
     counted = {_group_id(row["_id"]): row["n"] for row in db[PREDICTIONS].aggregate([
-        {"$match": _in_pass(claim)}, {"$group": {"_id": GROUP, "n": {"$sum": 1}}}])}
+        *prediction_log.flat(_in_pass(claim)), {"$group": {"_id": GROUP, "n": {"$sum": 1}}}])}
     if written != counted or sum(written.values()) != claimed:
         raise RollupMismatchError(f"roll-up pass {pass_id}: its rollups count {sum(written.values())} predictions "
                                   f"in {len(written)} groups, the log {claimed} in {len(counted)}: nothing expires")
@@ -162,7 +165,8 @@ def log_totals(db: Db, since_day: str | None = None, raw: bool = True) -> list[d
     totals: dict[tuple, dict] = {}
     rolled = db[PREDICTION_ROLLUPS].aggregate([{"$match": match}, {"$group": {
         "_id": "$key", "predictions": {"$sum": "$predictions"}, "positive": {"$sum": "$positive"}}}])
-    pending = db[PREDICTIONS].aggregate([{"$match": {"_id": {"$gte": low}, "rolled_up_at": {"$exists": False}}},
+    pending = db[PREDICTIONS].aggregate([*prediction_log.flat({"_id": {"$gte": low},
+                                                               "rolled_up_at": {"$exists": False}}),
                                          {"$group": {
         "_id": GROUP, "predictions": {"$sum": 1},
         "positive": {"$sum": {"$cond": [{"$eq": ["$prediction", 1]}, 1, 0]}}}}]) if raw else []

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pandas as pd
 from pymongo import ReturnDocument
 
+from infra import prediction_log
 from infra.collections import (
     AB_TESTS,
     API_KEYS,
@@ -44,9 +45,9 @@ def stored_features(db: Db, students: list[int], features: list[str]) -> list[di
 
 
 def log_predictions(db: Db, documents: list[dict]) -> None:
-    """Log every served prediction; an error here must reach the caller, never an unlogged answer."""
-    if documents:
-        db[PREDICTIONS].insert_many(documents, ordered=True)
+    """Log every served prediction of a turn (its buckets, in one insert); an error here must reach the caller,
+    never an unlogged answer."""
+    prediction_log.log_served(db, documents)
 
 
 def create_test(db: Db, document: dict) -> dict:
@@ -80,8 +81,9 @@ def served_predictions(db: Db, test_id: str) -> pd.DataFrame:
     """Each unit's first counted prediction in a test per arm: student, arm, version, prediction (units are sticky:
     a split test has one arm per student, a shadow test both). Predictions that do not count (``trust.COUNTED``: an
     untrusted caller, or a record the store does not hold) are never a unit's."""
+    prediction_log.ready(db)
     rows = db[PREDICTIONS].aggregate([
-        {"$match": {"ab_test": test_id, **COUNTED}},
+        *prediction_log.flat({"ab_test": test_id}, COUNTED),
         {"$sort": {"scored_at": 1}},
         {"$group": {"_id": {"student": "$student_id", "arm": "$arm"}, "version": {"$first": "$version"},
                     "prediction": {"$first": "$prediction"}}},
@@ -128,8 +130,7 @@ def labels_for(db: Db, student_ids: list[int], target: str, label_rule: LabelRul
 
 def never_scored(db: Db, student_ids: list[int]) -> list[int]:
     """The students among ``student_ids`` that no prediction was ever logged for."""
-    scored = {doc["student_id"] for doc in find_in(db[PREDICTIONS], "student_id", student_ids,
-                                                   {"_id": 0, "student_id": 1})}
+    scored = prediction_log.logged_students(db, student_ids)
     return [student for student in student_ids if student not in scored]
 
 

@@ -3,10 +3,11 @@ horizon, concluded; the winner is promoted through the registry with the test's 
 
 from __future__ import annotations
 
-from infra.collections import ALIAS_HISTORY, PREDICTIONS
+from infra.collections import ALIAS_HISTORY
+from infra.prediction_log import log_served
 from tasks.data.synthetic import generate_batch
 from tasks.serving.abtest import assign_arm, sample_size_proportions, shadow_sample_size
-from tests.builders import add_batch
+from tests.builders import add_batch, logged
 
 
 def predict_all(service, records: list[dict]) -> list[dict]:
@@ -40,7 +41,7 @@ def test_an_ab_test_from_plan_to_promotion(service):
                                                                            if a["arm"] == "A"} == {1}
     repeat = predict_all(service, unlabeled[:50])
     assert [a["arm"] for a in repeat] == [arms[r["student_id"]] for r in unlabeled[:50]]  # the same arm again
-    assert service.db[PREDICTIONS].count_documents({"ab_test": test["test_id"]}) == len(answers) + 50
+    assert len(logged(service.db, {"ab_test": test["test_id"]})) == len(answers) + 50
 
     standing = service.http.get(f"/ab-tests/{test['test_id']}").json()
     assert standing["served"]["A"] + standing["served"]["B"] == len(unlabeled)
@@ -92,7 +93,7 @@ def test_a_forced_early_look_is_labelled_and_a_test_with_a_broken_split_is_inval
                   "probability": 0.1, "scored_at": now, "ab_test": broken["test_id"], "source": "api",
                   "counts": True}
                  for i in range(5000)]
-    service.db[PREDICTIONS].insert_many(documents)
+    log_served(service.db, documents)
     before = service.db["ab_tests"].find_one({"test_id": broken["test_id"]})
     standing = service.http.get(f"/ab-tests/{broken['test_id']}").json()
     assert standing["sample_ratio"]["p_value"] < 0.001 and not standing["sample_ratio"]["valid"]
@@ -138,10 +139,9 @@ def test_a_shadow_test_answers_with_a_scores_with_b_and_compares_them_pairwise(s
     students = generate_batch(400, seed=720, labeled=False).records
     answers = predict_all(service, students)
     assert {(a["arm"], a["version"]) for a in answers} == {("A", champion)}  # A answers everyone
-    logged = list(service.db[PREDICTIONS].find({"ab_test": test["test_id"]}, {"_id": 0, "arm": 1, "version": 1,
-                                                                              "shadow": 1}))
-    assert len(logged) == 800 and sum(doc.get("shadow", False) for doc in logged) == 400
-    assert {doc["version"] for doc in logged if doc.get("shadow")} == {other}
+    shown = logged(service.db, {"ab_test": test["test_id"]})
+    assert len(shown) == 800 and sum(doc.get("shadow", False) for doc in shown) == 400
+    assert {doc["version"] for doc in shown if doc.get("shadow")} == {other}
     world = generate_batch(400, seed=720).records
     service.http.post("/feedback", json={"outcomes": [{"student_id": r["student_id"],
                                                        "high_performer": r["high_performer"]} for r in world]})

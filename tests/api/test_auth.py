@@ -14,6 +14,7 @@ import pytest
 from api import auth
 from tasks.data.synthetic import generate_batch
 from tests.api.conftest import make_key, sign_in
+from tests.builders import logged
 
 
 def records(n: int, seed: int) -> list[dict]:
@@ -189,6 +190,6 @@ def test_an_operator_may_ask_a_given_version_and_the_answer_is_logged_like_any(s
     assert refused.status_code == 403 and "'operate'" in refused.json()["detail"]
     answer = service.http.post("/predict?version=2", json=body)
     assert answer.status_code == 200 and {p["version"] for p in answer.json()["predictions"]} == {2}
-    logged = list(service.db["predictions"].find({"request_id": answer.json()["request_id"]}))
-    assert len(logged) == 2 and all(doc["pinned"] and doc["version"] == 2 and doc["arm"] is None for doc in logged)
+    pinned = logged(service.db, {"request_id": answer.json()["request_id"]})
+    assert len(pinned) == 2 and all(doc["pinned"] and doc["version"] == 2 and doc["arm"] is None for doc in pinned)
     assert service.http.post("/predict?version=99", json=body).status_code == 404

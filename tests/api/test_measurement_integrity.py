@@ -9,12 +9,12 @@ import uuid
 import httpx
 import pytest
 
-from infra.collections import ALIAS_HISTORY, PREDICTIONS
+from infra.collections import ALIAS_HISTORY
 from tasks.data.synthetic import DriftKnobs, generate_batch
 from tasks.serving.trust import COUNTED, DIFFERENT, NOT_STORED, UNTRUSTED
 from tasks.training.params import TrainingParams
 from tests.api.conftest import make_key, serve, stop
-from tests.builders import add_batch, train_and_register
+from tests.builders import add_batch, logged, train_and_register
 from tests.conftest import drop_database, use_store
 
 STUDENTS = 1500
@@ -107,11 +107,10 @@ def test_an_attacker_who_predicts_first_does_not_decide_an_ab_test(school):
     assert concluded["result"]["winner"] != "B" and not concluded["result"]["promoted"]
     assert db[ALIAS_HISTORY].count_documents({"alias": "champion", "to_version": 2}) == 0
     # every forged prediction is logged with who asked and why it does not count
-    logged = list(db[PREDICTIONS].find({"ab_test": test["test_id"], "counts": False},
-                                       {"_id": 0, "asked_by": 1, "not_counted": 1}))
-    assert len(logged) == len(throwaway) + len(forged)
-    assert {d["not_counted"] for d in logged} == {UNTRUSTED}
-    assert {d["asked_by"] for d in logged} == {"loopback (no key)", f"key:{_key_id(http['teacher'])} (teacher)"}
+    uncounted = logged(db, {"ab_test": test["test_id"], "counts": False})
+    assert len(uncounted) == len(throwaway) + len(forged)
+    assert {d["not_counted"] for d in uncounted} == {UNTRUSTED}
+    assert {d["asked_by"] for d in uncounted} == {"loopback (no key)", f"key:{_key_id(http['teacher'])} (teacher)"}
 
 
 def test_an_official_key_counts_only_on_the_school_s_stored_record(school):
@@ -121,14 +120,14 @@ def test_an_official_key_counts_only_on_the_school_s_stored_record(school):
     unknown = [{**stored[1], "student_id": 97_000_001}]
     answers = predict(http["sis"], [stored[2]]) + predict(http["sis"], changed) + predict(http["sis"], unknown)
     assert [a["counts"] for a in answers] == [True, False, False]
-    reasons = {doc["student_id"]: doc.get("not_counted") for doc in db[PREDICTIONS].find(
-        {"student_id": {"$in": [stored[2]["student_id"], stored[0]["student_id"], 97_000_001]},
-         "asked_by": f"key:{_key_id(http['sis'])} (sis)", "counts": False})}
+    reasons = {doc["student_id"]: doc.get("not_counted") for doc in logged(
+        db, {"student_id": {"$in": [stored[2]["student_id"], stored[0]["student_id"], 97_000_001]},
+             "asked_by": f"key:{_key_id(http['sis'])} (sis)", "counts": False})}
     assert reasons == {stored[0]["student_id"]: DIFFERENT, 97_000_001: NOT_STORED}
     page = http["operator"].get(f"/dashboard/students/{stored[0]['student_id']}").text  # who asked, and why not
     assert f"no: {DIFFERENT}" in page and "key:" in page and "(sis)" in page
-    assert db[PREDICTIONS].find_one({"student_id": stored[2]["student_id"], **COUNTED,
-                                     "asked_by": {"$exists": True}})["record_batch"] == "gen-s730-n1500-U"
+    assert logged(db, {"student_id": stored[2]["student_id"], **COUNTED,
+                       "asked_by": {"$exists": True}})[0]["record_batch"] == "gen-s730-n1500-U"
 
 
 def _key_id(client) -> str:

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from infra.collections import ALIAS_HISTORY, PREDICTIONS
+from infra.collections import ALIAS_HISTORY
 from tasks.data.synthetic import generate_batch
 from tests.api.conftest import serve, stop
+from tests.builders import logged
 from tests.conftest import REFERENCE_RECORD
 from validation.records import split_records
 
@@ -123,20 +124,20 @@ def test_every_answer_is_logged_with_its_request_and_answers_keep_the_request_or
     body = response.json()
     assert response.status_code == 200 and [p["student_id"] for p in body["predictions"]] == \
         [r["student_id"] for r in shuffled]
-    logged = list(service.db[PREDICTIONS].find({"request_id": body["request_id"]}, {"_id": 0}))
-    assert len(logged) == 40 and {doc["source"] for doc in logged} == {"api"}
-    assert {(doc["student_id"], doc["prediction"]) for doc in logged} == \
+    answered_logged = logged(service.db, {"request_id": body["request_id"]})
+    assert len(answered_logged) == 40 and {doc["source"] for doc in answered_logged} == {"api"}
+    assert {(doc["student_id"], doc["prediction"]) for doc in answered_logged} == \
         {(p["student_id"], p["prediction"]) for p in body["predictions"]}
 
 
 def test_requests_answered_equal_predictions_logged_under_concurrency(service):
-    before = service.db[PREDICTIONS].count_documents({"source": "api"})
+    before = len(logged(service.db, {"source": "api"}))
     batches = [records(5, 910 + i) for i in range(24)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         responses = list(pool.map(lambda b: service.http.post("/predict", json={"records": b}), batches))
     assert all(r.status_code == 200 for r in responses)
     answered = sum(len(r.json()["predictions"]) for r in responses)
-    assert answered == 120 and service.db[PREDICTIONS].count_documents({"source": "api"}) - before == answered
+    assert answered == 120 and len(logged(service.db, {"source": "api"})) - before == answered
 
 
 def test_invalid_records_get_422_with_the_same_reasons_as_the_ingest_quarantine(service):

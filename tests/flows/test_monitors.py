@@ -12,11 +12,12 @@ import pytest
 from flows.params import RetrainParams, ScoreParams
 from flows.retrain import retrain_flow
 from flows.score import score_flow
-from infra.collections import ALERTS, DRIFT_REPORTS, MODELS, PERFORMANCE, PREDICTIONS, STUDENTS_RAW
+from infra.collections import ALERTS, DRIFT_REPORTS, MODELS, PERFORMANCE, STUDENTS_RAW
 from tasks.data.labels import LabelsNotFoundError
 from tasks.data.synthetic import DriftKnobs, generate_batch
 from tasks.serving.store import record_feedback
 from tasks.training.params import TrainingParams
+from tests.builders import logged
 
 FAST = TrainingParams(algorithms=["linear", "xgboost"])
 
@@ -25,8 +26,8 @@ def realised_accuracy(db, batch_id: str, students: int, seed: int, knobs: DriftK
     """The champion's accuracy on a scored batch, from the generator's labeled twin (never shown to a flow)."""
     twin = generate_batch(students, seed, labeled=True, knobs=knobs)
     truth = pd.DataFrame([{"student_id": r["student_id"], "label": int(r["high_performer"])} for r in twin.records])
-    predicted = pd.DataFrame(list(db[PREDICTIONS].find({"batch_id": batch_id}, {"_id": 0, "student_id": 1,
-                                                                                  "prediction": 1})))
+    predicted = pd.DataFrame([{"student_id": p["student_id"], "prediction": p["prediction"]}
+                              for p in logged(db, {"batch_id": batch_id})])
     joined = truth.merge(predicted, on="student_id")
     assert len(joined) == students
     return float((joined["prediction"] == joined["label"]).mean())

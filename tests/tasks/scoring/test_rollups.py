@@ -10,7 +10,9 @@ import pytest
 from bson import ObjectId
 
 from infra.collections import PREDICTION_ROLLUPS, PREDICTIONS, ROLLUP_PASSES
+from infra.prediction_log import log_scored
 from tasks.scoring.store import TTL_INDEX, RollupMismatchError, log_totals, roll_up
+from tests.builders import logged
 
 DAY1 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 DAY2 = datetime(2026, 12, 1, 23, 30, tzinfo=UTC)
@@ -35,15 +37,15 @@ def totals(db) -> dict[tuple, tuple[int, int]]:
 
 
 def test_rollups_equal_the_raw_counts_and_only_then_the_raw_predictions_get_their_expiry_clock(db):
-    db[PREDICTIONS].insert_many(
+    log_scored(db,
         predictions(DAY1, 30, 0) + predictions(DAY1, 20, 100, batch="api:r1", arm="A", ab_test="t1")
         + predictions(DAY1, 10, 200, batch="api:r2", version=2, arm="B", ab_test="t1", shadow=True)
         + predictions(DAY2, 7, 300, positive_every=7) + predictions(NOW - timedelta(minutes=5), 4, 400))  # today
     before = totals(db)
     result = roll_up(db, retention_days=30, now=NOW)
     assert result.rolled_up == 67 and result.groups == 4 and len(result.passes) == 1
-    assert db[PREDICTIONS].count_documents({"rolled_up_at": NOW}) == 67  # today's 4 wait for their day to close
-    assert db[PREDICTIONS].count_documents({"rolled_up_at": {"$exists": False}}) == 4
+    assert len(logged(db, {"rolled_up_at": NOW})) == 67  # today's 4 wait for their day to close
+    assert len(logged(db, {"rolled_up_at": {"$exists": False}})) == 4
     assert totals(db) == before == {
         ("2026-11-30", 1, "b1", None, False): (30, 15), ("2026-11-30", 1, "service", "A", False): (20, 10),
         ("2026-11-30", 2, "service", "B", True): (10, 5), ("2026-12-01", 1, "b1", None, False): (7, 1),
@@ -58,9 +60,9 @@ def test_rollups_equal_the_raw_counts_and_only_then_the_raw_predictions_get_thei
     db[PREDICTIONS].delete_many({"rolled_up_at": {"$exists": True}})
     assert totals(db) == before
     # a late prediction of a day already rolled up (logged now), and the next day closing: added once, not twice
-    db[PREDICTIONS].insert_many(predictions(DAY2, 1, 500, positive_every=1, logged=NOW + timedelta(hours=1)))
+    log_scored(db, predictions(DAY2, 1, 500, positive_every=1, logged=NOW + timedelta(hours=1)))
     again = roll_up(db, retention_days=30, now=NOW + timedelta(days=1))
-    assert again.rolled_up == 5 and db[PREDICTIONS].count_documents({"rolled_up_at": {"$exists": False}}) == 0
+    assert again.rolled_up == 5 and len(logged(db, {"rolled_up_at": {"$exists": False}})) == 0
     assert totals(db)[("2026-12-01", 1, "b1", None, False)] == (8, 2)
     assert totals(db)[("2026-12-02", 1, "b1", None, False)] == (4, 2)
     assert roll_up(db, retention_days=30, now=NOW + timedelta(days=1)).rolled_up == 0  # nothing left to do
@@ -72,7 +74,7 @@ def test_rollups_equal_the_raw_counts_and_only_then_the_raw_predictions_get_thei
 
 
 def test_a_pass_that_died_part_way_is_finished_by_the_next_run_and_counted_once(db):
-    db[PREDICTIONS].insert_many(predictions(DAY1, 12, 0) + predictions(DAY2, 6, 50))
+    log_scored(db, predictions(DAY1, 12, 0) + predictions(DAY2, 6, 50))
     # a pass claimed its predictions and wrote one group, then the process died before stamping
     db[ROLLUP_PASSES].insert_one({"pass": "dead", "from": ObjectId("0" * 24), "upto": logged_at(NOW - timedelta(
         hours=12)), "state": "claimed"})
@@ -91,9 +93,9 @@ def test_a_pass_that_died_part_way_is_finished_by_the_next_run_and_counted_once(
 def test_rollups_that_do_not_add_up_stamp_nothing(db, monkeypatch):
     import tasks.scoring.store as rollups
 
-    db[PREDICTIONS].insert_many(predictions(DAY1, 5, 0) + predictions(DAY1, 3, 10, batch="b2"))
+    log_scored(db, predictions(DAY1, 5, 0) + predictions(DAY1, 3, 10, batch="b2"))
     counted = rollups._rollup_rows
     monkeypatch.setattr(rollups, "_rollup_rows", lambda db, claim: counted(db, claim)[:1])  # a group lost
     with pytest.raises(RollupMismatchError, match="nothing expires"):
         roll_up(db, retention_days=30, now=NOW)
-    assert db[PREDICTIONS].count_documents({"rolled_up_at": {"$exists": True}}) == 0
+    assert len(logged(db, {"rolled_up_at": {"$exists": True}})) == 0
