@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from itertools import groupby
 
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
@@ -229,12 +228,10 @@ def migrate(db) -> int:
     legacy, moved = db[LEGACY_PREDICTIONS], 0
     while page := list(legacy.find({}).sort("_id", 1).limit(MIGRATION_PAGE)):
         counts = WriteCounts()
-        by_key = sorted(page, key=lambda doc: (doc["batch_id"], doc["model"], doc["version"]))
-        for _, docs in groupby(by_key, key=lambda doc: (doc["batch_id"], doc["model"], doc["version"])):
-            docs = [{**doc, "day": doc["_id"].generation_time.date().isoformat()} for doc in docs]
-            for group in _grouped(docs, (*SCORED_HEAD, *ROLLUP_FIELDS, "day")):
-                counts += _log_parts(db, [{k: v for k, v in doc.items() if k != "day"} for doc in group],
-                                     (*SCORED_HEAD, *ROLLUP_FIELDS))
+        dated = [{**doc, "day": doc["_id"].generation_time.date().isoformat()} for doc in page]
+        for group in _grouped(dated, (*SCORED_HEAD, *ROLLUP_FIELDS, "day")):
+            counts += _log_parts(db, [{k: v for k, v in doc.items() if k != "day"} for doc in group],
+                                 (*SCORED_HEAD, *ROLLUP_FIELDS))
         if counts.inserted + counts.unchanged != len(page):
             raise RuntimeError(f"moving the prediction log: a page of {len(page)} predictions counted "
                                f"{counts.inserted + counts.unchanged} in buckets; nothing of it was deleted")

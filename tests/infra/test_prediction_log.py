@@ -26,8 +26,9 @@ def scored(n: int, first: int = 1000, batch: str = "b1", version: int = 1) -> li
 def served(n: int, first: int = 5000, **extra) -> list[dict]:
     return [{"student_id": first + i, "batch_id": f"api:r{i}", "model": "high_performer", "version": 2,
              "prediction": 1, "probability": 0.9, "arm": "A", "scored_at": AT, "source": "api", "request_id": f"r{i}",
-             "asked_by": "key:k1 (sis)", **({"counts": False, "not_counted": "no key"} if i % 2 else
-                                            {"counts": True, "record_batch": "b1"}), **extra} for i in range(n)]
+             "asked_by": "key:k1 ($$NOW <script>x</script>)",  # whatever a key was named: data, never an expression
+             **({"counts": False, "not_counted": "no key"} if i % 2 else {"counts": True, "record_batch": "b1"}),
+             **extra} for i in range(n)]
 
 
 def as_logged(documents: list[dict]) -> list[dict]:
