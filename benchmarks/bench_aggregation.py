@@ -5,6 +5,12 @@ the latest-grade and trend features) as the baseline. Read-only runs (best of ``
 ``$merge``d into a scratch collection once.
 
     python benchmarks/bench_aggregation.py [--sizes 5000 20000] [--repeat 3]
+    python benchmarks/bench_aggregation.py --writes [--sizes 20000]
+
+``--writes``: where the pipeline's output costs what on this server, each once on the same batch, into a fresh
+collection with students_features' indexes: read back by the client (no write), ``$merge`` (the product's),
+``$merge`` over the batch's documents already there (a re-run), the client inserting the cursor's documents
+(``insert_many``), and ``$out`` into a staging collection with no indexes (then the client moving them in).
 
 Atlas: the ``$project`` shape is per document, so it streams, runs shard-local on a sharded collection and never
 meets ``$group``'s 100 MB memory limit (no ``allowDiskUse``); the ``$group`` shape regroups every student.
@@ -23,9 +29,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 logging.disable(logging.INFO)
 
-from infra.collections import BATCHES, STUDENTS_RAW  # noqa: E402
+from infra.collections import BATCHES, INDEXES, STUDENTS_FEATURES, STUDENTS_RAW  # noqa: E402
 from infra.local_server import ensure_server, stop_server  # noqa: E402
 from infra.storage import get_database  # noqa: E402
+from infra.writes import insert_new, merge_stage  # noqa: E402
 from tasks.data.features import _STUDENT_FIELDS, feature_pipeline  # noqa: E402
 from tasks.data.ingest import BatchInput  # noqa: E402
 from tasks.data.params import BatchParams  # noqa: E402
@@ -150,21 +157,70 @@ def run_size(n: int, repeat: int) -> dict:
     return row
 
 
+def write_shapes(n: int) -> dict:
+    """The product's pipeline on one fresh batch of ``n`` students, its output sent to each place once."""
+    os.environ["MONGO_DB"] = f"bench_writes_{n}"
+    db = get_database()
+    batch = generate_batch(n, seed=n)
+    ingest_batch.fn(BatchInput(batch.batch_id, True, batch.records, {"type": "bench"}), BatchParams().truth_bucket)
+    pipeline = feature_pipeline(batch.batch_id, db[BATCHES].find_one({"batch_id": batch.batch_id})["seq"], True)
+    key = ["batch_id", "student_id"]
+
+    def fresh(name: str) -> str:
+        db.drop_collection(name)
+        db[name].create_indexes(INDEXES[STUDENTS_FEATURES])
+        return name
+
+    def output(batch_size: int = 1000):
+        return db[STUDENTS_RAW].aggregate(pipeline, allowDiskUse=True, batchSize=batch_size)
+
+    merged, inserted, moved = fresh("w_merge"), fresh("w_insert"), fresh("w_moved")
+    db.drop_collection("w_stage")
+    row = {"n": n, "read back": best_of(1, lambda: list(output())),
+           "$merge": best_of(1, lambda: db[STUDENTS_RAW].aggregate([*pipeline, merge_stage(merged, key)])),
+           "$merge again": best_of(1, lambda: db[STUDENTS_RAW].aggregate([*pipeline, merge_stage(merged, key)])),
+           "insert_many": best_of(1, lambda: insert_new(db[inserted], output())),
+           "$out stage": best_of(1, lambda: db[STUDENTS_RAW].aggregate([*pipeline, {"$out": "w_stage"}])),
+           "stage -> insert": best_of(1, lambda: insert_new(db[moved], db["w_stage"].find({}, {"_id": 0})))}
+    stored = [sorted(db[name].find({}, {"_id": 0}), key=lambda d: d["student_id"]) for name in (merged, inserted)]
+    assert stored[0] == stored[1] and len(stored[0]) == n
+    db.client.drop_database(db.name)
+    return row
+
+
+def print_writes(rows: list[dict]) -> None:
+    """The write shapes' table: seconds, and each write's own cost (its time less the pipeline read back)."""
+    names = ["read back", "$merge", "$merge again", "insert_many", "$out stage", "stage -> insert"]
+    print(f"{'students':>8} " + " ".join(f"{name + ' s':>17}" for name in names))
+    for row in rows:
+        print(f"{row['n']:>8} " + " ".join(f"{row[name]:>17.2f}" for name in names))
+        base = row["read back"]
+        print(f"{'':>8} the write's own cost: $merge +{row['$merge'] - base:.1f} s, a re-run's $merge "
+              f"+{row['$merge again'] - base:.1f} s, insert_many by the client +{row['insert_many'] - base:.1f} s, "
+              f"$out +{row['$out stage'] - base:.1f} s (then {row['stage -> insert']:.1f} s to move them in)")
+    print("\nread back: the pipeline alone, its documents read by the client (the floor of any shape that "
+          "computes in the server);\nthe same documents land in each place (checked: $merge's equal insert_many's).")
+
+
 def main() -> None:
     """Every size on one local server on a temporary folder, then the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--port", type=int, default=27131, help="loopback port of the benchmark's own server")
+    parser.add_argument("--writes", action="store_true", help="where the output goes instead of the shapes")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "mongo"
         os.environ["MONGO_URI"] = ensure_server(folder, args.port)
         os.environ["PIPELINE_DATA_DIR"] = str(Path(tmp) / "data")
         try:
-            rows = [run_size(n, args.repeat) for n in args.sizes]
+            rows = [write_shapes(n) if args.writes else run_size(n, args.repeat) for n in args.sizes]
         finally:
             stop_server(folder)
+    if args.writes:
+        print_writes(rows)
+        return
     shapes = ("before", "unwind/group", "project")
     print(f"{'students':>8} " + " ".join(f"{name + ' s':>15}" for name in shapes) + " " +
           " ".join(f"{name + ' +merge s':>22}" for name in shapes) + f" {'project/unwind':>14} {'ours/before':>11}")
