@@ -8,8 +8,11 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -30,13 +33,22 @@ REFERENCE_RECORD = {
 }
 
 
+_REAPER: list[subprocess.Popen] = []
+
+
 def pytest_sessionstart(session) -> None:
     """A run ended from outside (SIGTERM: a CI timeout, a killed terminal) unwinds like Ctrl-C, so the session's
-    fixtures stop what they started (the local MongoDB server, Prefect's test server) instead of orphaning them."""
+    fixtures stop what they started (the local MongoDB server, Prefect's test server) instead of orphaning them.
+    Where a process cannot unwind (an xdist worker ended by its controller before its fixtures ran, measured under
+    load; a SIGKILL), its reaper (``tests/reaper.py``, in a session of its own) stops what was running below it."""
     def interrupt(signum, frame):
         raise KeyboardInterrupt(f"stopped by signal {signum}")
 
     signal.signal(signal.SIGTERM, interrupt)
+    if not _REAPER and Path("/proc/self/stat").exists():
+        _REAPER.append(subprocess.Popen([sys.executable, str(Path(__file__).with_name("reaper.py")), str(os.getpid())],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, start_new_session=True))
 
 
 # The longest test files, longest first (seconds summed over their tests under `make test` on 2 cores, 2026-12-07).
