@@ -28,6 +28,7 @@ from infra.local_server import (
     stop_server,
 )
 from tests.conftest import free_port
+from tests.reaper import below, processes
 
 
 @pytest.fixture
@@ -186,12 +187,12 @@ def test_a_test_run_killed_from_outside_leaves_no_server_behind(tmp_path, worker
         assert run.poll() is None and time.monotonic() < deadline, run.stdout.read().decode()[-2000:]
         time.sleep(0.2)
     servers = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-               for pid in descendants(run.pid)}
+               for pid in below(run.pid, processes())}
     assert any("secantusd" in line for line in servers.values()), servers
     assert any("prefect" in line and "server" in line for line in servers.values()), servers
     if killed:
-        holder = next(int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-                      for pid, line in servers.items() if "secantusd" in line)
+        table = processes()
+        holder = next(table[pid][0] for pid, line in servers.items() if "secantusd" in line)
         assert holder != run.pid
         os.kill(holder, signal.SIGKILL)
     run.send_signal(signal.SIGTERM)
@@ -204,17 +205,6 @@ def test_a_test_run_killed_from_outside_leaves_no_server_behind(tmp_path, worker
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     assert left == [], f"left running after SIGTERM: {left}"
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live process below ``pid`` (children, their children, ...)."""
-    found, todo = [], [pid]
-    while todo:
-        parent = todo.pop()
-        children = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout.split()
-        found += [int(c) for c in children]
-        todo += [int(c) for c in children]
-    return found
 
 
 def test_status_and_stop_need_no_installed_environment(tmp_path):
