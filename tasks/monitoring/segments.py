@@ -214,8 +214,8 @@ def segment_gaps(frame: pd.DataFrame, fields: list[str], settings: SegmentParams
             se = errors[id(gap)]
             gap.low, gap.high = gap.shortfall - z * se, gap.shortfall + z * se
             gap.p_adjusted = min(gap.p_value * family, 1.0)
-            gap.significant = gap.p_adjusted < settings.segment_alpha
-            gap.material = gap.alerts and gap.significant and gap.shortfall >= settings.max_segment_gap
+            gap.significant = bool(gap.p_adjusted < settings.segment_alpha)  # plain bools: alerts store them
+            gap.material = bool(gap.alerts and gap.significant and gap.shortfall >= settings.max_segment_gap)
         if reference is not None:
             _at_registration(gap, reference, metric, z, settings.min_segment_rows)
             gap.standing = gap.material and _standing(gap, settings)
@@ -226,9 +226,9 @@ def _standing(gap: GroupGap, settings: SegmentParams) -> bool:
     """A material gap the model always had: the reference had the students to show it (the registration interval's
     lower end above the tolerance, its figure at least the material gap) and today's gap is inside that interval,
     so it neither opened nor widened."""
-    return (gap.registration_status == "ok" and gap.registration_low is not None
-            and gap.at_registration >= settings.max_segment_gap and gap.registration_low > settings.segment_tolerance
-            and gap.shortfall <= gap.registration_high)
+    return bool(gap.registration_status == "ok" and gap.registration_low is not None
+                and gap.at_registration >= settings.max_segment_gap
+                and gap.registration_low > settings.segment_tolerance and gap.shortfall <= gap.registration_high)
 
 
 def two_looks(current: pd.DataFrame, earlier: list[pd.DataFrame], fields: list[str], settings: SegmentParams,

@@ -6,6 +6,9 @@ gap (equal accuracy) named by recall."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
+import bson
 import numpy as np
 import pandas as pd
 import pytest
@@ -183,3 +186,7 @@ def test_a_gap_the_model_had_at_registration_is_a_warning_and_one_that_opened_is
     assert segment_alert("b", "m", 1, opened).severity == "critical"
     no_reference = segment_gaps(frame, ["first_generation"], settings, "labels", True)
     assert segment_alert("b", "m", 1, no_reference).severity == "critical"  # nothing to show it was always there
+    for report in (always, opened, no_reference):  # stored as it is: plain values, never numpy's (a CI run failed)
+        bson.encode(asdict(segment_alert("b", "m", 1, report)))
+        assert all(type(getattr(g, flag)) is bool for g in report.groups
+                   for flag in ("significant", "material", "standing"))
