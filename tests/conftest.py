@@ -51,25 +51,28 @@ def pytest_sessionstart(session) -> None:
                                         stderr=subprocess.DEVNULL, start_new_session=True))
 
 
-# The longest test files, longest first (seconds summed over their tests under `make test` on 2 cores, 2026-12-07).
-# `make test` hands whole files to its workers in collection order (`--no-loadscope-reorder`: xdist would otherwise
-# send the files with most tests first, and the one-test walk-through last), so these go first: the last file a
-# worker runs is then a short one, not the README walk-through started while the other worker sits idle (measured:
-# 10 minutes of one worker alone at the end). Order only: a file missing from the list runs after these.
+# The longest test files, longest first (seconds summed over their tests under `make test` on 2 cores, 2026-12-07,
+# second measurement of the day). `make test` hands whole files to its workers in collection order
+# (`--no-loadscope-reorder`: xdist would otherwise send the files with most tests first, and the one-test walk-through
+# last), so these go first: the last file a worker runs is then a short one, not the README walk-through started while
+# the other worker sits idle (measured: 10 minutes of one worker alone at the end). Order only: a file missing from the
+# list runs after these.
 LONGEST_FILES = [
-    "tests/deployments/test_readme_walkthrough.py",  # 656 s
-    "tests/flows/test_monitors.py",  # 404 s
-    "tests/flows/test_score_retrain.py",  # 330 s
-    "tests/deployments/test_deployments.py",  # 286 s
-    "tests/flows/test_bad_input.py",  # 259 s
-    "tests/flows/test_main_flow.py",  # 188 s
-    "tests/flows/test_script.py",  # 185 s
-    "tests/tasks/monitoring/test_drift.py",  # 183 s
-    "tests/api/test_ab_tests.py",  # 176 s
-    "tests/flows/test_own_data.py",  # 161 s
-    "tests/flows/test_privacy.py",  # 159 s
-    "tests/tasks/registry/test_loss.py",  # 143 s
-    "tests/deployments/test_dask_training.py",  # 140 s
+    "tests/deployments/test_readme_walkthrough.py",  # 381 s
+    "tests/deployments/test_deployments.py",  # 308 s
+    "tests/flows/test_monitors.py",  # 235 s
+    "tests/flows/test_measurement_integrity.py",  # 154 s
+    "tests/flows/test_bad_input.py",  # 137 s
+    "tests/flows/test_script.py",  # 129 s
+    "tests/flows/test_score_retrain.py",  # 120 s
+    "tests/tasks/monitoring/test_drift.py",  # 118 s
+    "tests/flows/test_own_data.py",  # 103 s
+    "tests/infra/test_local_server.py",  # 100 s
+    "tests/flows/test_privacy.py",  # 98 s
+    "tests/flows/test_main_flow.py",  # 94 s
+    "tests/deployments/test_dask_training.py",  # 78 s
+    "tests/flows/test_drill.py",  # 62 s
+    "tests/flows/test_dashboard.py",  # 57 s (without Chromium's screenshots)
 ]
 
 
